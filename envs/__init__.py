@@ -1,0 +1,1 @@
+"""rljax's own JAX environments. Importing this package registers them with `rljax.make`."""

@@ -1,0 +1,28 @@
+"""rljax: pure-functional JAX reinforcement learning.
+
+A training run is a pure function `train(algo, key, hparams) -> (state, metrics)` that compiles
+to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study or a sweep.
+"""
+
+from rljax.agents import PPO, PPOConfig, PPOHParams, PPOState
+from rljax.config import ConfigError
+from rljax.environment import make, register, registered_names
+from rljax.training import RunResult, run, seed_keys, stack_hparams, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "PPO",
+    "ConfigError",
+    "PPOConfig",
+    "PPOHParams",
+    "PPOState",
+    "RunResult",
+    "make",
+    "register",
+    "registered_names",
+    "run",
+    "seed_keys",
+    "stack_hparams",
+    "train",
+]

@@ -1,0 +1,5 @@
+"""Algorithms: each file holds only what is unique to its algorithm."""
+
+from rljax.agents.ppo import PPO, PPOConfig, PPOHParams, PPOMetrics, PPOState
+
+__all__ = ["PPO", "PPOConfig", "PPOHParams", "PPOMetrics", "PPOState"]

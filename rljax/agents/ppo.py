@@ -1,0 +1,355 @@
+"""Proximal Policy Optimisation (Schulman et al. 2017, "Proximal Policy Optimization
+Algorithms", Alg. 1), with the policy loss written through a drift function (see
+`rljax.objectives.drift`) so that PPO's clip, MDPO's KL or a learned objective plug in by name.
+
+One update:
+  1. collect `num_steps` steps from `num_envs` envs with the current policy (`rljax.rollout`);
+  2. compute GAE advantages, bootstrapping through truncation only (`rljax.returns`);
+  3. run `update_epochs` shuffled passes of `num_minibatches` minibatches of Adam steps on
+     `policy_loss + vf_coef * value_loss - ent_coef * entropy`, with global-norm gradient
+     clipping and a linearly annealed learning rate (Huang et al. 2022, "The 37
+     implementation details of PPO", details 4, 7, 11).
+
+Static config (shapes, counts, network) lives in `PPOConfig`; coefficients live in
+`PPOHParams`, a pytree of traced leaves inside `PPOState`, so vmapping over them sweeps
+without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from rljax import config as cfg
+from rljax import rollout
+from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
+from rljax.evaluation import EvalResult, evaluate
+from rljax.minibatch import flatten_time, sgd_epochs
+from rljax.networks import ActorCritic
+from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
+from rljax.returns import gae
+from rljax.wrappers import ClipAction, EpisodeStatistics, NormalizeObservation, VecEnv
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """Everything that defines a PPO run. Defaults: the CartPole config of PureJaxRL/CleanRL."""
+
+    env: str = "CartPole-v1"
+    """Environment name: any offline gymnax env, `brax/<name>`, or a registered env."""
+    total_timesteps: int = 500_000
+    """Environment steps per run (per seed)."""
+    num_envs: int = 4
+    """Parallel environments per run (static: a shape)."""
+    num_steps: int = 128
+    """Steps per environment per rollout (static: a shape)."""
+    update_epochs: int = 4
+    num_minibatches: int = 4
+    learning_rate: float = 2.5e-4
+    anneal_lr: bool = True
+    """Anneal the learning rate linearly to 0 over training."""
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    """PPO's clip epsilon: the meta-parameter of the `ppo_clip` drift."""
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    clip_value: bool = True
+    """Clip the value update to +-value_clip_eps around the old value, as PureJaxRL and CleanRL do.
+    On CartPole at the default config it lifts the seeds at >= 475 from 6/16 to 16/16
+    (benchmarks/RESULTS.md); Andrychowicz et al. (2021) found it neutral or harmful elsewhere."""
+    value_clip_eps: float = 0.2
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before computing returns."""
+    normalize_advantages: bool = True
+    normalize_observations: bool = False
+    """Running observation normalisation, shared over the env batch."""
+    drift: str = "ppo_clip"
+    """Policy objective as a drift function (see rljax.objectives)."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    network: str = "auto"
+    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
+    num_eval_episodes: int = 16
+    greedy_eval: bool = True
+    """Evaluate with the policy's mode (True) or by sampling (False)."""
+    eval_seed: int = 0
+    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
+
+    def __post_init__(self) -> None:
+        check_env_name(self.env)
+        cfg.check_positive(
+            self,
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "update_epochs",
+            "num_minibatches",
+            "learning_rate",
+            "max_grad_norm",
+            "num_eval_episodes",
+            "reward_scale",
+        )
+        cfg.check_non_negative(self, "ent_coef", "vf_coef", "clip_eps", "value_clip_eps")
+        cfg.check_unit_interval(self, "gamma", "gae_lambda")
+        cfg.check_choice(self, "activation", ("tanh", "relu"))
+        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
+        cfg.check_choice(self, "drift", tuple(sorted(DRIFTS)))
+        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
+            cfg.fail(
+                self, "hidden_sizes", "must be a non-empty list of positive sizes", "e.g. 64 64"
+            )
+        batch = self.num_envs * self.num_steps
+        if batch % self.num_minibatches:
+            cfg.fail(
+                self,
+                "num_minibatches",
+                f"does not divide the batch num_envs * num_steps = "
+                f"{self.num_envs} * {self.num_steps} = {batch}",
+                f"pick num_minibatches among the divisors of {batch}, or change num_envs/num_steps",
+            )
+        if self.total_timesteps < batch:
+            cfg.fail(
+                self,
+                "total_timesteps",
+                f"is less than one rollout of num_envs * num_steps = {batch}",
+                f"pass total_timesteps >= {batch}",
+            )
+
+    def replace(self, **changes: Any) -> PPOConfig:
+        return dataclasses.replace(self, **changes)
+
+    def hparams(self) -> PPOHParams:
+        """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
+        f32 = lambda x: jnp.asarray(x, jnp.float32)
+        return PPOHParams(
+            learning_rate=f32(self.learning_rate),
+            gamma=f32(self.gamma),
+            gae_lambda=f32(self.gae_lambda),
+            ent_coef=f32(self.ent_coef),
+            vf_coef=f32(self.vf_coef),
+            max_grad_norm=f32(self.max_grad_norm),
+            value_clip_eps=f32(self.value_clip_eps),
+            reward_scale=f32(self.reward_scale),
+            drift_params=make_drift(self.drift).init_params(self.clip_eps),
+        )
+
+
+@struct.dataclass
+class PPOHParams:
+    """Traced coefficients; each leaf is a scalar (or `[runs]` under vmap)."""
+
+    learning_rate: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    ent_coef: jax.Array
+    vf_coef: jax.Array
+    max_grad_norm: jax.Array
+    value_clip_eps: jax.Array
+    reward_scale: jax.Array
+    drift_params: Any
+    """Meta-parameters of the drift: clip epsilon for `ppo_clip`, network weights for LPO."""
+
+
+@struct.dataclass
+class PPOState:
+    params: Any
+    opt_state: optax.OptState
+    rollout: rollout.RolloutState
+    key: jax.Array
+    hparams: PPOHParams
+    update_step: jax.Array
+
+
+class PPOMetrics(NamedTuple):
+    """Per-update scalars; `episode_return` is NaN for an update in which no episode ended."""
+
+    episode_return: jax.Array
+    policy_loss: jax.Array
+    value_loss: jax.Array
+    entropy: jax.Array
+    approx_kl: jax.Array
+    learning_rate: jax.Array
+
+
+class _Minibatch(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    log_prob: jax.Array
+    value: jax.Array
+    advantage: jax.Array
+    target: jax.Array
+
+
+class PPO:
+    """PPO as pure functions over `PPOState`; the instance holds only static structure."""
+
+    def __init__(self, config: PPOConfig):
+        self.config = config
+        base_env, self.env_params = make(config.env)
+        self.action: SpaceSpec = action_spec(base_env, self.env_params)
+        if not self.action.discrete:
+            base_env = ClipAction(base_env)
+        self.env = self._vectorise(EpisodeStatistics(base_env), config.num_envs)
+        self.eval_env = self._vectorise(EpisodeStatistics(base_env), config.num_eval_episodes)
+        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
+        obs_shape = base_env.observation_space(self.env_params).shape
+        torso = config.network
+        if torso == "auto":
+            torso = "minatar_cnn" if config.env.endswith("-MinAtar") else "mlp"
+        self.network = ActorCritic(
+            action=self.action,
+            hidden_sizes=tuple(config.hidden_sizes),
+            activation=config.activation,
+            torso=torso,
+            obs_ndim=len(obs_shape),
+        )
+        self.obs_shape = obs_shape
+        self.drift = make_drift(config.drift)
+        self.num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+        self.steps_per_update = config.num_envs * config.num_steps
+
+    def _vectorise(self, env: Any, num_envs: int) -> Any:
+        env = VecEnv(env, num_envs)
+        return NormalizeObservation(env) if self.config.normalize_observations else env
+
+    # --- pure functions -------------------------------------------------------------------
+
+    def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
+        net_key, env_key, key = jax.random.split(key, 3)
+        params = self.network.init(net_key, jnp.zeros((1, *self.obs_shape)))
+        return PPOState(
+            params=params,
+            opt_state=self._optimizer(hparams).init(params),
+            rollout=rollout.reset(self.env, self.env_params, env_key),
+            key=key,
+            hparams=hparams,
+            update_step=jnp.zeros((), jnp.int32),
+        )
+
+    def act(
+        self, params: Any, obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """Sample actions `[num_envs, ...]`; extras are `(log_prob, value)`, both `[num_envs]`."""
+        pi, value = self.network.apply(params, obs)
+        action = pi.sample(seed=key)
+        return action, (pi.log_prob(action), value)
+
+    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
+        pi, _ = self.network.apply(params, obs)
+        return pi.mode(), None
+
+    def collect(self, state: PPOState) -> tuple[PPOState, rollout.Transition]:
+        key, collect_key = jax.random.split(state.key)
+        new_rollout, traj = rollout.collect(
+            self.env,
+            self.env_params,
+            self.act,
+            state.params,
+            state.rollout,
+            collect_key,
+            self.config.num_steps,
+        )
+        return state.replace(rollout=new_rollout, key=key), traj
+
+    def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:
+        hp, config = state.hparams, self.config
+        log_prob, value = traj.extras
+        _, next_value = self.network.apply(state.params, traj.next_obs)
+        advantage, target = gae(
+            traj.reward * hp.reward_scale,
+            value,
+            next_value,
+            traj.terminated,
+            traj.truncated,
+            hp.gamma,
+            hp.gae_lambda,
+        )
+        batch = flatten_time(_Minibatch(traj.obs, traj.action, log_prob, value, advantage, target))
+        progress = state.update_step / self.num_updates
+        lr = hp.learning_rate * (1.0 - progress if config.anneal_lr else 1.0)
+        optimizer = self._optimizer(hp)
+
+        def sgd_step(carry, minibatch):
+            params, opt_state = carry
+            grads, aux = jax.grad(self._loss, has_aux=True)(params, minibatch, hp, progress)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
+            return (params, opt_state), aux
+
+        key, sgd_key = jax.random.split(state.key)
+        (params, opt_state), aux = sgd_epochs(
+            sgd_step,
+            (state.params, state.opt_state),
+            batch,
+            sgd_key,
+            config.update_epochs,
+            config.num_minibatches,
+        )
+        metrics = PPOMetrics(
+            episode_return=rollout.mean_episode_return(traj),
+            policy_loss=aux[0].mean(),
+            value_loss=aux[1].mean(),
+            entropy=aux[2].mean(),
+            approx_kl=aux[3].mean(),
+            learning_rate=lr,
+        )
+        new_state = state.replace(
+            params=params, opt_state=opt_state, key=key, update_step=state.update_step + 1
+        )
+        return new_state, metrics
+
+    def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
+        return self.learn(*self.collect(state))
+
+    def evaluate(self, state: PPOState) -> EvalResult:
+        """`num_eval_episodes` episodes on keys fixed by `eval_seed`."""
+        reset = None
+        if self.config.normalize_observations:
+            stats = state.rollout.env_state.stats
+            reset = lambda k, p: self.eval_env.reset_frozen(k, p, stats)
+        policy = self.act_greedy if self.config.greedy_eval else self.act
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            policy,
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+            reset=reset,
+        )
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _optimizer(self, hp: PPOHParams) -> optax.GradientTransformation:
+        # The learning rate is applied by hand in `learn`, so the optimiser state carries no
+        # coefficient and a traced, annealed learning rate costs nothing extra.
+        return optax.chain(
+            optax.clip_by_global_norm(hp.max_grad_norm), optax.scale_by_adam(eps=1e-5)
+        )
+
+    def _loss(self, params: Any, mb: _Minibatch, hp: PPOHParams, progress: jax.Array):
+        pi, value = self.network.apply(params, mb.obs)
+        log_prob = pi.log_prob(mb.action)
+        log_ratio = log_prob - mb.log_prob
+        ratio = jnp.exp(log_ratio)
+        advantage = mb.advantage
+        if self.config.normalize_advantages:
+            advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        pg_loss = policy_loss(self.drift, hp.drift_params, ratio, advantage, progress)
+        value_error = jnp.square(value - mb.target)
+        if self.config.clip_value:
+            clipped = mb.value + jnp.clip(value - mb.value, -hp.value_clip_eps, hp.value_clip_eps)
+            value_error = jnp.maximum(value_error, jnp.square(clipped - mb.target))
+        value_loss = 0.5 * value_error.mean()
+        entropy = pi.entropy().mean()
+        total = pg_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy
+        approx_kl = jnp.mean((ratio - 1.0) - log_ratio)
+        return total, (pg_loss, value_loss, entropy, approx_kl)

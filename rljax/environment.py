@@ -1,0 +1,164 @@
+"""The environment interface and `make`, the registry that resolves env names.
+
+Every environment in rljax follows gymnax 1.0:
+
+    reset(key, params) -> (obs, state)
+    step(key, state, action, params) -> (obs, state, reward, terminated, truncated, info)
+
+`step` auto-resets: when `terminated | truncated`, the returned `obs` is the first observation
+of the next episode and `info["final_observation"]` holds the last observation of the episode
+that just ended. `terminated` (a true end: bootstrap with 0) and `truncated` (a time limit:
+bootstrap with V(final observation)) are kept apart everywhere.
+
+Names:
+  * every gymnax environment that works offline ("CartPole-v1", "Breakout-MinAtar", ...);
+  * brax environments as "brax/<name>" ("brax/inverted_pendulum", "brax/ant", ...);
+  * environments registered with `register` (the mazes in `envs/` use this).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+import jax
+
+from rljax.config import ConfigError
+
+# gymnax's MNISTBandit downloads MNIST on construction, which breaks offline use.
+_GYMNAX_NEEDS_NETWORK = frozenset({"MNISTBandit-bsuite"})
+
+BRAX_ENVS = (
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_pendulum",
+    "inverted_double_pendulum",
+    "pusher",
+    "reacher",
+    "swimmer",
+    "walker2d",
+)
+
+
+class Environment(Protocol):
+    """What the rest of rljax expects of an environment (gymnax 1.0 semantics)."""
+
+    @property
+    def default_params(self) -> Any: ...
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[Any, Any]: ...
+
+    def step(
+        self, key: jax.Array, state: Any, action: jax.Array, params: Any
+    ) -> tuple[Any, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]: ...
+
+    def action_space(self, params: Any) -> Any: ...
+
+    def observation_space(self, params: Any) -> Any: ...
+
+
+class SpaceSpec(NamedTuple):
+    """What a network needs to know about an action space; static (hashable) by construction.
+
+    `num_actions` is set for discrete spaces, `action_dim`/`low`/`high` for continuous ones.
+    """
+
+    discrete: bool
+    num_actions: int = 0
+    action_dim: int = 0
+    low: tuple[float, ...] = ()
+    high: tuple[float, ...] = ()
+
+
+def action_spec(env: Environment, params: Any) -> SpaceSpec:
+    """Summarise `env.action_space(params)` as a hashable `SpaceSpec`."""
+    space = env.action_space(params)
+    if hasattr(space, "n"):
+        return SpaceSpec(discrete=True, num_actions=int(space.n))
+    import numpy as np
+
+    shape = tuple(space.shape) if space.shape else (1,)
+    (dim,) = shape if len(shape) == 1 else (int(np.prod(shape)),)
+    low = np.broadcast_to(np.asarray(space.low, dtype=np.float32), (dim,))
+    high = np.broadcast_to(np.asarray(space.high, dtype=np.float32), (dim,))
+    return SpaceSpec(
+        discrete=False,
+        action_dim=int(dim),
+        low=tuple(float(x) for x in low),
+        high=tuple(float(x) for x in high),
+    )
+
+
+_REGISTRY: dict[str, Callable[..., tuple[Environment, Any]]] = {}
+
+
+def register(name: str, factory: Callable[..., tuple[Environment, Any]]) -> None:
+    """Register `factory(**kwargs) -> (env, default_params)` under `name`."""
+    _REGISTRY[name] = factory
+
+
+def registered_names() -> list[str]:
+    """Every name `make` resolves, sorted."""
+    import gymnax
+
+    gymnax_names = [n for n in gymnax.registered_envs if n not in _GYMNAX_NEEDS_NETWORK]
+    brax_names = [f"brax/{n}" for n in BRAX_ENVS]
+    return sorted({*gymnax_names, *brax_names, *_REGISTRY})
+
+
+class UnknownEnvironmentError(ConfigError):
+    """An environment name that `make` cannot resolve."""
+
+
+def check_env_name(name: str, field: str = "env") -> None:
+    """Raise a clear error naming `field` if `make(name)` would fail to resolve it."""
+    names = registered_names()
+    if name in names:
+        return
+    if name in _GYMNAX_NEEDS_NETWORK:
+        raise UnknownEnvironmentError(
+            f"{field}={name!r} downloads a dataset on construction and is not supported offline."
+        )
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownEnvironmentError(
+        f"{field}={name!r} is not a known environment.{hint} "
+        f"Known: {', '.join(names)}. Our own envs are registered by importing `envs`."
+    )
+
+
+def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
+    """Resolve `name` to `(env, default_params)`.
+
+    Extra keyword arguments go to the brax adapter (`backend`, `episode_length`) or to the
+    factory of a registered environment.
+    """
+    check_env_name(name)
+    if name in _REGISTRY:
+        return _REGISTRY[name](**kwargs)
+    if name.startswith("brax/"):
+        from rljax.brax_adapter import BraxEnvironment
+
+        env = BraxEnvironment(name.removeprefix("brax/"), **kwargs)
+        return env, env.default_params
+    import gymnax
+
+    if kwargs:
+        raise TypeError(f"gymnax environment {name!r} takes no extra arguments, got {kwargs}")
+    return gymnax.make(name)
+
+
+def max_episode_steps(env: Environment, params: Any) -> int:
+    """The time limit of an episode, used to size evaluation loops."""
+    if hasattr(params, "max_steps_in_episode"):
+        return int(params.max_steps_in_episode)
+    if hasattr(env, "max_episode_steps"):
+        return int(env.max_episode_steps)
+    inner = getattr(env, "env", None)
+    if inner is not None:
+        return max_episode_steps(inner, params)
+    raise ValueError(f"cannot tell the episode time limit of {env!r}")

@@ -1,0 +1,75 @@
+"""What every experiment module shares: seed/output arguments and the host-side driver.
+
+An experiment module (e.g. `experiments/ppo.py`) only declares its config and calls
+`run_experiment`, which trains all seeds in one vmapped batch with a progress bar, writes the
+run folder (`rljax.results`) and draws the learning curve (`rljax.plotting`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rljax import config as cfg
+from rljax.plotting import plot_learning_curves
+from rljax.results import RunWriter, new_run_dir
+from rljax.training import RunResult, run, seed_keys, stack_hparams
+
+
+@dataclass(frozen=True)
+class ExperimentArgs:
+    seeds: int = 4
+    """Number of seeds, trained together as one vmapped batch."""
+    seed_offset: int = 0
+    """Seeds are seed_offset, seed_offset + 1, ..."""
+    out_dir: str = "runs"
+    """Parent folder of the run folder."""
+    chunk_size: int = 64
+    """Updates per compiled chunk; progress and metrics are written between chunks."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def validate(self) -> None:
+        cfg.check_positive(self, "seeds", "chunk_size")
+        cfg.check_non_negative(self, "seed_offset")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed_offset, self.seed_offset + self.seeds))
+
+
+def run_experiment(
+    name: str, algo: Any, config: Any, args: ExperimentArgs
+) -> tuple[Path, RunResult]:
+    """Train `algo` on every seed of `args`, write the run folder and print where it is."""
+    run_dir = new_run_dir(args.out_dir, f"{name}-{config.env}")
+    writer = RunWriter(run_dir, algo.steps_per_update)
+    writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
+    seeds = args.seed_list
+    result = run(
+        algo,
+        seed_keys(seeds),
+        stack_hparams([config.hparams()] * len(seeds)),
+        chunk_size=args.chunk_size,
+        progress=args.progress,
+        on_chunk=writer.on_chunk,
+        description=f"{name} {config.env} x{len(seeds)} seeds",
+    )
+    summary = writer.write_eval(result.eval_returns, seeds)
+    steps = np.arange(1, algo.num_updates + 1) * algo.steps_per_update
+    plot_learning_curves(
+        {name: (steps, result.metrics["episode_return"])},
+        run_dir / "learning_curve.png",
+        title=f"{name} on {config.env}",
+    )
+    print(
+        f"{name} on {config.env}: final evaluation return {summary['mean_return']:.1f} "
+        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds "
+        f"({result.env_steps / result.train_seconds:,.0f} env steps/s, "
+        f"compile {result.compile_seconds:.1f}s)"
+    )
+    print(f"run folder: {run_dir}")
+    return run_dir, result

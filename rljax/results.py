@@ -1,0 +1,111 @@
+"""Run folders: what an experiment writes to disk, and how to read it back.
+
+Layout of a run folder (all written by `RunWriter`):
+
+    config.json        the experiment config, seeds and hyperparameters included
+    metrics.jsonl      one JSON line per chunk: updates done, env steps per run, and each
+                       metric's mean over runs at the chunk's last update (human-readable log)
+    metrics.npz        every metric as an array `[runs, updates]`, plus `env_steps` `[updates]`
+                       (env steps per run after each update); rewritten atomically after every
+                       chunk, so a crash loses at most one chunk
+    eval.json          final evaluation: per-run mean return, and the overall mean
+    learning_curve.png mean episode return over runs, with a band (see `rljax.plotting`)
+
+Load with `load_metrics(run_dir)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def new_run_dir(root: str | os.PathLike, name: str) -> Path:
+    """A fresh folder `root/name-YYYYmmdd-HHMMSS[-k]`."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{name.replace('/', '_')}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        path, k = Path(f"{base}-{k}"), k + 1
+    path.mkdir(parents=True)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_json(path: Path, value: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_jsonable(value), indent=2) + "\n")
+    tmp.replace(path)
+
+
+class RunWriter:
+    """Appends each chunk's metrics to the run folder as they arrive."""
+
+    def __init__(self, run_dir: Path, steps_per_update: int):
+        self.run_dir = Path(run_dir)
+        self.steps_per_update = steps_per_update
+        self._chunks: dict[str, list[np.ndarray]] = {}
+
+    def write_config(self, config: Any) -> None:
+        write_json(self.run_dir / "config.json", config)
+
+    def on_chunk(self, updates_done: int, metrics: dict[str, np.ndarray]) -> None:
+        for k, v in metrics.items():
+            self._chunks.setdefault(k, []).append(v)
+        line = {"updates": updates_done, "env_steps": updates_done * self.steps_per_update}
+        for k, v in metrics.items():
+            last = v[:, -1]
+            line[k] = float(np.nanmean(last)) if np.isfinite(last).any() else None
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(line) + "\n")
+        self._write_npz()
+
+    def _write_npz(self) -> None:
+        arrays = {k: np.concatenate(v, axis=1) for k, v in self._chunks.items()}
+        num_updates = next(iter(arrays.values())).shape[1]
+        arrays["env_steps"] = np.arange(1, num_updates + 1) * self.steps_per_update
+        tmp = self.run_dir / "metrics.tmp.npz"
+        np.savez(tmp, **arrays)
+        tmp.replace(self.run_dir / "metrics.npz")
+
+    def write_eval(self, eval_returns: np.ndarray, seeds: list[int]) -> dict[str, Any]:
+        per_run = eval_returns.mean(axis=1)
+        summary = {
+            "seeds": seeds,
+            "per_run_mean_return": per_run.tolist(),
+            "mean_return": float(per_run.mean()),
+            "std_return": float(per_run.std()),
+            "episodes_per_run": int(eval_returns.shape[1]),
+        }
+        write_json(self.run_dir / "eval.json", summary)
+        return summary
+
+
+def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every metric `[runs, updates]` and `env_steps` `[updates]` of a run folder."""
+    path = Path(run_dir) / "metrics.npz"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist: is {run_dir} a run folder written by rljax?"
+        )
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}

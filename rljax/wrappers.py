@@ -1,0 +1,199 @@
+"""Pure-state environment wrappers, and the vectorised env they are stacked on.
+
+Each wrapper keeps its state in a typed pytree next to the inner env's state and keeps the
+gymnax 1.0 step signature, so wrappers compose freely. `VecEnv` vmaps an env over a batch of
+`num_envs`; `NormalizeObservation` must sit on top of a `VecEnv` because its running
+statistics are shared over the batch (per-env statistics, as in several single-file
+implementations, drift apart and make the policy see different scales per env).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+from gymnax.environments import spaces
+
+
+class Wrapper:
+    """Forwards everything to `self.env`; subclasses override what they change."""
+
+    def __init__(self, env: Any):
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    @property
+    def default_params(self) -> Any:
+        return self.env.default_params
+
+    def reset(self, key, params):
+        return self.env.reset(key, params)
+
+    def step(self, key, state, action, params):
+        return self.env.step(key, state, action, params)
+
+    def action_space(self, params):
+        return self.env.action_space(params)
+
+    def observation_space(self, params):
+        return self.env.observation_space(params)
+
+
+# --- episode statistics -------------------------------------------------------------------
+
+
+@struct.dataclass
+class EpisodeStatisticsState:
+    inner: Any
+    episode_return: jax.Array
+    episode_length: jax.Array
+
+
+class EpisodeStatistics(Wrapper):
+    """Adds `info["episode_return"]`, `info["episode_length"]` and `info["episode_done"]`.
+
+    The return and length are those of the episode that ended at this step; they are only
+    meaningful where `episode_done` is True.
+    """
+
+    def reset(self, key, params):
+        obs, inner = self.env.reset(key, params)
+        zero = jnp.zeros((), jnp.float32)
+        return obs, EpisodeStatisticsState(inner, zero, jnp.zeros((), jnp.int32))
+
+    def step(self, key, state, action, params):
+        obs, inner, reward, terminated, truncated, info = self.env.step(
+            key, state.inner, action, params
+        )
+        done = terminated | truncated
+        ret = state.episode_return + reward
+        length = state.episode_length + 1
+        info = {**info, "episode_return": ret, "episode_length": length, "episode_done": done}
+        new_state = EpisodeStatisticsState(
+            inner,
+            jnp.where(done, 0.0, ret).astype(jnp.float32),
+            jnp.where(done, 0, length).astype(jnp.int32),
+        )
+        return obs, new_state, reward, terminated, truncated, info
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+class ClipAction(Wrapper):
+    """Clips continuous actions into the action space's bounds before stepping."""
+
+    def step(self, key, state, action, params):
+        space = self.env.action_space(params)
+        return self.env.step(key, state, jnp.clip(action, space.low, space.high), params)
+
+
+class RescaleAction(Wrapper):
+    """Exposes a [-1, 1] action box and maps it affinely onto the inner env's bounds."""
+
+    def step(self, key, state, action, params):
+        space = self.env.action_space(params)
+        low, high = jnp.asarray(space.low), jnp.asarray(space.high)
+        scaled = low + (jnp.clip(action, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+        return self.env.step(key, state, scaled, params)
+
+    def action_space(self, params):
+        space = self.env.action_space(params)
+        return spaces.Box(low=-1.0, high=1.0, shape=space.shape, dtype=jnp.float32)
+
+
+# --- vectorisation ------------------------------------------------------------------------
+
+
+class VecEnv(Wrapper):
+    """Runs `num_envs` copies of `env` in lockstep with one key each.
+
+    Shapes: obs `[num_envs, *obs_shape]`, reward/terminated/truncated `[num_envs]`,
+    action `[num_envs, *action_shape]`. `params` is shared by all copies.
+    """
+
+    def __init__(self, env: Any, num_envs: int):
+        super().__init__(env)
+        self.num_envs = num_envs
+
+    def reset(self, key, params):
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset, in_axes=(0, None))(keys, params)
+
+    def step(self, key, state, action, params):
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
+
+
+@struct.dataclass
+class RunningMeanStd:
+    """Batched running mean/variance (Chan et al. parallel update). Shapes `obs_shape`."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, shape: tuple[int, ...]) -> RunningMeanStd:
+        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+
+    def update(self, batch: jax.Array) -> RunningMeanStd:
+        batch_mean = batch.mean(axis=0)
+        batch_var = batch.var(axis=0)
+        batch_count = batch.shape[0]
+        delta = batch_mean - self.mean
+        total = self.count + batch_count
+        mean = self.mean + delta * batch_count / total
+        m2 = (
+            self.var * self.count
+            + batch_var * batch_count
+            + delta**2 * self.count * batch_count / total
+        )
+        return RunningMeanStd(mean, m2 / total, total)
+
+    def normalize(self, x: jax.Array, clip: float = 10.0) -> jax.Array:
+        return jnp.clip((x - self.mean) / jnp.sqrt(self.var + 1e-8), -clip, clip)
+
+
+@struct.dataclass
+class NormalizeObservationState:
+    inner: Any
+    stats: RunningMeanStd
+    # False during evaluation: statistics are frozen at their training values.
+    update_stats: jax.Array
+
+
+class NormalizeObservation(Wrapper):
+    """Normalises observations with running statistics shared over the `VecEnv` batch.
+
+    `info["final_observation"]` is normalised with the same statistics, so a value bootstrap
+    on truncation sees the scale the network was trained on. `reset_frozen` starts evaluation
+    episodes with statistics taken from training, frozen.
+    """
+
+    def reset(self, key, params):
+        obs, inner = self.env.reset(key, params)
+        stats = RunningMeanStd.create(obs.shape[1:]).update(obs)
+        state = NormalizeObservationState(inner, stats, jnp.asarray(True))
+        return stats.normalize(obs), state
+
+    def step(self, key, state, action, params):
+        obs, inner, reward, terminated, truncated, info = self.env.step(
+            key, state.inner, action, params
+        )
+        updated = state.stats.update(obs)
+        stats = jax.tree.map(
+            lambda new, old: jnp.where(state.update_stats, new, old), updated, state.stats
+        )
+        info = {**info, "final_observation": stats.normalize(info["final_observation"])}
+        new_state = NormalizeObservationState(inner, stats, state.update_stats)
+        return stats.normalize(obs), new_state, reward, terminated, truncated, info
+
+    def reset_frozen(self, key, params, stats: RunningMeanStd):
+        """Reset for evaluation: normalise with `stats` (from training) and never update them."""
+        obs, inner = self.env.reset(key, params)
+        return stats.normalize(obs), NormalizeObservationState(inner, stats, jnp.asarray(False))

@@ -1,0 +1,153 @@
+"""The env interface: names, the brax adapter's truncation handling, and the wrappers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rljax
+from rljax.environment import UnknownEnvironmentError, action_spec, check_env_name
+from rljax.wrappers import (
+    ClipAction,
+    EpisodeStatistics,
+    NormalizeObservation,
+    RescaleAction,
+    RunningMeanStd,
+    VecEnv,
+)
+
+
+def test_every_registered_name_resolves_offline():
+    names = rljax.registered_names()
+    assert "CartPole-v1" in names and "brax/ant" in names and "Breakout-MinAtar" in names
+    assert "MNISTBandit-bsuite" not in names  # downloads MNIST on construction
+    for name in names:
+        if name.startswith("brax/"):
+            continue  # constructing every brax env is slow; brax is covered below
+        env, params = rljax.make(name)
+        obs, state = env.reset(jax.random.PRNGKey(0), params)
+        action = env.action_space(params).sample(jax.random.PRNGKey(1))
+        out = env.step(jax.random.PRNGKey(2), state, action, params)
+        assert len(out) == 6, name
+        assert "final_observation" in out[5], name
+
+
+def test_unknown_env_name_suggests_close_matches():
+    with pytest.raises(
+        UnknownEnvironmentError, match=r"env='CartPole-v2'.*Did you mean 'CartPole-v1'"
+    ):
+        check_env_name("CartPole-v2")
+
+
+def test_brax_adapter_reports_truncation_and_true_final_observation():
+    env, params = rljax.make("brax/inverted_pendulum", episode_length=5)
+    assert params.max_steps_in_episode == 5
+    assert not action_spec(env, params).discrete
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    step = jax.jit(env.step)
+    zero = jnp.zeros((1,))
+    for t in range(5):
+        new_obs, state, reward, terminated, truncated, info = step(
+            jax.random.PRNGKey(t), state, zero, params
+        )
+        assert not bool(terminated)
+        assert bool(truncated) == (t == 4)
+        if t < 4:
+            np.testing.assert_array_equal(info["final_observation"], new_obs)
+    # On truncation the returned obs is a fresh reset, the final obs is the pre-reset one.
+    assert not np.allclose(info["final_observation"], new_obs)
+    assert int(state.time) == 0
+
+
+def test_brax_adapter_reports_termination_when_the_pole_falls():
+    env, params = rljax.make("brax/inverted_pendulum")
+    obs, state = env.reset(jax.random.PRNGKey(0), params)
+    step = jax.jit(env.step)
+    for t in range(200):
+        obs, state, reward, terminated, truncated, info = step(
+            jax.random.PRNGKey(t), state, jnp.ones((1,)), params
+        )
+        if bool(terminated):
+            break
+    assert bool(terminated) and not bool(truncated)
+    assert abs(float(info["final_observation"][1])) > 0.2  # the pole angle that ended it
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1))
+def test_episode_statistics_return_is_sum_of_rewards(seed):
+    env, params = rljax.make("CartPole-v1")
+    env = EpisodeStatistics(env)
+    key = jax.random.PRNGKey(seed)
+    obs, state = env.reset(key, params)
+    total, step = 0.0, jax.jit(env.step)
+    for t in range(600):
+        key, k = jax.random.split(key)
+        obs, state, reward, term, trunc, info = step(
+            k, state, jax.random.randint(k, (), 0, 2), params
+        )
+        total += float(reward)
+        if bool(info["episode_done"]):
+            assert float(info["episode_return"]) == pytest.approx(total)
+            assert int(info["episode_length"]) == t + 1
+            assert bool(term) or bool(trunc)
+            return
+    pytest.fail("a random CartPole episode should end within 500 steps")
+
+
+def test_vec_env_shapes_and_auto_reset():
+    env, params = rljax.make("CartPole-v1")
+    venv = VecEnv(EpisodeStatistics(env), 3)
+    obs, state = venv.reset(jax.random.PRNGKey(0), params)
+    assert obs.shape == (3, 4)
+    obs, state, reward, term, trunc, info = venv.step(
+        jax.random.PRNGKey(1), state, jnp.zeros(3, jnp.int32), params
+    )
+    assert reward.shape == term.shape == trunc.shape == (3,)
+    assert info["final_observation"].shape == (3, 4)
+
+
+@settings(max_examples=20, deadline=None)
+@given(action=st.floats(-5, 5), seed=st.integers(0, 1000))
+def test_clip_and_rescale_actions_stay_in_bounds(action, seed):
+    env, params = rljax.make("Pendulum-v1")
+    space = env.action_space(params)
+    obs, state = env.reset(jax.random.PRNGKey(seed), params)
+    a = jnp.array([action])
+    # Pendulum's reward is -(theta^2 + .1 thetadot^2 + .001 u^2): the torque it applied is
+    # visible through the reward, so both wrappers must give the bounded torque's reward.
+    clipped = float(jnp.clip(a, space.low, space.high)[0])
+    _, _, r_clip, *_ = ClipAction(env).step(jax.random.PRNGKey(1), state, a, params)
+    _, _, r_ref, *_ = env.step(jax.random.PRNGKey(1), state, jnp.array([clipped]), params)
+    assert float(r_clip) == pytest.approx(float(r_ref), rel=1e-6)
+    rescaled = RescaleAction(env)
+    assert float(rescaled.action_space(params).high[0]) == 1.0
+    u = float(space.low[0] + (np.clip(action, -1, 1) + 1) / 2 * (space.high[0] - space.low[0]))
+    _, _, r_resc, *_ = rescaled.step(jax.random.PRNGKey(1), state, a, params)
+    _, _, r_ref2, *_ = env.step(jax.random.PRNGKey(1), state, jnp.array([u]), params)
+    assert float(r_resc) == pytest.approx(float(r_ref2), rel=1e-5)
+
+
+def test_running_mean_std_matches_numpy():
+    rng = np.random.default_rng(0)
+    data = rng.normal(3.0, 2.0, size=(6, 50, 2)).astype(np.float32)
+    stats = RunningMeanStd.create((2,))
+    for batch in data:
+        stats = stats.update(jnp.asarray(batch))
+    flat = data.reshape(-1, 2)
+    np.testing.assert_allclose(stats.mean, flat.mean(0), rtol=1e-3)
+    np.testing.assert_allclose(stats.var, flat.var(0), rtol=1e-2)
+
+
+def test_normalize_observation_shares_stats_and_freezes_for_evaluation():
+    env, params = rljax.make("CartPole-v1")
+    norm = NormalizeObservation(VecEnv(env, 8))
+    obs, state = norm.reset(jax.random.PRNGKey(0), params)
+    for t in range(20):
+        obs, state, *_ = norm.step(jax.random.PRNGKey(t), state, jnp.zeros(8, jnp.int32), params)
+    assert state.stats.mean.shape == (4,)  # one set of statistics for the whole batch
+    frozen_obs, frozen = norm.reset_frozen(jax.random.PRNGKey(1), params, state.stats)
+    _, after, *_ = norm.step(jax.random.PRNGKey(2), frozen, jnp.zeros(8, jnp.int32), params)
+    np.testing.assert_array_equal(after.stats.mean, state.stats.mean)

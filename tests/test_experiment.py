@@ -1,0 +1,61 @@
+"""`python -m experiments.ppo`: the run folder it writes, and its handling of bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from experiments import ppo as ppo_experiment
+from rljax.results import load_metrics
+
+TINY_ARGS = [
+    "--total-timesteps",
+    "3072",
+    "--num-envs",
+    "4",
+    "--num-steps",
+    "128",
+    "--seeds",
+    "2",
+    "--chunk-size",
+    "2",
+    "--no-progress",
+]
+
+
+def test_cli_writes_a_complete_run_folder(tmp_path, capsys):
+    assert (
+        ppo_experiment.main([*TINY_ARGS, "--out-dir", str(tmp_path), "--learning-rate", "1e-3"])
+        == 0
+    )
+    (run_dir,) = tmp_path.iterdir()
+    assert f"run folder: {run_dir}" in capsys.readouterr().out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["config"]["learning_rate"] == 1e-3 and config["args"]["seeds"] == 2
+    metrics = load_metrics(run_dir)
+    assert metrics["episode_return"].shape == (2, 6)  # [seeds, updates]
+    np.testing.assert_array_equal(metrics["env_steps"], np.arange(1, 7) * 512)
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3 and json.loads(lines[-1])["updates"] == 6  # one line per chunk
+    evaluation = json.loads((run_dir / "eval.json").read_text())
+    assert evaluation["seeds"] == [0, 1] and len(evaluation["per_run_mean_return"]) == 2
+    assert (run_dir / "learning_curve.png").stat().st_size > 1000
+
+
+def test_bad_cli_input_gives_a_clear_error_not_a_traceback():
+    for args, field in (
+        (["--env", "CartPol-v1"], "env"),
+        (["--learning-rate", "-0.1"], "learning_rate"),
+        (["--num-minibatches", "3"], "num_minibatches"),
+        (["--seeds", "0"], "seeds"),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "experiments.ppo", *args, "--no-progress"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert field in proc.stderr and "error" in proc.stderr
