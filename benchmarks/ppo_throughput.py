@@ -39,7 +39,9 @@ def _timed(fn, *args, repeats: int) -> tuple[float, float]:
 
 def measure(env_name: str, num_envs: int, num_steps: int, updates: int, repeats: int) -> dict:
     config = rljax.PPOConfig(
-        env=env_name, num_envs=num_envs, num_steps=num_steps,
+        env=env_name,
+        num_envs=num_envs,
+        num_steps=num_steps,
         total_timesteps=num_envs * num_steps * updates,
     )
     algo = rljax.PPO(config)
@@ -81,14 +83,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
-    header = f"| {'config':<22} | {'PPO steps/s':>12} | {'compile s':>9} | {'random steps/s':>14} | {'PPO / ceiling':>13} |"
+    columns = ("config", "PPO steps/s", "compile s", "random steps/s", "PPO / ceiling")
+    header = "| " + " | ".join(f"{c:<22}" if i == 0 else c for i, c in enumerate(columns)) + " |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for num_envs, num_steps in CONFIGS:
         r = measure(args.env, num_envs, num_steps, args.updates, args.repeats)
         print(
-            f"| {r['config']:<22} | {r['ppo_sps']:>12,.0f} | {r['compile_s']:>9.1f} | "
-            f"{r['ceiling_sps']:>14,.0f} | {r['ratio']:>12.0%} |",
+            f"| {r['config']:<22} | {r['ppo_sps']:>11,.0f} | {r['compile_s']:>9.1f} | "
+            f"{r['ceiling_sps']:>14,.0f} | {r['ratio']:>13.0%} |",
             flush=True,
         )
 

@@ -74,7 +74,8 @@ class BraxEnvironment:
         )
         obs = jnp.where(done, reset_obs, stepped.obs)
         info = {"terminated": terminated, "truncated": truncated, "final_observation": stepped.obs}
-        return obs, next_state, jnp.asarray(stepped.reward, jnp.float32), terminated, truncated, info
+        reward = jnp.asarray(stepped.reward, jnp.float32)
+        return obs, next_state, reward, terminated, truncated, info
 
     def action_space(self, params: Any = None) -> spaces.Box:
         return spaces.Box(low=-1.0, high=1.0, shape=(self._env.action_size,), dtype=jnp.float32)

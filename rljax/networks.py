@@ -4,6 +4,12 @@ Initialisation follows the PPO implementation details of Engstrom et al. (2020) 
 al. (2022): orthogonal weights with gain sqrt(2) in the torso, 0.01 on the policy head and 1.0
 on the value head, zero biases.
 
+The orthogonal initialiser is our own (`orthogonal`), not flax's: flax's calls LAPACK's QR,
+and a QR batched by `vmap` over seeds runs as a parallel batch map on XLA:CPU's intra-op pool.
+On a 2-core machine two such QRs can each hold one of the pool's two threads while waiting
+for sub-tasks queued behind each other: the run deadlocks with every thread idle (seen here
+in about one run in ten). Gram-Schmidt in plain JAX ops draws from the same distribution.
+
 Shapes: `obs` is `[..., *obs_shape]`; `apply` returns a distrax distribution with batch shape
 `[...]` and a value `[...]`.
 """
@@ -14,6 +20,7 @@ from collections.abc import Sequence
 
 import distrax
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -22,10 +29,36 @@ from rljax.environment import SpaceSpec
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+def orthogonal(scale: float = 1.0):
+    """Haar-random orthogonal initialiser (Saxe et al. 2014) without LAPACK.
+
+    Flattens the kernel to `[fan_in, fan_out]` (all but the last axis are fan-in), draws a
+    Gaussian matrix and orthonormalises its columns (of the taller orientation) by
+    Gram-Schmidt, twice for numerical safety. Equivalent to QR with the sign of diag(R) fixed
+    positive, which is what makes the result Haar-distributed.
+    """
+
+    def init(key, shape, dtype=jnp.float32):
+        rows, cols = int(np.prod(shape[:-1])), shape[-1]
+        tall = (max(rows, cols), min(rows, cols))
+        gaussian = jax.random.normal(key, tall, jnp.float32)
+
+        def orthonormalise_column(j, q):
+            v = gaussian[:, j]
+            for _ in range(2):  # "twice is enough" (Giraud et al. 2005)
+                v = v - q @ (q.T @ v)
+            return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+        q = jax.lax.fori_loop(0, tall[1], orthonormalise_column, jnp.zeros(tall, jnp.float32))
+        if rows < cols:
+            q = q.T
+        return (scale * q).reshape(shape).astype(dtype)
+
+    return init
+
+
 def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(
-        features, kernel_init=nn.initializers.orthogonal(gain), bias_init=nn.initializers.zeros
-    )
+    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 class MLP(nn.Module):
@@ -45,7 +78,7 @@ class MinAtarCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
+        x = nn.relu(nn.Conv(16, (3, 3), kernel_init=orthogonal(np.sqrt(2)))(x))
         x = x.reshape((*x.shape[:-3], -1))
         return nn.relu(_dense(128, np.sqrt(2))(x))
 

@@ -102,8 +102,9 @@ class RescaleAction(Wrapper):
         return self.env.step(key, state, scaled, params)
 
     def action_space(self, params):
-        space = self.env.action_space(params)
-        return spaces.Box(low=-1.0, high=1.0, shape=space.shape, dtype=jnp.float32)
+        shape = self.env.action_space(params).shape
+        ones = jnp.ones(shape, jnp.float32)
+        return spaces.Box(low=-ones, high=ones, shape=shape, dtype=jnp.float32)
 
 
 # --- vectorisation ------------------------------------------------------------------------

@@ -145,21 +145,50 @@ def _final_eval(config, seeds):
 
 
 def test_cartpole_learns_at_ci_budget():
-    # Reduced check for CI: 4 seeds x 1.5e5 steps (the full 16 x 5e5 check is the slow test).
-    returns = _final_eval(rljax.PPOConfig(total_timesteps=150_000), seeds=[0, 1, 2, 3])
-    assert returns.mean() >= CARTPOLE_CI_THRESHOLD, returns
+    # Reduced check for CI: 4 seeds x 1e5 steps, where we measured mean evaluation returns of
+    # 420-455 (random play scores ~22). The full 16 x 5e5 check is the slow test below.
+    returns = _final_eval(rljax.PPOConfig(total_timesteps=100_000), seeds=[0, 1, 2, 3])
+    assert returns.mean() >= 300.0, returns
 
 
 PENDULUM = dict(
-    env="Pendulum-v1", num_envs=16, num_steps=128, update_epochs=10, num_minibatches=32,
-    learning_rate=1e-3, gamma=0.95, gae_lambda=0.95, ent_coef=0.0, reward_scale=0.1,
+    env="Pendulum-v1",
+    num_envs=16,
+    num_steps=128,
+    update_epochs=10,
+    num_minibatches=32,
+    learning_rate=1e-3,
+    gamma=0.95,
+    gae_lambda=0.95,
+    ent_coef=0.0,
+    reward_scale=0.1,
     total_timesteps=300_000,
 )
+
+
+# Measured: mean -182 over 4 seeds (reward_scale 1.0 gives -264 at the same budget).
 
 
 def test_pendulum_reaches_minus_250():
     returns = _final_eval(rljax.PPOConfig(**PENDULUM), seeds=[0, 1, 2, 3])
     assert returns.mean() >= -250.0, returns
+
+
+# Measured: both seeds at the 1000 maximum after 2e5 steps; 1e5 steps gives ~250.
+BRAX_INVERTED_PENDULUM = dict(
+    env="brax/inverted_pendulum",
+    num_envs=32,
+    num_steps=32,
+    update_epochs=4,
+    num_minibatches=8,
+    learning_rate=3e-4,
+    gamma=0.97,
+    gae_lambda=0.95,
+    ent_coef=0.01,
+    normalize_observations=True,
+    total_timesteps=200_000,
+    num_eval_episodes=8,
+)
 
 
 def test_brax_inverted_pendulum_learns():
@@ -172,3 +201,15 @@ def test_cartpole_full_budget_16_seeds():
     # PAPERS.md's CartPole config (the PPOConfig defaults), 5e5 steps: >= 475 on 15 of 16 seeds.
     returns = _final_eval(rljax.PPOConfig(), seeds=list(range(16)))
     assert (returns >= 475.0).sum() >= 15, returns
+
+
+def test_vmapped_training_program_calls_no_lapack():
+    # A vmapped LAPACK call (flax's orthogonal init uses QR) can deadlock XLA:CPU's intra-op
+    # pool on 2-core machines; see rljax/networks.py. Keep the whole program free of it.
+    for env in ("CartPole-v1", "Pendulum-v1", "Breakout-MinAtar"):
+        config = rljax.PPOConfig(env=env, **TINY)
+        algo = rljax.PPO(config)
+        lowered = jax.jit(jax.vmap(functools.partial(rljax.train, algo))).lower(
+            rljax.seed_keys([0, 1]), rljax.stack_hparams([config.hparams()] * 2)
+        )
+        assert "lapack" not in lowered.as_text().lower(), env

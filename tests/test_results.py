@@ -1,0 +1,56 @@
+"""Host-side pieces: run-folder writing and reading, and the curve statistics behind plots."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rljax.plotting import bootstrap_band, forward_fill, plot_learning_curves
+from rljax.results import RunWriter, load_metrics, new_run_dir
+
+
+def test_forward_fill_carries_the_last_finite_value_and_keeps_leading_nans():
+    nan = np.nan
+    values = np.array([[nan, 1.0, nan, nan, 3.0], [2.0, nan, nan, 4.0, nan]])
+    filled = forward_fill(values)
+    np.testing.assert_array_equal(filled[0, 1:], [1.0, 1.0, 1.0, 3.0])
+    assert np.isnan(filled[0, 0])
+    np.testing.assert_array_equal(filled[1], [2.0, 2.0, 2.0, 4.0, 4.0])
+
+
+def test_bootstrap_band_brackets_the_mean_and_collapses_for_identical_runs():
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(16, 5))
+    mean, low, high = bootstrap_band(values)
+    np.testing.assert_allclose(mean, values.mean(0))
+    assert np.all(low <= mean) and np.all(mean <= high)
+    same = np.tile(np.arange(5.0), (4, 1))
+    mean, low, high = bootstrap_band(same)
+    np.testing.assert_allclose(low, mean)
+    np.testing.assert_allclose(high, mean)
+
+
+def test_run_writer_appends_chunks_and_loads_back(tmp_path):
+    run_dir = new_run_dir(tmp_path, "ppo-brax/ant")
+    assert "brax_ant" in run_dir.name and run_dir.is_dir()
+    writer = RunWriter(run_dir, steps_per_update=100)
+    writer.write_config({"lr": 1e-3, "hidden": (64, 64)})
+    writer.on_chunk(2, {"episode_return": np.array([[1.0, np.nan], [3.0, 4.0]])})
+    writer.on_chunk(3, {"episode_return": np.array([[5.0], [6.0]])})
+    metrics = load_metrics(run_dir)
+    assert metrics["episode_return"].shape == (2, 3)
+    np.testing.assert_array_equal(metrics["env_steps"], [100, 200, 300])
+    first, last = (json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines())
+    assert first == {"updates": 2, "env_steps": 200, "episode_return": 4.0}
+    assert last["episode_return"] == 5.5
+    summary = writer.write_eval(np.array([[1.0, 3.0], [5.0, 7.0]]), seeds=[0, 1])
+    assert summary["per_run_mean_return"] == [2.0, 6.0] and summary["mean_return"] == 4.0
+    png = plot_learning_curves(
+        {"ppo": (metrics["env_steps"], metrics["episode_return"])}, run_dir / "curve.png"
+    )
+    assert png.stat().st_size > 1000
+
+
+def test_load_metrics_names_a_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run folder"):
+        load_metrics(tmp_path)
