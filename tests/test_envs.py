@@ -124,7 +124,8 @@ def test_clip_and_rescale_actions_stay_in_bounds(action, seed):
     assert float(r_clip) == pytest.approx(float(r_ref), rel=1e-6)
     rescaled = RescaleAction(env)
     assert float(rescaled.action_space(params).high[0]) == 1.0
-    u = float(space.low[0] + (np.clip(action, -1, 1) + 1) / 2 * (space.high[0] - space.low[0]))
+    low, high = float(np.min(space.low)), float(np.max(space.high))  # gymnax: scalar bounds
+    u = low + (np.clip(action, -1, 1) + 1) / 2 * (high - low)
     _, _, r_resc, *_ = rescaled.step(jax.random.PRNGKey(1), state, a, params)
     _, _, r_ref2, *_ = env.step(jax.random.PRNGKey(1), state, jnp.array([u]), params)
     assert float(r_resc) == pytest.approx(float(r_ref2), rel=1e-5)
