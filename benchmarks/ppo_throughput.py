@@ -7,6 +7,12 @@ For each (num_envs x num_steps) config it prints env-steps/s of PPO's steady tra
 over the same env batch: the ceiling a training loop could reach if learning were free. Both
 run as one compiled `lax.scan` of the same number of rollouts, on the same device, in the
 same process, so their ratio is meaningful even on a noisy shared machine.
+
+It also prints a compute bound for the learning phase: PPO's minibatch epochs cost about
+6 x (dense-layer multiply-adds per sample) x batch x epochs FLOPs per update (2 for the
+forward pass, 4 for the backward). "best possible" is the ratio PPO would reach if learning
+ran at the matmul rate this machine achieves on the same layer shapes and collecting cost no
+more than the random rollout: an upper bound for any implementation of this config here.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ def _timed(fn, *args, repeats: int) -> tuple[float, float]:
         jax.block_until_ready(fn(*args))
         best = min(best, time.perf_counter() - start)
     return first, best
+
+
+def matmul_gflops(batch: int, width: int, iterations: int = 2000) -> float:
+    """Achieved GFLOP/s of a chain of `[batch, width] @ [width, width]` + tanh layers."""
+    x = jnp.ones((batch, width))
+    w = jnp.full((width, width), 0.01)
+    chain = jax.jit(lambda x, w: jax.lax.fori_loop(0, iterations, lambda i, c: jnp.tanh(c @ w), x))
+    _, seconds = _timed(chain, x, w, repeats=3)
+    return 2 * batch * width * width * iterations / seconds / 1e9
 
 
 def measure(env_name: str, num_envs: int, num_steps: int, updates: int, repeats: int) -> dict:
@@ -67,7 +82,19 @@ def measure(env_name: str, num_envs: int, num_steps: int, updates: int, repeats:
     ceiling_fn = jax.jit(random_rollouts)
     _, ceiling = _timed(ceiling_fn, state.rollout, jax.random.PRNGKey(1), repeats=repeats)
     steps = num_envs * num_steps * updates
+    macs_per_sample = sum(
+        leaf.size
+        for path, leaf in jax.tree_util.tree_leaves_with_path(state.params)
+        if "kernel" in jax.tree_util.keystr(path)
+    )
+    batch = num_envs * num_steps
+    learn_flops = 6 * macs_per_sample * batch * config.update_epochs
+    minibatch = batch // config.num_minibatches
+    gflops = matmul_gflops(minibatch, max(config.hidden_sizes))
+    best_seconds_per_update = learn_flops / (gflops * 1e9) + batch / (steps / ceiling)
     return {
+        "best_ratio": batch / best_seconds_per_update / (steps / ceiling),
+        "gflops": gflops,
         "config": f"{num_envs} envs x {num_steps} steps",
         "ppo_sps": steps / steady,
         "compile_s": first - steady,
@@ -83,7 +110,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
-    columns = ("config", "PPO steps/s", "compile s", "random steps/s", "PPO / ceiling")
+    columns = (
+        "config",
+        "PPO steps/s",
+        "compile s",
+        "random steps/s",
+        "PPO / ceiling",
+        "best possible",
+    )
     header = "| " + " | ".join(f"{c:<22}" if i == 0 else c for i, c in enumerate(columns)) + " |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
@@ -91,7 +125,8 @@ def main() -> None:
         r = measure(args.env, num_envs, num_steps, args.updates, args.repeats)
         print(
             f"| {r['config']:<22} | {r['ppo_sps']:>11,.0f} | {r['compile_s']:>9.1f} | "
-            f"{r['ceiling_sps']:>14,.0f} | {r['ratio']:>13.0%} |",
+            f"{r['ceiling_sps']:>14,.0f} | {r['ratio']:>13.0%} | "
+            f"{r['best_ratio']:>4.0%} @ {r['gflops']:>3.0f} GFLOP/s |",
             flush=True,
         )
 

@@ -68,8 +68,8 @@ def run_experiment(
     print(
         f"{name} on {config.env}: final evaluation return {summary['mean_return']:.1f} "
         f"+- {summary['std_return']:.1f} over {len(seeds)} seeds "
-        f"({result.env_steps / result.train_seconds:,.0f} env steps/s, "
-        f"compile {result.compile_seconds:.1f}s)"
+        f"({result.steady_steps_per_second:,.0f} env steps/s after the first chunk, "
+        f"which took {result.compile_seconds:.1f}s with compilation)"
     )
     print(f"run folder: {run_dir}")
     return run_dir, result

@@ -95,6 +95,8 @@ class RunResult:
     compile_seconds: float
     train_seconds: float
     env_steps: int
+    steady_steps_per_second: float
+    """Env steps/s over all runs after the first chunk, which includes compilation."""
 
 
 ChunkCallback = Callable[[int, dict[str, np.ndarray]], None]
@@ -134,6 +136,9 @@ def run(
         if c == 0:
             # The first call compiles; its time is reported apart from training throughput.
             compile_seconds = time.perf_counter() - chunk_start
+            steady_start, steady_steps = time.perf_counter(), 0
+        else:
+            steady_steps += num_runs * num_valid * algo.steps_per_update
         for k, v in metrics.items():
             collected.setdefault(k, []).append(v)
         if on_chunk is not None:
@@ -143,6 +148,8 @@ def run(
             ret = _latest_finite(metrics.get("episode_return"))
             bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return -")
     train_seconds = time.perf_counter() - start
+    steady_seconds = time.perf_counter() - steady_start
+    steady_rate = steady_steps / steady_seconds if steady_steps else float("nan")
     if bar is not None:
         bar.close()
     result = evaluate(state)
@@ -154,6 +161,7 @@ def run(
         compile_seconds=compile_seconds,
         train_seconds=train_seconds,
         env_steps=num_runs * algo.num_updates * algo.steps_per_update,
+        steady_steps_per_second=steady_rate,
     )
 
 

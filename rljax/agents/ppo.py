@@ -331,8 +331,8 @@ class PPO:
     def _optimizer(self, hp: PPOHParams) -> optax.GradientTransformation:
         # The learning rate is applied by hand in `learn`, so the optimiser state carries no
         # coefficient and a traced, annealed learning rate costs nothing extra.
-        return optax.chain(
-            optax.clip_by_global_norm(hp.max_grad_norm), optax.scale_by_adam(eps=1e-5)
+        return optax.flatten(
+            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.scale_by_adam(eps=1e-5))
         )
 
     def _loss(self, params: Any, mb: _Minibatch, hp: PPOHParams, progress: jax.Array):
