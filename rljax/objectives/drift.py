@@ -12,6 +12,10 @@ the drift `D = ReLU((r - clip(r, 1 - eps, 1 + eps)) * A)` (Lu et al. 2022, Sec. 
 A drift is a static (hashable) object; its meta-parameters are a traced pytree passed at call
 time, so sweeping or meta-learning them never recompiles. `progress` is n / N, the fraction of
 training done, for drifts that depend on it (MDPO, TA-LPO).
+
+The built-in drifts live in files named after them: `ppo_clip` here, `dpo` in `dpo.py`,
+`mdpo` in `mdpo.py`, `lpo` and `talpo` in `lpo.py`. Each registers itself in `DRIFTS` when the
+`rljax.objectives` package is imported (which importing this module always does first).
 """
 
 from __future__ import annotations
@@ -46,6 +50,14 @@ class PPOClipDrift:
 
 
 DRIFTS: dict[str, Drift] = {"ppo_clip": PPOClipDrift()}
+
+
+def register_drift(name: str, drift: Drift) -> Drift:
+    """Add `drift` to `DRIFTS` under `name`, so `PPOConfig(drift=name)` accepts it."""
+    if name in DRIFTS and DRIFTS[name] != drift:
+        raise ValueError(f"drift={name!r} is already registered as {DRIFTS[name]!r}.")
+    DRIFTS[name] = drift
+    return drift
 
 
 def make_drift(name: str) -> Drift:
