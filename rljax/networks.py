@@ -118,3 +118,40 @@ class ActorCritic(nn.Module):
         critic = self._torso()(obs)
         value = _dense(1, 1.0)(critic)
         return pi, value.squeeze(-1)
+
+
+class QNetwork(nn.Module):
+    """Action values `Q(s, .)`: `obs [..., *obs_shape] -> [..., num_actions]`.
+
+    Each hidden layer is Dense (or the MinAtar conv/dense) -> optional LayerNorm -> activation.
+    LayerNorm is what lets PQN drop the target network and replay buffer: Gallici et al.
+    (2024, "Simplifying Deep Temporal Difference Learning", Sec. 3, Thm. 3.3 and Sec. 4.1)
+    show that it (with a little L2) makes TD updates stable off-policy.
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (128, 128)
+    activation: str = "relu"
+    layer_norm: bool = True
+    torso: str = "mlp"  # "mlp" or "minatar_cnn"
+    obs_ndim: int = 1  # rank of one observation; leading axes beyond it are batch axes
+
+    def _hidden(self, x: jnp.ndarray, layer: nn.Module) -> jnp.ndarray:
+        x = layer(x)
+        if self.layer_norm:
+            x = nn.LayerNorm()(x)
+        return _ACTIVATIONS[self.activation](x)
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> jnp.ndarray:
+        x = obs.astype(jnp.float32)
+        if self.torso == "minatar_cnn":
+            # The MinAtar network (Young & Tian 2019), as `MinAtarCNN`, with optional norms.
+            x = self._hidden(x, nn.Conv(16, (3, 3), kernel_init=orthogonal(np.sqrt(2))))
+            x = x.reshape((*x.shape[:-3], -1))
+            x = self._hidden(x, _dense(128, np.sqrt(2)))
+        else:
+            x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
+            for size in self.hidden_sizes:
+                x = self._hidden(x, _dense(size, np.sqrt(2)))
+        return _dense(self.num_actions, 1.0)(x)

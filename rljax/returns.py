@@ -44,3 +44,44 @@ def gae(
         backward, jnp.zeros_like(deltas[0]), (deltas, not_done), reverse=True
     )
     return advantages, advantages + values
+
+
+def q_lambda_returns(
+    rewards: jax.Array,
+    next_q_max: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma: jax.Array | float,
+    q_lambda: jax.Array | float,
+) -> jax.Array:
+    """Q(lambda) targets over a rollout, as PQN uses them (Gallici et al. 2024, "Simplifying
+    Deep Temporal Difference Learning", Sec. 4.2 and Alg. 1; Peng & Williams 1996 without
+    importance ratios). Every input is `[T, ...]` (typically `[T, N]`); returns `[T, ...]`.
+
+        R_t = r_t + gamma * (1 - terminated_t) * ((1 - lambda) * q_t + lambda * R_{t+1})
+
+    where `q_t = max_a Q(s'_t, a)` and `s'_t` is the pre-reset next observation. At an episode
+    boundary (`terminated_t | truncated_t`) and at the last step of the rollout the recursion
+    does not continue: `R_{t+1}` is replaced by `q_t`, so a truncated step bootstraps
+    one-step from max_a Q(s'_t) and a terminated step bootstraps from 0. `R_{t+1}` after a
+    boundary belongs to the next episode and must never leak into this one.
+    """
+    not_terminated = 1.0 - terminated.astype(jnp.float32)
+    done = terminated | truncated
+
+    def backward(next_return, inputs):
+        reward, q_next, cont, boundary = inputs
+        # Cut the recursion at the boundary: use the one-step bootstrap instead of R_{t+1}.
+        continuation = jnp.where(boundary, q_next, next_return)
+        mixed = (1.0 - q_lambda) * q_next + q_lambda * continuation
+        ret = reward + gamma * cont * mixed
+        return ret, ret
+
+    # Seeding the carry with q_{T-1} makes the last step the one-step target r + gamma * q.
+    _, returns = jax.lax.scan(
+        backward,
+        next_q_max[-1],
+        (rewards, next_q_max, not_terminated, done),
+        reverse=True,
+    )
+    return returns
