@@ -65,11 +65,16 @@ def run_experiment(
         run_dir / "learning_curve.png",
         title=f"{name} on {config.env}",
     )
+    if np.isfinite(result.steady_steps_per_second):
+        speed = (
+            f"{result.steady_steps_per_second:,.0f} env steps/s after the first chunk, "
+            f"which took {result.compile_seconds:.1f}s with compilation"
+        )
+    else:  # one chunk only: nothing to time apart from compilation
+        speed = f"{result.env_steps:,} env steps in {result.train_seconds:.1f}s with compilation"
     print(
         f"{name} on {config.env}: final evaluation return {summary['mean_return']:.1f} "
-        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds "
-        f"({result.steady_steps_per_second:,.0f} env steps/s after the first chunk, "
-        f"which took {result.compile_seconds:.1f}s with compilation)"
+        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds ({speed})"
     )
     print(f"run folder: {run_dir}")
     return run_dir, result

@@ -50,34 +50,47 @@ class PPOConfig:
     num_steps: int = 128
     """Steps per environment per rollout (static: a shape)."""
     update_epochs: int = 4
+    """Passes of minibatch SGD over each rollout."""
     num_minibatches: int = 4
+    """Minibatches per pass; must divide num_envs * num_steps."""
     learning_rate: float = 2.5e-4
+    """Adam step size (traced: sweepable without recompiling)."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over training."""
     gamma: float = 0.99
+    """Discount factor."""
     gae_lambda: float = 0.95
+    """GAE's lambda: 1 is Monte Carlo, 0 is one-step TD."""
     clip_eps: float = 0.2
     """PPO's clip epsilon: the meta-parameter of the `ppo_clip` drift."""
     ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
     vf_coef: float = 0.5
+    """Weight of the value loss."""
     max_grad_norm: float = 0.5
+    """Global-norm gradient clipping threshold."""
     clip_value: bool = True
     """Clip the value update to +-value_clip_eps around the old value, as PureJaxRL and CleanRL do.
     On CartPole at the default config it lifts the seeds at >= 475 from 6/16 to 16/16
     (benchmarks/RESULTS.md); Andrychowicz et al. (2021) found it neutral or harmful elsewhere."""
     value_clip_eps: float = 0.2
+    """Half-width of the value clipping range (with clip_value)."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this before computing returns."""
     normalize_advantages: bool = True
+    """Standardise advantages within each minibatch."""
     normalize_observations: bool = False
     """Running observation normalisation, shared over the env batch."""
     drift: str = "ppo_clip"
     """Policy objective as a drift function (see rljax.objectives)."""
     hidden_sizes: tuple[int, ...] = (64, 64)
+    """Widths of the MLP torso's layers (actor and critic each have one)."""
     activation: str = "tanh"
+    """`tanh` or `relu`."""
     network: str = "auto"
     """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
     num_eval_episodes: int = 16
+    """Episodes per run in each evaluation."""
     greedy_eval: bool = True
     """Evaluate with the policy's mode (True) or by sampling (False)."""
     eval_seed: int = 0
