@@ -25,11 +25,11 @@ TINY_ARGS = [
 
 
 def test_cli_writes_a_complete_run_folder(tmp_path, capsys):
-    assert (
-        ppo_experiment.main([*TINY_ARGS, "--out-dir", str(tmp_path), "--learning-rate", "1e-3"])
-        == 0
-    )
-    (run_dir,) = tmp_path.iterdir()
+    cache = tmp_path / "cache"
+    args = [*TINY_ARGS, "--out-dir", str(tmp_path / "runs"), "--compilation-cache", str(cache)]
+    assert ppo_experiment.main([*args, "--learning-rate", "1e-3"]) == 0
+    assert any(cache.iterdir())  # compiled programs were cached for the next run
+    (run_dir,) = (tmp_path / "runs").iterdir()
     assert f"run folder: {run_dir}" in capsys.readouterr().out
     config = json.loads((run_dir / "config.json").read_text())
     assert config["config"]["learning_rate"] == 1e-3 and config["args"]["seeds"] == 2
