@@ -54,3 +54,37 @@ def test_run_writer_appends_chunks_and_loads_back(tmp_path):
 def test_load_metrics_names_a_folder_that_is_not_a_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="run folder"):
         load_metrics(tmp_path)
+
+
+def test_iqm_against_worked_numbers():
+    from rljax.plotting import iqm
+
+    # 4 runs: the middle two (2, 3) -> 2.5, whatever the outlier.
+    assert iqm(np.array([[1.0], [2.0], [3.0], [100.0]]))[0] == pytest.approx(2.5)
+    # 5 runs: ranks 1.25..3.75 are kept -> (0.75*1 + 2 + 0.75*3) / 2.5 = 2.0.
+    assert iqm(np.array([[0.0], [1.0], [2.0], [3.0], [4.0]]))[0] == pytest.approx(2.0)
+    # NaN runs are ignored: 3 finite runs keep ranks 0.75..2.25 -> (0.25*1 + 3 + 0.25*5) / 1.5.
+    assert iqm(np.array([[1.0], [np.nan], [3.0], [5.0]]))[0] == pytest.approx(3.0)
+
+
+def _fake_run(root, name, drift, offset):
+    run_dir = root / name
+    run_dir.mkdir()
+    writer = RunWriter(run_dir, steps_per_update=10)
+    writer.write_config({"algorithm": "ppo", "config": {"env": "CartPole-v1", "drift": drift}})
+    writer.on_chunk(5, {"episode_return": np.arange(15.0).reshape(3, 5) + offset})
+    return run_dir
+
+
+def test_plot_cli_overlays_two_methods(tmp_path, capsys):
+    from rljax import plot
+
+    a = _fake_run(tmp_path, "a", "ppo_clip", 0.0)
+    b = _fake_run(tmp_path, "b", "mdpo", 5.0)
+    out = tmp_path / "compare.png"
+    assert plot.main([str(a), str(b), "--out", str(out), "--statistic", "iqm"]) == 0
+    assert out.stat().st_size > 1000 and "wrote" in capsys.readouterr().out
+    assert plot._label(b) == "ppo (mdpo) CartPole-v1"
+    assert plot.main([str(a), "--metric", "nope", "--out", str(out)]) == 2
+    assert "no metric 'nope'" in capsys.readouterr().err
+    assert plot.main([str(tmp_path / "missing")]) == 2
