@@ -4,7 +4,7 @@ A training run is a pure function `train(algo, key, hparams) -> (state, metrics)
 to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study or a sweep.
 """
 
-from rljax.agents import PPO, PPOConfig, PPOHParams, PPOState
+from rljax.agents import PPO, PQN, PPOConfig, PPOHParams, PPOState, PQNConfig, TrainState
 from rljax.config import ConfigError
 from rljax.environment import make, register, registered_names
 from rljax.training import RunResult, run, seed_keys, stack_hparams, train
@@ -13,11 +13,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "PPO",
+    "PQN",
     "ConfigError",
     "PPOConfig",
     "PPOHParams",
     "PPOState",
+    "PQNConfig",
     "RunResult",
+    "TrainState",
     "make",
     "register",
     "registered_names",

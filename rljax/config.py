@@ -42,3 +42,29 @@ def check_unit_interval(config: Any, *fields: str) -> None:
 def check_choice(config: Any, field: str, choices: tuple[str, ...]) -> None:
     if getattr(config, field) not in choices:
         fail(config, field, "is not a valid choice", f"use one of {', '.join(choices)}")
+
+
+def check_hidden_sizes(config: Any, field: str = "hidden_sizes") -> None:
+    sizes = getattr(config, field)
+    if not sizes or min(sizes) <= 0:
+        fail(config, field, "must be a non-empty list of positive sizes", "e.g. 64 64")
+
+
+def check_rollout_batch(config: Any) -> None:
+    """The batch of an on-policy rollout: num_envs * num_steps, split into num_minibatches."""
+    batch = config.num_envs * config.num_steps
+    if batch % config.num_minibatches:
+        fail(
+            config,
+            "num_minibatches",
+            f"does not divide the batch num_envs * num_steps = "
+            f"{config.num_envs} * {config.num_steps} = {batch}",
+            f"pick num_minibatches among the divisors of {batch}, or change num_envs/num_steps",
+        )
+    if config.total_timesteps < batch:
+        fail(
+            config,
+            "total_timesteps",
+            f"is less than one rollout of num_envs * num_steps = {batch}",
+            f"pass total_timesteps >= {batch}",
+        )

@@ -7,10 +7,13 @@ run folder (`rljax.results`) and draws the learning curve (`rljax.plotting`).
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import numpy as np
@@ -104,3 +107,39 @@ def run_experiment(
     )
     print(f"run folder: {run_dir}")
     return run_dir, result
+
+
+def main(
+    name: str,
+    config_type: type,
+    make_algorithm: Callable[[Any], Any],
+    argv: list[str] | None = None,
+    description: str | None = None,
+) -> int:
+    """The command line of an experiment module: `ExperimentArgs` plus every field of
+    `config_type` as flags (tyro), then `run_experiment`. Bad input exits with status 2 and
+    one line naming the field and the fix, never a traceback."""
+    import tyro
+
+    from rljax.config import ConfigError
+
+    args_type = dataclasses.make_dataclass(
+        f"{name.capitalize()}Args",
+        [
+            (
+                "config",
+                Annotated[config_type, tyro.conf.arg(name="")],
+                dataclasses.field(default_factory=config_type),
+            )
+        ],
+        bases=(ExperimentArgs,),
+        frozen=True,
+    )
+    try:
+        args = tyro.cli(args_type, args=argv, description=description)
+        args.validate()
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    run_experiment(name, make_algorithm(args.config), args.config, args)
+    return 0

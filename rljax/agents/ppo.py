@@ -27,10 +27,11 @@ import optax
 from flax import struct
 
 from rljax import config as cfg
-from rljax import rollout
+from rljax import optim, rollout
+from rljax.agents.common import TrainState, collect, init_train_state, resolve_torso
 from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
-from rljax.minibatch import flatten_time, sgd_epochs
+from rljax.minibatch import flatten_time
 from rljax.networks import ActorCritic
 from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
 from rljax.returns import gae
@@ -115,26 +116,8 @@ class PPOConfig:
         cfg.check_choice(self, "activation", ("tanh", "relu"))
         cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
         cfg.check_choice(self, "drift", tuple(sorted(DRIFTS)))
-        if not self.hidden_sizes or min(self.hidden_sizes) <= 0:
-            cfg.fail(
-                self, "hidden_sizes", "must be a non-empty list of positive sizes", "e.g. 64 64"
-            )
-        batch = self.num_envs * self.num_steps
-        if batch % self.num_minibatches:
-            cfg.fail(
-                self,
-                "num_minibatches",
-                f"does not divide the batch num_envs * num_steps = "
-                f"{self.num_envs} * {self.num_steps} = {batch}",
-                f"pick num_minibatches among the divisors of {batch}, or change num_envs/num_steps",
-            )
-        if self.total_timesteps < batch:
-            cfg.fail(
-                self,
-                "total_timesteps",
-                f"is less than one rollout of num_envs * num_steps = {batch}",
-                f"pass total_timesteps >= {batch}",
-            )
+        cfg.check_hidden_sizes(self)
+        cfg.check_rollout_batch(self)
 
     def replace(self, **changes: Any) -> PPOConfig:
         return dataclasses.replace(self, **changes)
@@ -171,14 +154,7 @@ class PPOHParams:
     """Meta-parameters of the drift: clip epsilon for `ppo_clip`, network weights for LPO."""
 
 
-@struct.dataclass
-class PPOState:
-    params: Any
-    opt_state: optax.OptState
-    rollout: rollout.RolloutState
-    key: jax.Array
-    hparams: PPOHParams
-    update_step: jax.Array
+PPOState = TrainState
 
 
 class PPOMetrics(NamedTuple):
@@ -214,9 +190,7 @@ class PPO:
         self.eval_env = self._vectorise(EpisodeStatistics(base_env), config.num_eval_episodes)
         self.max_episode_steps = max_episode_steps(base_env, self.env_params)
         obs_shape = base_env.observation_space(self.env_params).shape
-        torso = config.network
-        if torso == "auto":
-            torso = "minatar_cnn" if config.env.endswith("-MinAtar") else "mlp"
+        torso = resolve_torso(config.network, config.env)
         self.network = ActorCritic(
             action=self.action,
             hidden_sizes=tuple(config.hidden_sizes),
@@ -236,15 +210,14 @@ class PPO:
     # --- pure functions -------------------------------------------------------------------
 
     def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
-        net_key, env_key, key = jax.random.split(key, 3)
-        params = self.network.init(net_key, jnp.zeros((1, *self.obs_shape)))
-        return PPOState(
-            params=params,
-            opt_state=self._optimizer(hparams).init(params),
-            rollout=rollout.reset(self.env, self.env_params, env_key),
-            key=key,
-            hparams=hparams,
-            update_step=jnp.zeros((), jnp.int32),
+        return init_train_state(
+            self.network,
+            self._optimizer(hparams),
+            self.env,
+            self.env_params,
+            self.obs_shape,
+            key,
+            hparams,
         )
 
     def act(
@@ -260,17 +233,9 @@ class PPO:
         return pi.mode(), None
 
     def collect(self, state: PPOState) -> tuple[PPOState, rollout.Transition]:
-        key, collect_key = jax.random.split(state.key)
-        new_rollout, traj = rollout.collect(
-            self.env,
-            self.env_params,
-            self.act,
-            state.params,
-            state.rollout,
-            collect_key,
-            self.config.num_steps,
+        return collect(
+            self.env, self.env_params, self.act, state.params, state, self.config.num_steps
         )
-        return state.replace(rollout=new_rollout, key=key), traj
 
     def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:
         hp, config = state.hparams, self.config
@@ -287,20 +252,14 @@ class PPO:
         )
         batch = flatten_time(_Minibatch(traj.obs, traj.action, log_prob, value, advantage, target))
         progress = state.update_step / self.num_updates
-        lr = hp.learning_rate * (1.0 - progress if config.anneal_lr else 1.0)
-        optimizer = self._optimizer(hp)
-
-        def sgd_step(carry, minibatch):
-            params, opt_state = carry
-            grads, aux = jax.grad(self._loss, has_aux=True)(params, minibatch, hp, progress)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
-            return (params, opt_state), aux
-
+        lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
         key, sgd_key = jax.random.split(state.key)
-        (params, opt_state), aux = sgd_epochs(
-            sgd_step,
-            (state.params, state.opt_state),
+        params, opt_state, aux = optim.minibatch_epochs(
+            lambda p, mb: self._loss(p, mb, hp, progress),
+            self._optimizer(hp),
+            lr,
+            state.params,
+            state.opt_state,
             batch,
             sgd_key,
             config.update_epochs,
@@ -341,12 +300,8 @@ class PPO:
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _optimizer(self, hp: PPOHParams) -> optax.GradientTransformation:
-        # The learning rate is applied by hand in `learn`, so the optimiser state carries no
-        # coefficient and a traced, annealed learning rate costs nothing extra.
-        return optax.flatten(
-            optax.chain(optax.clip_by_global_norm(hp.max_grad_norm), optax.scale_by_adam(eps=1e-5))
-        )
+    def _optimizer(self, hp) -> optax.GradientTransformation:
+        return optim.clipped_adam(hp.max_grad_norm, eps=1e-5)
 
     def _loss(self, params: Any, mb: _Minibatch, hp: PPOHParams, progress: jax.Array):
         pi, value = self.network.apply(params, mb.obs)

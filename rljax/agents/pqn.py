@@ -1,0 +1,302 @@
+"""Parallelised Q-Learning (Gallici et al. 2024, "Simplifying Deep Temporal Difference
+Learning", Alg. 1): Q-learning over vectorised envs with no replay buffer and no target
+network, made stable by LayerNorm in the Q-network (Sec. 3, Thm. 3.3; Sec. 4.1).
+
+One update:
+  1. collect `num_steps` steps from `num_envs` envs acting epsilon-greedily with the current
+     Q-network, epsilon annealed linearly from `epsilon_start` to `epsilon_finish` over the
+     first `exploration_fraction` of training (`rljax.rollout`);
+  2. compute Q(lambda) targets backward over the rollout, bootstrapping from
+     max_a Q(pre-reset next obs) on truncation and from 0 on termination (Sec. 4.2;
+     `rljax.returns.q_lambda_returns`);
+  3. run `update_epochs` shuffled passes of `num_minibatches` minibatches of Adam steps on
+     `0.5 * (Q(s, a) - target)^2`, with global-norm gradient clipping and an optionally
+     annealed learning rate (Sec. 4.3: the epochs over one rollout replace the replay buffer).
+
+Static config (shapes, counts, network) lives in `PQNConfig`; coefficients live in
+`PQNHParams`, a pytree of traced leaves inside `PQNState`, so vmapping over them sweeps
+without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from rljax import config as cfg
+from rljax import optim, rollout
+from rljax.agents.common import (
+    TrainState,
+    check_discrete_env,
+    collect,
+    epsilon_greedy,
+    init_train_state,
+    linear_epsilon,
+    resolve_torso,
+)
+from rljax.environment import action_spec, make, max_episode_steps
+from rljax.evaluation import EvalResult, evaluate
+from rljax.minibatch import flatten_time
+from rljax.networks import QNetwork
+from rljax.returns import q_lambda_returns
+from rljax.wrappers import EpisodeStatistics, VecEnv
+
+# --- PQN ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PQNConfig:
+    """Everything that defines a PQN run. Defaults: a PureJaxRL/purejaxql-style CartPole
+    config (Gallici et al. 2024, App. B) that reaches 500 on CartPole-v1 in 5e5 steps."""
+
+    env: str = "CartPole-v1"
+    """Environment name with discrete actions: an offline gymnax env or a registered env."""
+    total_timesteps: int = 500_000
+    """Environment steps per run (per seed)."""
+    num_envs: int = 32
+    """Parallel environments per run (static: a shape)."""
+    num_steps: int = 64
+    """Steps per environment per rollout (static: a shape)."""
+    update_epochs: int = 4
+    """Shuffled passes over each rollout (Sec. 4.3)."""
+    num_minibatches: int = 16
+    """Minibatches per epoch; must divide num_envs * num_steps."""
+    learning_rate: float = 1e-4
+    """Adam step size."""
+    anneal_lr: bool = False
+    """Anneal the learning rate linearly to 0 over training."""
+    max_grad_norm: float = 10.0
+    """Global-norm gradient clipping threshold."""
+    gamma: float = 0.99
+    """Discount factor."""
+    q_lambda: float = 0.65
+    """lambda of the Q(lambda) targets (Sec. 4.2); 0 is one-step Q-learning."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start of training."""
+    epsilon_finish: float = 0.05
+    """Exploration rate after the decay, held to the end."""
+    exploration_fraction: float = 0.2
+    """Fraction of training over which epsilon anneals from start to finish."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before computing targets."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """Widths of the MLP torso's hidden layers."""
+    activation: str = "relu"
+    """`relu` or `tanh`."""
+    layer_norm: bool = True
+    """LayerNorm after every hidden layer; PQN's stabiliser (Sec. 3)."""
+    network: str = "auto"
+    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
+    num_eval_episodes: int = 16
+    """Greedy episodes played by `evaluate`."""
+    eval_seed: int = 0
+    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
+
+    def __post_init__(self) -> None:
+        check_discrete_env(self, "PQN")
+        cfg.check_positive(
+            self,
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "update_epochs",
+            "num_minibatches",
+            "learning_rate",
+            "max_grad_norm",
+            "num_eval_episodes",
+            "reward_scale",
+        )
+        cfg.check_unit_interval(
+            self, "gamma", "q_lambda", "epsilon_start", "epsilon_finish", "exploration_fraction"
+        )
+        cfg.check_choice(self, "activation", ("tanh", "relu"))
+        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
+        cfg.check_hidden_sizes(self)
+        cfg.check_rollout_batch(self)
+
+    def replace(self, **changes: Any) -> PQNConfig:
+        return dataclasses.replace(self, **changes)
+
+    def hparams(self) -> PQNHParams:
+        """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
+        f32 = lambda x: jnp.asarray(x, jnp.float32)
+        return PQNHParams(
+            learning_rate=f32(self.learning_rate),
+            max_grad_norm=f32(self.max_grad_norm),
+            gamma=f32(self.gamma),
+            q_lambda=f32(self.q_lambda),
+            epsilon_start=f32(self.epsilon_start),
+            epsilon_finish=f32(self.epsilon_finish),
+            exploration_fraction=f32(self.exploration_fraction),
+            reward_scale=f32(self.reward_scale),
+        )
+
+
+@struct.dataclass
+class PQNHParams:
+    """Traced coefficients; each leaf is a scalar (or `[runs]` under vmap)."""
+
+    learning_rate: jax.Array
+    max_grad_norm: jax.Array
+    gamma: jax.Array
+    q_lambda: jax.Array
+    epsilon_start: jax.Array
+    epsilon_finish: jax.Array
+    exploration_fraction: jax.Array
+    reward_scale: jax.Array
+
+
+PQNState = TrainState
+
+
+class PQNMetrics(NamedTuple):
+    """Per-update scalars; `episode_return` is NaN for an update in which no episode ended."""
+
+    episode_return: jax.Array
+    td_loss: jax.Array
+    q_mean: jax.Array
+    """Mean Q(s, a) over the minibatches, against `target_mean` to spot over-estimation."""
+    target_mean: jax.Array
+    epsilon: jax.Array
+    learning_rate: jax.Array
+
+
+class _Minibatch(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    target: jax.Array
+
+
+class PQN:
+    """PQN as pure functions over `PQNState`; the instance holds only static structure."""
+
+    def __init__(self, config: PQNConfig):
+        self.config = config
+        base_env, self.env_params = make(config.env)
+        self.action = action_spec(base_env, self.env_params)
+        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
+        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
+        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
+        self.obs_shape = base_env.observation_space(self.env_params).shape
+        self.network = QNetwork(
+            num_actions=self.action.num_actions,
+            hidden_sizes=tuple(config.hidden_sizes),
+            activation=config.activation,
+            layer_norm=config.layer_norm,
+            torso=resolve_torso(config.network, config.env),
+            obs_ndim=len(self.obs_shape),
+        )
+        self.num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
+        self.steps_per_update = config.num_envs * config.num_steps
+
+    # --- pure functions -------------------------------------------------------------------
+
+    def init(self, key: jax.Array, hparams: PQNHParams) -> PQNState:
+        return init_train_state(
+            self.network,
+            self._optimizer(hparams),
+            self.env,
+            self.env_params,
+            self.obs_shape,
+            key,
+            hparams,
+        )
+
+    def act(
+        self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, None]:
+        """Epsilon-greedy actions `[num_envs]`; the policy params are `(params, epsilon)`."""
+        params, epsilon = params_and_epsilon
+        return epsilon_greedy(self.network.apply(params, obs), epsilon, key), None
+
+    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
+        return jnp.argmax(self.network.apply(params, obs), axis=-1), None
+
+    def epsilon(self, state: PQNState) -> jax.Array:
+        hp = state.hparams
+        return linear_epsilon(
+            state.update_step,
+            self.num_updates,
+            hp.epsilon_start,
+            hp.epsilon_finish,
+            hp.exploration_fraction,
+        )
+
+    def collect(self, state: PQNState) -> tuple[PQNState, rollout.Transition]:
+        policy_params = (state.params, self.epsilon(state))
+        return collect(
+            self.env, self.env_params, self.act, policy_params, state, self.config.num_steps
+        )
+
+    def learn(self, state: PQNState, traj: rollout.Transition) -> tuple[PQNState, PQNMetrics]:
+        hp, config = state.hparams, self.config
+        # Targets are fixed for the whole rollout, computed once with the params that
+        # collected it (Alg. 1): the epochs then regress onto them, like a short-lived target
+        # network, without keeping a second copy of the weights.
+        next_q_max = self.network.apply(state.params, traj.next_obs).max(axis=-1)
+        targets = q_lambda_returns(
+            traj.reward * hp.reward_scale,
+            next_q_max,
+            traj.terminated,
+            traj.truncated,
+            hp.gamma,
+            hp.q_lambda,
+        )
+        batch = flatten_time(_Minibatch(traj.obs, traj.action, targets))
+        progress = state.update_step / self.num_updates
+        lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
+        key, sgd_key = jax.random.split(state.key)
+        params, opt_state, aux = optim.minibatch_epochs(
+            self._loss,
+            self._optimizer(hp),
+            lr,
+            state.params,
+            state.opt_state,
+            batch,
+            sgd_key,
+            config.update_epochs,
+            config.num_minibatches,
+        )
+        metrics = PQNMetrics(
+            episode_return=rollout.mean_episode_return(traj),
+            td_loss=aux[0].mean(),
+            q_mean=aux[1].mean(),
+            target_mean=targets.mean(),
+            epsilon=self.epsilon(state),
+            learning_rate=lr,
+        )
+        new_state = state.replace(
+            params=params, opt_state=opt_state, key=key, update_step=state.update_step + 1
+        )
+        return new_state, metrics
+
+    def update(self, state: PQNState) -> tuple[PQNState, PQNMetrics]:
+        return self.learn(*self.collect(state))
+
+    def evaluate(self, state: PQNState) -> EvalResult:
+        """`num_eval_episodes` greedy episodes on keys fixed by `eval_seed`."""
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            self.act_greedy,
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+        )
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _optimizer(self, hp) -> optax.GradientTransformation:
+        return optim.clipped_adam(hp.max_grad_norm)
+
+    def _loss(self, params: Any, mb: _Minibatch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        q = self.network.apply(params, mb.obs)
+        q_taken = jnp.take_along_axis(q, mb.action[:, None], axis=-1).squeeze(-1)
+        loss = 0.5 * jnp.mean(jnp.square(q_taken - mb.target))
+        return loss, (loss, q_taken.mean())
