@@ -1,0 +1,420 @@
+"""Deep Q-Networks (Mnih et al. 2015, "Human-level control through deep reinforcement
+learning", Nature, Methods) and Double DQN (van Hasselt et al. 2016, "Deep Reinforcement
+Learning with Double Q-learning", eq. 4), over vectorised envs.
+
+One update:
+  1. collect `num_steps` steps from `num_envs` envs acting epsilon-greedily with the online
+     network, epsilon annealed linearly from `epsilon_start` to `epsilon_finish` over the
+     first `exploration_fraction` of training (Methods), and write every transition into the
+     replay buffer (`rljax.replay`);
+  2. once `learning_starts` env steps have been collected (Methods, "replay start size"),
+     take `num_gradient_steps` Adam steps, each on a fresh uniform minibatch, regressing
+     Q(s, a) onto the fixed target
+         y = r + gamma * (1 - terminated) * Q_target(s', a*),
+     a* = argmax_a Q_target(s', a) for DQN, argmax_a Q_online(s', a) for Double DQN (eq. 4).
+     `s'` is the pre-reset next observation, so a time-limit truncation bootstraps from it
+     while a termination bootstraps from 0. The loss is the Huber loss (Methods: the TD error
+     is clipped to [-1, 1]); no gradient flows into the target;
+  3. every `target_update_interval` updates, move the target network towards the online one:
+     `target <- tau * online + (1 - tau) * target` (tau = 1 is DQN's hard copy every C steps;
+     tau < 1 is Polyak averaging).
+
+Static config (shapes, counts, network) lives in `DQNConfig`; coefficients live in
+`DQNHParams`, a pytree of traced leaves inside `DQNState`, so vmapping over them sweeps
+without recompiling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from rljax import config as cfg
+from rljax import optim, replay, rollout
+from rljax.agents.common import (
+    check_discrete_env,
+    collect,
+    epsilon_greedy,
+    linear_epsilon,
+    resolve_torso,
+)
+from rljax.environment import action_spec, make, max_episode_steps
+from rljax.evaluation import EvalResult, evaluate
+from rljax.networks import QNetwork
+from rljax.wrappers import EpisodeStatistics, VecEnv
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Everything that defines a DQN run. Defaults: Double DQN on CartPole-v1 with a
+    LayerNorm Q-network (see `layer_norm`), 8 envs, one gradient step per 8 env steps."""
+
+    env: str = "CartPole-v1"
+    """Environment name with discrete actions: an offline gymnax env or a registered env."""
+    total_timesteps: int = 200_000
+    """Environment steps per run (per seed)."""
+    num_envs: int = 8
+    """Parallel environments per run (static: a shape)."""
+    num_steps: int = 4
+    """Steps per environment collected per update (static: a shape)."""
+    num_gradient_steps: int = 4
+    """Minibatch Adam steps per update, each on a fresh sample from the buffer (static)."""
+    batch_size: int = 128
+    """Transitions per minibatch (static: a shape)."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions (static: a shape); must hold at least one batch."""
+    learning_starts: int = 5_000
+    """Env steps collected before the first gradient step (Methods, "replay start size")."""
+    learning_rate: float = 5e-4
+    """Adam step size."""
+    anneal_lr: bool = False
+    """Anneal the learning rate linearly to 0 over training."""
+    max_grad_norm: float = 10.0
+    """Global-norm gradient clipping threshold."""
+    gamma: float = 0.99
+    """Discount factor."""
+    double_dqn: bool = True
+    """Pick the bootstrap action with the online network and evaluate it with the target
+    network (van Hasselt et al. 2016, eq. 4); False is DQN's max over the target network."""
+    target_update_interval: int = 32
+    """Updates between target-network updates, C in Mnih et al. 2015 (static)."""
+    tau: float = 1.0
+    """Target update step: 1 copies the online weights (DQN), < 1 is Polyak averaging."""
+    epsilon_start: float = 1.0
+    """Exploration rate at the start of training."""
+    epsilon_finish: float = 0.05
+    """Exploration rate after the decay, held to the end."""
+    exploration_fraction: float = 0.2
+    """Fraction of training over which epsilon anneals from start to finish."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this before computing targets."""
+    hidden_sizes: tuple[int, ...] = (128, 128)
+    """Widths of the MLP torso's hidden layers."""
+    activation: str = "relu"
+    """`relu` or `tanh`."""
+    layer_norm: bool = True
+    """LayerNorm after every hidden layer (on by default: it kept Q bounded on CartPole,
+    where the plain MLP's Q-values diverged; Gallici et al. 2024, Sec. 3)."""
+    network: str = "auto"
+    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
+    num_eval_episodes: int = 16
+    """Greedy episodes played by `evaluate`."""
+    eval_seed: int = 0
+    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
+
+    def __post_init__(self) -> None:
+        check_discrete_env(self, "DQN")
+        cfg.check_positive(
+            self,
+            "total_timesteps",
+            "num_envs",
+            "num_steps",
+            "num_gradient_steps",
+            "batch_size",
+            "buffer_size",
+            "learning_rate",
+            "max_grad_norm",
+            "target_update_interval",
+            "tau",
+            "num_eval_episodes",
+            "reward_scale",
+        )
+        cfg.check_non_negative(self, "learning_starts")
+        cfg.check_unit_interval(
+            self, "gamma", "tau", "epsilon_start", "epsilon_finish", "exploration_fraction"
+        )
+        cfg.check_choice(self, "activation", ("tanh", "relu"))
+        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
+        cfg.check_hidden_sizes(self)
+        if self.buffer_size < self.batch_size:
+            cfg.fail(
+                self,
+                "buffer_size",
+                f"is smaller than one minibatch (batch_size={self.batch_size})",
+                f"pass buffer_size >= {self.batch_size}, or a smaller batch_size",
+            )
+        if self.buffer_size < self.num_envs:
+            cfg.fail(
+                self,
+                "buffer_size",
+                f"cannot hold one step of num_envs={self.num_envs} envs",
+                f"pass buffer_size >= {self.num_envs}",
+            )
+        steps_per_update = self.num_envs * self.num_steps
+        if self.total_timesteps < steps_per_update:
+            cfg.fail(
+                self,
+                "total_timesteps",
+                f"is less than one update of num_envs * num_steps = {steps_per_update}",
+                f"pass total_timesteps >= {steps_per_update}",
+            )
+
+    def replace(self, **changes: Any) -> DQNConfig:
+        return dataclasses.replace(self, **changes)
+
+    def hparams(self) -> DQNHParams:
+        """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
+        f32 = lambda x: jnp.asarray(x, jnp.float32)
+        return DQNHParams(
+            learning_rate=f32(self.learning_rate),
+            max_grad_norm=f32(self.max_grad_norm),
+            gamma=f32(self.gamma),
+            tau=f32(self.tau),
+            epsilon_start=f32(self.epsilon_start),
+            epsilon_finish=f32(self.epsilon_finish),
+            exploration_fraction=f32(self.exploration_fraction),
+            reward_scale=f32(self.reward_scale),
+        )
+
+
+@struct.dataclass
+class DQNHParams:
+    """Traced coefficients; each leaf is a scalar (or `[runs]` under vmap)."""
+
+    learning_rate: jax.Array
+    max_grad_norm: jax.Array
+    gamma: jax.Array
+    tau: jax.Array
+    epsilon_start: jax.Array
+    epsilon_finish: jax.Array
+    exploration_fraction: jax.Array
+    reward_scale: jax.Array
+
+
+class StoredTransition(NamedTuple):
+    """One replayed transition; `next_obs` is the pre-reset next observation."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    next_obs: jax.Array
+
+
+@struct.dataclass
+class DQNState:
+    """`TrainState`'s fields plus the target network and the replay buffer."""
+
+    params: Any
+    target_params: Any
+    opt_state: optax.OptState
+    buffer: replay.ReplayBuffer
+    rollout: rollout.RolloutState
+    key: jax.Array
+    hparams: DQNHParams
+    update_step: jax.Array
+
+
+class DQNMetrics(NamedTuple):
+    """Per-update scalars; `episode_return` is NaN for an update in which no episode ended.
+    Loss and Q statistics are 0 during the warm-up."""
+
+    episode_return: jax.Array
+    td_loss: jax.Array
+    q_mean: jax.Array
+    """Mean Q(s, a) over the minibatches, against `target_mean` to spot over-estimation."""
+    target_mean: jax.Array
+    epsilon: jax.Array
+    learning_rate: jax.Array
+
+
+def td_targets(
+    next_q_target: jax.Array,
+    next_q_online: jax.Array,
+    reward: jax.Array,
+    terminated: jax.Array,
+    gamma: jax.Array,
+    double_dqn: bool,
+) -> jax.Array:
+    """`y = r + gamma * (1 - terminated) * Q_target(s', a*)`, shapes `[B, A]`, `[B]` -> `[B]`.
+
+    DQN: a* = argmax Q_target(s') (Mnih et al. 2015, Alg. 1). Double DQN: a* = argmax
+    Q_online(s') (van Hasselt et al. 2016, eq. 4). Gradients are stopped.
+    """
+    chooser = next_q_online if double_dqn else next_q_target
+    next_action = jnp.argmax(chooser, axis=-1)
+    next_value = jnp.take_along_axis(next_q_target, next_action[:, None], axis=-1).squeeze(-1)
+    target = reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+    return jax.lax.stop_gradient(target)
+
+
+class DQN:
+    """DQN / Double DQN as pure functions over `DQNState`; the instance holds only static
+    structure."""
+
+    def __init__(self, config: DQNConfig):
+        self.config = config
+        base_env, self.env_params = make(config.env)
+        self.action = action_spec(base_env, self.env_params)
+        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
+        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
+        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
+        self.obs_shape = base_env.observation_space(self.env_params).shape
+        self.network = QNetwork(
+            num_actions=self.action.num_actions,
+            hidden_sizes=tuple(config.hidden_sizes),
+            activation=config.activation,
+            layer_norm=config.layer_norm,
+            torso=resolve_torso(config.network, config.env),
+            obs_ndim=len(self.obs_shape),
+        )
+        self.steps_per_update = config.num_envs * config.num_steps
+        self.num_updates = config.total_timesteps // self.steps_per_update
+
+    # --- pure functions -------------------------------------------------------------------
+
+    def init(self, key: jax.Array, hparams: DQNHParams) -> DQNState:
+        net_key, env_key, key = jax.random.split(key, 3)
+        params = self.network.init(net_key, jnp.zeros((1, *self.obs_shape)))
+        rollout_state = rollout.reset(self.env, self.env_params, env_key)
+        one_obs = rollout_state.obs[0]
+        example = StoredTransition(
+            obs=one_obs,
+            action=jnp.zeros((), jnp.int32),
+            reward=jnp.zeros((), jnp.float32),
+            terminated=jnp.zeros((), bool),
+            next_obs=one_obs,
+        )
+        return DQNState(
+            params=params,
+            target_params=params,
+            opt_state=self._optimizer(hparams).init(params),
+            buffer=replay.init(example, self.config.buffer_size),
+            rollout=rollout_state,
+            key=key,
+            hparams=hparams,
+            update_step=jnp.zeros((), jnp.int32),
+        )
+
+    def act(
+        self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, None]:
+        """Epsilon-greedy actions `[num_envs]`; the policy params are `(params, epsilon)`."""
+        params, epsilon = params_and_epsilon
+        return epsilon_greedy(self.network.apply(params, obs), epsilon, key), None
+
+    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
+        return jnp.argmax(self.network.apply(params, obs), axis=-1), None
+
+    def epsilon(self, state: DQNState) -> jax.Array:
+        hp = state.hparams
+        return linear_epsilon(
+            state.update_step,
+            self.num_updates,
+            hp.epsilon_start,
+            hp.epsilon_finish,
+            hp.exploration_fraction,
+        )
+
+    def collect(self, state: DQNState) -> tuple[DQNState, rollout.Transition]:
+        """Step the envs `num_steps` times and write every transition into the buffer."""
+        policy_params = (state.params, self.epsilon(state))
+        state, traj = collect(
+            self.env, self.env_params, self.act, policy_params, state, self.config.num_steps
+        )
+        stored = StoredTransition(  # leaves [num_steps, num_envs, ...]
+            obs=traj.obs,
+            action=traj.action.astype(jnp.int32),
+            reward=traj.reward,
+            terminated=traj.terminated,
+            next_obs=traj.next_obs,
+        )
+        # One env step (a batch of num_envs <= buffer_size transitions) per add, oldest first.
+        buffer, _ = jax.lax.scan(lambda b, row: (replay.add(b, row), None), state.buffer, stored)
+        return state.replace(buffer=buffer), traj
+
+    def learn(self, state: DQNState, traj: rollout.Transition) -> tuple[DQNState, DQNMetrics]:
+        hp, config = state.hparams, self.config
+        progress = state.update_step / self.num_updates
+        lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
+        optimizer = self._optimizer(hp)
+
+        def sgd_step(carry, step_key):
+            params, opt_state = carry
+            batch = replay.sample(state.buffer, step_key, config.batch_size)
+            grads, aux = jax.grad(self._loss, has_aux=True)(params, state.target_params, batch, hp)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
+            return (params, opt_state), aux
+
+        def train(operand):
+            params, opt_state, key = operand
+            keys = jax.random.split(key, config.num_gradient_steps)
+            return jax.lax.scan(sgd_step, (params, opt_state), keys)
+
+        def wait(operand):
+            params, opt_state, _ = operand
+            zeros = jnp.zeros((config.num_gradient_steps,), jnp.float32)
+            return (params, opt_state), (zeros, zeros, zeros)
+
+        key, sgd_key = jax.random.split(state.key)
+        update_step = state.update_step + 1
+        learning = update_step * self.steps_per_update >= config.learning_starts
+        (params, opt_state), (loss, q_mean, target_mean) = jax.lax.cond(
+            learning, train, wait, (state.params, state.opt_state, sgd_key)
+        )
+        # Target update every C updates; in between, tau is 0 and the target stays put.
+        due = (update_step % config.target_update_interval) == 0
+        target_params = optax.incremental_update(
+            params, state.target_params, jnp.where(due, hp.tau, 0.0)
+        )
+        metrics = DQNMetrics(
+            episode_return=rollout.mean_episode_return(traj),
+            td_loss=loss.mean(),
+            q_mean=q_mean.mean(),
+            target_mean=target_mean.mean(),
+            epsilon=self.epsilon(state),
+            learning_rate=lr,
+        )
+        new_state = state.replace(
+            params=params,
+            target_params=target_params,
+            opt_state=opt_state,
+            key=key,
+            update_step=update_step,
+        )
+        return new_state, metrics
+
+    def update(self, state: DQNState) -> tuple[DQNState, DQNMetrics]:
+        return self.learn(*self.collect(state))
+
+    def evaluate(self, state: DQNState) -> EvalResult:
+        """`num_eval_episodes` greedy episodes on keys fixed by `eval_seed`."""
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            self.act_greedy,
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+        )
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _optimizer(self, hp: DQNHParams) -> optax.GradientTransformation:
+        return optim.clipped_adam(hp.max_grad_norm)
+
+    def _loss(
+        self, params: Any, target_params: Any, batch: StoredTransition, hp: DQNHParams
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
+        next_q_target = self.network.apply(target_params, batch.next_obs)
+        next_q_online = self.network.apply(params, batch.next_obs)
+        target = td_targets(
+            next_q_target,
+            next_q_online,
+            batch.reward * hp.reward_scale,
+            batch.terminated,
+            hp.gamma,
+            self.config.double_dqn,
+        )
+        q = self.network.apply(params, batch.obs)
+        q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1).squeeze(-1)
+        # Huber loss: Mnih et al. (2015, Methods) clip the TD error's gradient to [-1, 1].
+        loss = jnp.mean(optax.huber_loss(q_taken, target, delta=1.0))
+        return loss, (loss, q_taken.mean(), target.mean())
