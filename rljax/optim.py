@@ -29,6 +29,24 @@ def annealed(learning_rate: jax.Array, progress: jax.Array, anneal: bool) -> jax
     return learning_rate * (1.0 - progress) if anneal else learning_rate
 
 
+def gradient_step(
+    loss: Callable[[Any, Any], tuple[jax.Array, Any]],
+    optimizer: optax.GradientTransformation,
+    learning_rate: jax.Array,
+) -> Callable[[tuple[Any, optax.OptState], Any], tuple[tuple[Any, optax.OptState], Any]]:
+    """One descent step on `loss(params, batch) -> (scalar, aux)`, as a `lax.scan` body over
+    `(params, opt_state)`; returns the new carry and `aux`."""
+
+    def step(carry, batch):
+        params, opt_state = carry
+        grads, aux = jax.grad(loss, has_aux=True)(params, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        params = optax.apply_updates(params, jax.tree.map(lambda u: -learning_rate * u, updates))
+        return (params, opt_state), aux
+
+    return step
+
+
 def minibatch_epochs(
     loss: Callable[[Any, Any], tuple[jax.Array, Any]],
     optimizer: optax.GradientTransformation,
@@ -46,13 +64,7 @@ def minibatch_epochs(
     stacked `[num_epochs, num_minibatches, ...]`.
     """
 
-    def step(carry, minibatch):
-        params, opt_state = carry
-        grads, aux = jax.grad(loss, has_aux=True)(params, minibatch)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        params = optax.apply_updates(params, jax.tree.map(lambda u: -learning_rate * u, updates))
-        return (params, opt_state), aux
-
+    step = gradient_step(loss, optimizer, learning_rate)
     (params, opt_state), aux = sgd_epochs(
         step, (params, opt_state), batch, key, num_epochs, num_minibatches
     )

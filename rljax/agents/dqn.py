@@ -335,13 +335,12 @@ class DQN:
         lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
         optimizer = self._optimizer(hp)
 
+        step = optim.gradient_step(
+            lambda p, batch: self._loss(p, state.target_params, batch, hp), optimizer, lr
+        )
+
         def sgd_step(carry, step_key):
-            params, opt_state = carry
-            batch = replay.sample(state.buffer, step_key, config.batch_size)
-            grads, aux = jax.grad(self._loss, has_aux=True)(params, state.target_params, batch, hp)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, jax.tree.map(lambda u: -lr * u, updates))
-            return (params, opt_state), aux
+            return step(carry, replay.sample(state.buffer, step_key, config.batch_size))
 
         def train(operand):
             params, opt_state, key = operand
