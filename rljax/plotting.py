@@ -55,11 +55,12 @@ def bootstrap_band(
     rng = np.random.default_rng(seed)
     runs = values.shape[0]
     idx = rng.integers(0, runs, size=(num_resamples, runs))
+    alpha = (1.0 - confidence) / 2.0
+    # Points before any run finished an episode are NaN in every resample: expected, silent.
     with np.errstate(invalid="ignore"), _quiet_nanmean():
         means = np.stack([reduce(values[i], axis=0) for i in idx])
         mean = reduce(values, axis=0)
-    alpha = (1.0 - confidence) / 2.0
-    low, high = np.nanquantile(means, [alpha, 1.0 - alpha], axis=0)
+        low, high = np.nanquantile(means, [alpha, 1.0 - alpha], axis=0)
     return mean, low, high
 
 
