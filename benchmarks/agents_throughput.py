@@ -1,0 +1,97 @@
+"""Training throughput of every agent, and DQN's replay-buffer share.
+
+    python benchmarks/agents_throughput.py [--env CartPole-v1] [--updates 50]
+
+For each algorithm at its default config it prints env-steps/s of one run's steady training
+loop (a compiled scan of `--updates` updates, compile excluded, best of 3) and the compile
+time of that scan. For DQN it also times the buffer alone (the same number of `replay.add`
+and `replay.sample` calls on the same shapes, in one compiled scan) and reports it as a
+share of the update: the buffer must not dominate. All rows come from one process, so their
+ratios are comparable on a noisy shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+
+from rljax import replay
+from rljax.agents import DQN, PPO, PQN, DQNConfig, PPOConfig, PQNConfig
+from rljax.training import run_chunk
+
+
+def _timed(fn, *args, repeats: int = 3) -> tuple[float, float]:
+    """(first call seconds incl. compile, best steady-call seconds)."""
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    first = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - start)
+    return first, best
+
+
+def measure(algo, updates: int) -> tuple[float, float, object]:
+    """(env steps/s, compile seconds, a trained state) for `updates` updates of one run."""
+    state = jax.jit(algo.init)(jax.random.PRNGKey(0), algo.config.hparams())
+    # Time the steady loop: past any warm-up during which an agent does not learn yet.
+    warm_up = -(-getattr(algo.config, "learning_starts", 0) // algo.steps_per_update)
+    if warm_up:
+        state = jax.jit(lambda s: run_chunk(algo, s, jnp.int32(warm_up), warm_up))(state)[0]
+    chunk = jax.jit(lambda s: run_chunk(algo, s, jnp.int32(updates), updates))
+    first, steady = _timed(chunk, state)
+    return algo.steps_per_update * updates / steady, first - steady, chunk(state)[0]
+
+
+def dqn_buffer_seconds(algo: DQN, state, updates: int) -> float:
+    """Seconds for the buffer work of `updates` DQN updates: the adds and the samples."""
+    config = algo.config
+    example = jax.tree.map(lambda x: x[0], replay.sample(state.buffer, jax.random.PRNGKey(0), 1))
+    rows = jax.tree.map(lambda x: jnp.broadcast_to(x, (config.num_envs, *x.shape)), example)
+
+    def one_update(buffer, key):
+        for _ in range(config.num_steps):
+            buffer = replay.add(buffer, rows)
+        keys = jax.random.split(key, config.num_gradient_steps)
+        batches = jax.vmap(lambda k: replay.sample(buffer, k, config.batch_size))(keys)
+        return buffer, jax.tree.map(lambda x: x.sum(), batches)
+
+    fn = jax.jit(lambda b, k: jax.lax.scan(one_update, b, jax.random.split(k, updates)))
+    return _timed(fn, state.buffer, jax.random.PRNGKey(1))[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("--updates", type=int, default=50)
+    args = parser.parse_args()
+    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
+    print(f"| {'algorithm':<10} | {'config':<34} | {'steps/s':>10} | {'compile s':>9} |")
+    print(f"|{'-' * 12}|{'-' * 36}|{'-' * 12}|{'-' * 11}|")
+    dqn_state = None
+    for name, algo in (
+        ("ppo", PPO(PPOConfig(env=args.env))),
+        ("pqn", PQN(PQNConfig(env=args.env))),
+        ("dqn", DQN(DQNConfig(env=args.env))),
+    ):
+        c = algo.config
+        shape = f"{c.num_envs} envs x {c.num_steps} steps"
+        sps, compile_s, state = measure(algo, args.updates)
+        if name == "dqn":
+            dqn_state, dqn_update_s = state, algo.steps_per_update * args.updates / sps
+            shape += f", {c.num_gradient_steps} grad steps"
+        print(f"| {name:<10} | {shape:<34} | {sps:>10,.0f} | {compile_s:>9.1f} |", flush=True)
+    buffer_s = dqn_buffer_seconds(algo, dqn_state, args.updates)
+    print(
+        f"\nDQN buffer (add + sample) alone: {buffer_s * 1e3:.1f} ms for {args.updates} updates, "
+        f"{buffer_s / dqn_update_s:.0%} of the training loop's {dqn_update_s * 1e3:.1f} ms."
+    )
+
+
+if __name__ == "__main__":
+    main()
