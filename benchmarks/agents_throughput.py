@@ -13,27 +13,16 @@ ratios are comparable on a noisy shared machine.
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 
+# Run as a script, this folder is on sys.path: reuse the sibling benchmark's timer.
+from ppo_throughput import timed
+
 from rljax import replay
 from rljax.agents import DQN, PPO, PQN, DQNConfig, PPOConfig, PQNConfig
 from rljax.training import run_chunk
-
-
-def _timed(fn, *args, repeats: int = 3) -> tuple[float, float]:
-    """(first call seconds incl. compile, best steady-call seconds)."""
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - start
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        best = min(best, time.perf_counter() - start)
-    return first, best
 
 
 def measure(algo, updates: int) -> tuple[float, float, object]:
@@ -44,7 +33,7 @@ def measure(algo, updates: int) -> tuple[float, float, object]:
     if warm_up:
         state = jax.jit(lambda s: run_chunk(algo, s, jnp.int32(warm_up), warm_up))(state)[0]
     chunk = jax.jit(lambda s: run_chunk(algo, s, jnp.int32(updates), updates))
-    first, steady = _timed(chunk, state)
+    first, steady = timed(chunk, state)
     return algo.steps_per_update * updates / steady, first - steady, chunk(state)[0]
 
 
@@ -62,7 +51,7 @@ def dqn_buffer_seconds(algo: DQN, state, updates: int) -> float:
         return buffer, jax.tree.map(lambda x: x.sum(), batches)
 
     fn = jax.jit(lambda b, k: jax.lax.scan(one_update, b, jax.random.split(k, updates)))
-    return _timed(fn, state.buffer, jax.random.PRNGKey(1))[1]
+    return timed(fn, state.buffer, jax.random.PRNGKey(1))[1]
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from rljax.training import run_chunk
 CONFIGS = ((4, 128), (256, 128))
 
 
-def _timed(fn, *args, repeats: int) -> tuple[float, float]:
+def timed(fn, *args, repeats: int) -> tuple[float, float]:
     """(first call seconds incl. compile, best steady-call seconds)."""
     start = time.perf_counter()
     jax.block_until_ready(fn(*args))
@@ -48,7 +48,7 @@ def matmul_gflops(batch: int, width: int, iterations: int = 2000) -> float:
     x = jnp.ones((batch, width))
     w = jnp.full((width, width), 0.01)
     chain = jax.jit(lambda x, w: jax.lax.fori_loop(0, iterations, lambda i, c: jnp.tanh(c @ w), x))
-    _, seconds = _timed(chain, x, w, repeats=3)
+    _, seconds = timed(chain, x, w, repeats=3)
     return 2 * batch * width * width * iterations / seconds / 1e9
 
 
@@ -62,7 +62,7 @@ def measure(env_name: str, num_envs: int, num_steps: int, updates: int, repeats:
     algo = rljax.PPO(config)
     state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
     train_chunk = jax.jit(lambda s: run_chunk(algo, s, jnp.int32(updates), updates))
-    first, steady = _timed(train_chunk, state, repeats=repeats)
+    first, steady = timed(train_chunk, state, repeats=repeats)
 
     space = algo.env.action_space(algo.env_params)
 
@@ -80,7 +80,7 @@ def measure(env_name: str, num_envs: int, num_steps: int, updates: int, repeats:
         return jax.lax.scan(one, rollout_state, jax.random.split(key, updates))
 
     ceiling_fn = jax.jit(random_rollouts)
-    _, ceiling = _timed(ceiling_fn, state.rollout, jax.random.PRNGKey(1), repeats=repeats)
+    _, ceiling = timed(ceiling_fn, state.rollout, jax.random.PRNGKey(1), repeats=repeats)
     steps = num_envs * num_steps * updates
     macs_per_sample = sum(
         leaf.size

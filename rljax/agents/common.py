@@ -16,6 +16,7 @@ from flax import struct
 from rljax import config as cfg
 from rljax import rollout
 from rljax.environment import action_spec, check_env_name, make
+from rljax.evaluation import EvalResult, evaluate
 
 
 @struct.dataclass
@@ -125,3 +126,43 @@ def epsilon_greedy(q_values: jax.Array, epsilon: jax.Array, key: jax.Array) -> j
     random = jax.random.randint(action_key, greedy.shape, 0, q_values.shape[-1])
     explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
     return jnp.where(explore, random, greedy)
+
+
+class EpsilonGreedyAgent:
+    """Acting and evaluation shared by the Q-learning agents (PQN, DQN).
+
+    A subclass sets `config` (with `eval_seed`), `network` (Q-values `[..., A]` from obs),
+    `env_params`, `eval_env`, `max_episode_steps` and `num_updates`; its hparams carry
+    `epsilon_start`, `epsilon_finish` and `exploration_fraction`.
+    """
+
+    def act(
+        self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
+    ) -> tuple[jax.Array, None]:
+        """Epsilon-greedy actions `[num_envs]`; the policy params are `(params, epsilon)`."""
+        params, epsilon = params_and_epsilon
+        return epsilon_greedy(self.network.apply(params, obs), epsilon, key), None
+
+    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
+        return jnp.argmax(self.network.apply(params, obs), axis=-1), None
+
+    def epsilon(self, state: Any) -> jax.Array:
+        hp = state.hparams
+        return linear_epsilon(
+            state.update_step,
+            self.num_updates,
+            hp.epsilon_start,
+            hp.epsilon_finish,
+            hp.exploration_fraction,
+        )
+
+    def evaluate(self, state: Any) -> EvalResult:
+        """`num_eval_episodes` greedy episodes on keys fixed by `eval_seed`."""
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            self.act_greedy,
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+        )

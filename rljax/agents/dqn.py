@@ -38,14 +38,12 @@ from flax import struct
 from rljax import config as cfg
 from rljax import optim, replay, rollout
 from rljax.agents.common import (
+    EpsilonGreedyAgent,
     check_discrete_env,
     collect,
-    epsilon_greedy,
-    linear_epsilon,
     resolve_torso,
 )
 from rljax.environment import action_spec, make, max_episode_steps
-from rljax.evaluation import EvalResult, evaluate
 from rljax.networks import QNetwork
 from rljax.wrappers import EpisodeStatistics, VecEnv
 
@@ -244,7 +242,7 @@ def td_targets(
     return jax.lax.stop_gradient(target)
 
 
-class DQN:
+class DQN(EpsilonGreedyAgent):
     """DQN / Double DQN as pure functions over `DQNState`; the instance holds only static
     structure."""
 
@@ -290,26 +288,6 @@ class DQN:
             key=key,
             hparams=hparams,
             update_step=jnp.zeros((), jnp.int32),
-        )
-
-    def act(
-        self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
-    ) -> tuple[jax.Array, None]:
-        """Epsilon-greedy actions `[num_envs]`; the policy params are `(params, epsilon)`."""
-        params, epsilon = params_and_epsilon
-        return epsilon_greedy(self.network.apply(params, obs), epsilon, key), None
-
-    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
-        return jnp.argmax(self.network.apply(params, obs), axis=-1), None
-
-    def epsilon(self, state: DQNState) -> jax.Array:
-        hp = state.hparams
-        return linear_epsilon(
-            state.update_step,
-            self.num_updates,
-            hp.epsilon_start,
-            hp.epsilon_finish,
-            hp.exploration_fraction,
         )
 
     def collect(self, state: DQNState) -> tuple[DQNState, rollout.Transition]:
@@ -382,17 +360,6 @@ class DQN:
 
     def update(self, state: DQNState) -> tuple[DQNState, DQNMetrics]:
         return self.learn(*self.collect(state))
-
-    def evaluate(self, state: DQNState) -> EvalResult:
-        """`num_eval_episodes` greedy episodes on keys fixed by `eval_seed`."""
-        return evaluate(
-            self.eval_env,
-            self.env_params,
-            self.act_greedy,
-            state.params,
-            jax.random.PRNGKey(self.config.eval_seed),
-            self.max_episode_steps,
-        )
 
     # --- pieces ---------------------------------------------------------------------------
 

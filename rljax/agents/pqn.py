@@ -32,16 +32,14 @@ from flax import struct
 from rljax import config as cfg
 from rljax import optim, rollout
 from rljax.agents.common import (
+    EpsilonGreedyAgent,
     TrainState,
     check_discrete_env,
     collect,
-    epsilon_greedy,
     init_train_state,
-    linear_epsilon,
     resolve_torso,
 )
 from rljax.environment import action_spec, make, max_episode_steps
-from rljax.evaluation import EvalResult, evaluate
 from rljax.minibatch import flatten_time
 from rljax.networks import QNetwork
 from rljax.returns import q_lambda_returns
@@ -173,7 +171,7 @@ class _Minibatch(NamedTuple):
     target: jax.Array
 
 
-class PQN:
+class PQN(EpsilonGreedyAgent):
     """PQN as pure functions over `PQNState`; the instance holds only static structure."""
 
     def __init__(self, config: PQNConfig):
@@ -206,26 +204,6 @@ class PQN:
             self.obs_shape,
             key,
             hparams,
-        )
-
-    def act(
-        self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
-    ) -> tuple[jax.Array, None]:
-        """Epsilon-greedy actions `[num_envs]`; the policy params are `(params, epsilon)`."""
-        params, epsilon = params_and_epsilon
-        return epsilon_greedy(self.network.apply(params, obs), epsilon, key), None
-
-    def act_greedy(self, params: Any, obs: jax.Array, key: jax.Array) -> tuple[jax.Array, None]:
-        return jnp.argmax(self.network.apply(params, obs), axis=-1), None
-
-    def epsilon(self, state: PQNState) -> jax.Array:
-        hp = state.hparams
-        return linear_epsilon(
-            state.update_step,
-            self.num_updates,
-            hp.epsilon_start,
-            hp.epsilon_finish,
-            hp.exploration_fraction,
         )
 
     def collect(self, state: PQNState) -> tuple[PQNState, rollout.Transition]:
@@ -278,17 +256,6 @@ class PQN:
 
     def update(self, state: PQNState) -> tuple[PQNState, PQNMetrics]:
         return self.learn(*self.collect(state))
-
-    def evaluate(self, state: PQNState) -> EvalResult:
-        """`num_eval_episodes` greedy episodes on keys fixed by `eval_seed`."""
-        return evaluate(
-            self.eval_env,
-            self.env_params,
-            self.act_greedy,
-            state.params,
-            jax.random.PRNGKey(self.config.eval_seed),
-            self.max_episode_steps,
-        )
 
     # --- pieces ---------------------------------------------------------------------------
 
