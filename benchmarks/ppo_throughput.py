@@ -30,7 +30,7 @@ from rljax.training import run_chunk
 CONFIGS = ((4, 128), (256, 128))
 
 
-def timed(fn, *args, repeats: int) -> tuple[float, float]:
+def timed(fn, *args, repeats: int = 3) -> tuple[float, float]:
     """(first call seconds incl. compile, best steady-call seconds)."""
     start = time.perf_counter()
     jax.block_until_ready(fn(*args))
