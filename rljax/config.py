@@ -68,3 +68,19 @@ def check_rollout_batch(config: Any) -> None:
             f"is less than one rollout of num_envs * num_steps = {batch}",
             f"pass total_timesteps >= {batch}",
         )
+
+
+def traced_coefficients(config: Any, hparams_type: type, **overrides: Any) -> Any:
+    """Build `hparams_type` (a flax.struct.dataclass of traced leaves) from the config fields
+    of the same names, as float32 scalars; `overrides` supply fields the config does not
+    hold by name (e.g. PPO's drift meta-parameters)."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    values = {
+        f.name: jnp.asarray(getattr(config, f.name), jnp.float32)
+        for f in dataclasses.fields(hparams_type)
+        if f.name not in overrides
+    }
+    return hparams_type(**values, **overrides)

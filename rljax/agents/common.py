@@ -15,8 +15,10 @@ from flax import struct
 
 from rljax import config as cfg
 from rljax import rollout
-from rljax.environment import action_spec, check_env_name, make
+from rljax.environment import action_spec, check_env_name, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
+from rljax.networks import QNetwork
+from rljax.wrappers import EpisodeStatistics, VecEnv
 
 
 @struct.dataclass
@@ -135,6 +137,27 @@ class EpsilonGreedyAgent:
     `env_params`, `eval_env`, `max_episode_steps` and `num_updates`; its hparams carry
     `epsilon_start`, `epsilon_finish` and `exploration_fraction`.
     """
+
+    def _setup(self, config: Any) -> None:
+        """The static structure every Q-learning agent builds from its config: the env batch
+        for training and for evaluation, and the Q-network."""
+        self.config = config
+        base_env, self.env_params = make(config.env)
+        self.action = action_spec(base_env, self.env_params)
+        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
+        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
+        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
+        self.obs_shape = base_env.observation_space(self.env_params).shape
+        self.network = QNetwork(
+            num_actions=self.action.num_actions,
+            hidden_sizes=tuple(config.hidden_sizes),
+            activation=config.activation,
+            layer_norm=config.layer_norm,
+            torso=resolve_torso(config.network, config.env),
+            obs_ndim=len(self.obs_shape),
+        )
+        self.steps_per_update = config.num_envs * config.num_steps
+        self.num_updates = config.total_timesteps // self.steps_per_update
 
     def act(
         self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array

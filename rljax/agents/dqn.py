@@ -41,11 +41,7 @@ from rljax.agents.common import (
     EpsilonGreedyAgent,
     check_discrete_env,
     collect,
-    resolve_torso,
 )
-from rljax.environment import action_spec, make, max_episode_steps
-from rljax.networks import QNetwork
-from rljax.wrappers import EpisodeStatistics, VecEnv
 
 
 @dataclass(frozen=True)
@@ -158,17 +154,7 @@ class DQNConfig:
 
     def hparams(self) -> DQNHParams:
         """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
-        f32 = lambda x: jnp.asarray(x, jnp.float32)
-        return DQNHParams(
-            learning_rate=f32(self.learning_rate),
-            max_grad_norm=f32(self.max_grad_norm),
-            gamma=f32(self.gamma),
-            tau=f32(self.tau),
-            epsilon_start=f32(self.epsilon_start),
-            epsilon_finish=f32(self.epsilon_finish),
-            exploration_fraction=f32(self.exploration_fraction),
-            reward_scale=f32(self.reward_scale),
-        )
+        return cfg.traced_coefficients(self, DQNHParams)
 
 
 @struct.dataclass
@@ -247,23 +233,7 @@ class DQN(EpsilonGreedyAgent):
     structure."""
 
     def __init__(self, config: DQNConfig):
-        self.config = config
-        base_env, self.env_params = make(config.env)
-        self.action = action_spec(base_env, self.env_params)
-        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
-        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
-        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
-        self.obs_shape = base_env.observation_space(self.env_params).shape
-        self.network = QNetwork(
-            num_actions=self.action.num_actions,
-            hidden_sizes=tuple(config.hidden_sizes),
-            activation=config.activation,
-            layer_norm=config.layer_norm,
-            torso=resolve_torso(config.network, config.env),
-            obs_ndim=len(self.obs_shape),
-        )
-        self.steps_per_update = config.num_envs * config.num_steps
-        self.num_updates = config.total_timesteps // self.steps_per_update
+        self._setup(config)
 
     # --- pure functions -------------------------------------------------------------------
 

@@ -124,16 +124,9 @@ class PPOConfig:
 
     def hparams(self) -> PPOHParams:
         """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
-        f32 = lambda x: jnp.asarray(x, jnp.float32)
-        return PPOHParams(
-            learning_rate=f32(self.learning_rate),
-            gamma=f32(self.gamma),
-            gae_lambda=f32(self.gae_lambda),
-            ent_coef=f32(self.ent_coef),
-            vf_coef=f32(self.vf_coef),
-            max_grad_norm=f32(self.max_grad_norm),
-            value_clip_eps=f32(self.value_clip_eps),
-            reward_scale=f32(self.reward_scale),
+        return cfg.traced_coefficients(
+            self,
+            PPOHParams,
             drift_params=make_drift(self.drift).init_params(self.clip_eps),
         )
 

@@ -37,13 +37,9 @@ from rljax.agents.common import (
     check_discrete_env,
     collect,
     init_train_state,
-    resolve_torso,
 )
-from rljax.environment import action_spec, make, max_episode_steps
 from rljax.minibatch import flatten_time
-from rljax.networks import QNetwork
 from rljax.returns import q_lambda_returns
-from rljax.wrappers import EpisodeStatistics, VecEnv
 
 # --- PQN ------------------------------------------------------------------------------------
 
@@ -123,17 +119,7 @@ class PQNConfig:
 
     def hparams(self) -> PQNHParams:
         """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
-        f32 = lambda x: jnp.asarray(x, jnp.float32)
-        return PQNHParams(
-            learning_rate=f32(self.learning_rate),
-            max_grad_norm=f32(self.max_grad_norm),
-            gamma=f32(self.gamma),
-            q_lambda=f32(self.q_lambda),
-            epsilon_start=f32(self.epsilon_start),
-            epsilon_finish=f32(self.epsilon_finish),
-            exploration_fraction=f32(self.exploration_fraction),
-            reward_scale=f32(self.reward_scale),
-        )
+        return cfg.traced_coefficients(self, PQNHParams)
 
 
 @struct.dataclass
@@ -175,23 +161,7 @@ class PQN(EpsilonGreedyAgent):
     """PQN as pure functions over `PQNState`; the instance holds only static structure."""
 
     def __init__(self, config: PQNConfig):
-        self.config = config
-        base_env, self.env_params = make(config.env)
-        self.action = action_spec(base_env, self.env_params)
-        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
-        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
-        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
-        self.obs_shape = base_env.observation_space(self.env_params).shape
-        self.network = QNetwork(
-            num_actions=self.action.num_actions,
-            hidden_sizes=tuple(config.hidden_sizes),
-            activation=config.activation,
-            layer_norm=config.layer_norm,
-            torso=resolve_torso(config.network, config.env),
-            obs_ndim=len(self.obs_shape),
-        )
-        self.num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
-        self.steps_per_update = config.num_envs * config.num_steps
+        self._setup(config)
 
     # --- pure functions -------------------------------------------------------------------
 
