@@ -110,11 +110,14 @@ def run(
     progress: bool = True,
     on_chunk: ChunkCallback | None = None,
     description: str = "train",
+    to_host: Callable[[Any], np.ndarray] = np.asarray,
 ) -> RunResult:
     """Train `len(keys)` runs in one vmapped batch, in chunks of `chunk_size` updates.
 
     `hparams` must be batched `[runs, ...]` (see `stack_hparams`). `on_chunk(updates_done,
     chunk_metrics)` gets each chunk's metrics `[runs, valid_updates]` as numpy arrays.
+    `to_host` turns a device array into numpy; a multi-host sweep passes one that gathers the
+    runs of every process.
     """
     num_runs = int(keys.shape[0])
     chunk_size = max(1, min(chunk_size, algo.num_updates))
@@ -132,7 +135,7 @@ def run(
         num_valid = min(chunk_size, algo.num_updates - c * chunk_size)
         chunk_start = time.perf_counter()
         state, metrics = chunk(state, jnp.int32(num_valid))
-        metrics = {k: np.asarray(v)[:, :num_valid] for k, v in metrics._asdict().items()}
+        metrics = {k: to_host(v)[:, :num_valid] for k, v in metrics._asdict().items()}
         if c == 0:
             # The first call compiles; its time is reported apart from training throughput.
             compile_seconds = time.perf_counter() - chunk_start
@@ -156,8 +159,8 @@ def run(
     return RunResult(
         state=state,
         metrics={k: np.concatenate(v, axis=1) for k, v in collected.items()},
-        eval_returns=np.asarray(result.returns),
-        eval_lengths=np.asarray(result.lengths),
+        eval_returns=to_host(result.returns),
+        eval_lengths=to_host(result.lengths),
         compile_seconds=compile_seconds,
         train_seconds=train_seconds,
         env_steps=num_runs * algo.num_updates * algo.steps_per_update,
