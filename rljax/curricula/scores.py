@@ -1,0 +1,113 @@
+"""Level scores as pure functions of a trajectory on a batch of levels.
+
+Every input is `[T, num_envs]` (time first, as `rljax.rollout.Transition`), column `e` being
+the rollout on level `e` from the start of an episode on it; episodes auto-reset onto the same
+level. `done = terminated | truncated` (an episode cut by the env's own time limit ended; the
+end of the rollout is not an episode end). Every score returns `LevelScore(score, valid)`,
+both `[num_envs]`.
+
+A score is computed only from episodes that finished inside the trajectory. A column in which
+no episode finished gets `valid = False` and `score = NaN`: a made-up number there would enter
+the level buffer as if it were evidence (Jiang et al. 2021b, "Replay-Guided Adversarial
+Environment Design", and the PLR level buffer both only keep measured scores). The steps of
+a last, unfinished episode are left out of the average for the same reason: their advantages
+lean on a bootstrapped value, not on an outcome.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class LevelScore(NamedTuple):
+    score: jax.Array
+    """`[num_envs]` float32; NaN where not valid."""
+    valid: jax.Array
+    """`[num_envs]` bool: at least one episode on the level finished in the trajectory."""
+
+
+class EpisodeReturns(NamedTuple):
+    """Undiscounted returns of the episodes that finished, per column `[num_envs]`."""
+
+    mean: jax.Array
+    """Mean return over finished episodes; NaN where none finished."""
+    max: jax.Array
+    """Best return over finished episodes; -inf where none finished."""
+    count: jax.Array
+    """Number of finished episodes, int32."""
+
+
+def finished_steps(done: jax.Array) -> jax.Array:
+    """`[T, N]` bool: step t belongs to an episode that ends at or after t inside the
+    trajectory (a done at some t' >= t)."""
+    return jax.lax.cummax(done.astype(jnp.int32), axis=0, reverse=True).astype(bool)
+
+
+def episode_returns(reward: jax.Array, done: jax.Array) -> EpisodeReturns:
+    """Sum the rewards of each finished episode; the last unfinished one is dropped."""
+
+    def step(running, inputs):
+        r, d = inputs
+        running = running + r
+        return jnp.where(d, 0.0, running), running
+
+    _, running = jax.lax.scan(step, jnp.zeros(reward.shape[1:], jnp.float32), (reward, done))
+    count = done.sum(axis=0, dtype=jnp.int32)
+    total = jnp.where(done, running, 0.0).sum(axis=0)
+    return EpisodeReturns(
+        mean=jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.nan),
+        max=jnp.where(done, running, -jnp.inf).max(axis=0),
+        count=count,
+    )
+
+
+def _mean_over_finished(per_step: jax.Array, done: jax.Array) -> LevelScore:
+    mask = finished_steps(done)
+    steps = mask.sum(axis=0)
+    valid = steps > 0
+    total = jnp.where(mask, per_step, 0.0).sum(axis=0)
+    return LevelScore(jnp.where(valid, total / jnp.maximum(steps, 1), jnp.nan), valid)
+
+
+def positive_value_loss(advantage: jax.Array, done: jax.Array) -> LevelScore:
+    """Mean over finished steps of max(A_t, 0), with A_t the GAE advantage (Jiang et al. 2021,
+    "Prioritized Level Replay", sec. 3, "positive value loss"; `rljax.returns.gae` gives A)."""
+    return _mean_over_finished(jnp.maximum(advantage, 0.0), done)
+
+
+def max_mc(
+    reward: jax.Array, done: jax.Array, value: jax.Array, max_return: jax.Array
+) -> LevelScore:
+    """Mean over finished steps of R_max - V(s_t), R_max the best return ever achieved on the
+    level: the stored `max_return [N]` (-inf if none yet) or a better one finished here
+    (the MaxMC regret estimate of Jiang et al. 2021b, "Replay-Guided Adversarial Environment
+    Design")."""
+    best = jnp.maximum(max_return, episode_returns(reward, done).max)
+    return _mean_over_finished(best[None] - value, done)
+
+
+def true_regret(reward: jax.Array, done: jax.Array, optimal_return: jax.Array) -> LevelScore:
+    """Optimal return `[N]` (known, e.g. from a maze's shortest path) minus the mean return
+    of the finished episodes."""
+    achieved = episode_returns(reward, done)
+    valid = achieved.count > 0
+    return LevelScore(jnp.where(valid, optimal_return - achieved.mean, jnp.nan), valid)
+
+
+def paired_regret(
+    antagonist_reward: jax.Array,
+    antagonist_done: jax.Array,
+    protagonist_reward: jax.Array,
+    protagonist_done: jax.Array,
+) -> LevelScore:
+    """PAIRED's regret estimate: the antagonist's best episode return minus the protagonist's
+    mean episode return on the same level (Dennis et al. 2020, "Emergent Complexity and
+    Zero-shot Transfer via Unsupervised Environment Design", sec. 4). Valid only where both
+    agents finished at least one episode."""
+    antagonist = episode_returns(antagonist_reward, antagonist_done)
+    protagonist = episode_returns(protagonist_reward, protagonist_done)
+    valid = (antagonist.count > 0) & (protagonist.count > 0)
+    return LevelScore(jnp.where(valid, antagonist.max - protagonist.mean, jnp.nan), valid)
