@@ -13,7 +13,9 @@ bootstrap with V(final observation)) are kept apart everywhere.
 Names:
   * every gymnax environment that works offline ("CartPole-v1", "Breakout-MinAtar", ...);
   * brax environments as "brax/<name>" ("brax/inverted_pendulum", "brax/ant", ...);
-  * environments registered with `register` (the mazes in `envs/` use this).
+  * environments registered with `register` (the mazes in `envs/` use this), and
+    "CartPole-v1-no-velocity": CartPole with only the cart position and pole angle observed
+    (`rljax.wrappers.MaskObservation`), a task that needs memory.
 """
 
 from __future__ import annotations
@@ -162,3 +164,17 @@ def max_episode_steps(env: Environment, params: Any) -> int:
     if inner is not None:
         return max_episode_steps(inner, params)
     raise ValueError(f"cannot tell the episode time limit of {env!r}")
+
+
+def _cartpole_without_velocities() -> tuple[Environment, Any]:
+    """CartPole-v1 observing `[x, theta]` only: the velocities `[x_dot, theta_dot]` must be
+    inferred from successive observations."""
+    import gymnax
+
+    from rljax.wrappers import MaskObservation
+
+    env, params = gymnax.make("CartPole-v1")
+    return MaskObservation(env, keep=(0, 2)), params
+
+
+register("CartPole-v1-no-velocity", _cartpole_without_velocities)

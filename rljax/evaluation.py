@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rljax.rollout import Policy
+from rljax.rollout import Policy, RecurrentPolicy
 
 
 class EvalResult(NamedTuple):
@@ -26,18 +26,27 @@ class EvalResult(NamedTuple):
 def evaluate(
     env: Any,
     env_params: Any,
-    policy: Policy,
+    policy: Policy | RecurrentPolicy,
     policy_params: Any,
     key: jax.Array,
     max_steps: int,
     reset: Callable[[jax.Array, Any], tuple[jax.Array, Any]] | None = None,
+    policy_carry: Any = None,
 ) -> EvalResult:
     """Play one episode in each copy of `env` (a `VecEnv` of `num_episodes` copies).
 
     Stops when every copy has finished its first episode, or after `max_steps` steps.
     `reset` overrides `env.reset`, e.g. to start with frozen normalisation statistics.
     Episodes cut off by `max_steps` report their partial return.
+
+    With `policy_carry` (a recurrent policy's initial state `[num_episodes, ...]`), `policy`
+    is a `RecurrentPolicy`: its carry goes from step to step and `first` is set at the first
+    step and after every episode boundary, as in `rollout.collect_recurrent`.
     """
+    if policy_carry is None:
+        recurrent = lambda p, c, o, first, k: (c, *policy(p, o, k))
+    else:
+        recurrent = policy
     reset_key, loop_key = jax.random.split(key)
     obs, env_state = (reset or env.reset)(reset_key, env_params)
     num_episodes = obs.shape[0]
@@ -45,21 +54,33 @@ def evaluate(
     running = zeros
 
     def cond(carry):
-        t, _, _, _, finished, _, _, _ = carry
+        t, _, _, _, finished, _, _, _, _, _ = carry
         return (t < max_steps) & ~finished.all()
 
     def body(carry):
-        t, obs, env_state, k, finished, returns, lengths, running = carry
+        t, obs, env_state, k, finished, returns, lengths, running, policy_carry, first = carry
         k, act_key, env_key = jax.random.split(k, 3)
-        action, _ = policy(policy_params, obs, act_key)
+        policy_carry, action, _ = recurrent(policy_params, policy_carry, obs, first, act_key)
         obs, env_state, reward, terminated, truncated, _ = env.step(
             env_key, env_state, action, env_params
         )
         running = running + reward * ~finished
-        done = (terminated | truncated) & ~finished
+        first = terminated | truncated
+        done = first & ~finished
         returns = jnp.where(done, running, returns)
         lengths = jnp.where(done, t + 1, lengths)
-        return t + 1, obs, env_state, k, finished | done, returns, lengths, running
+        return (
+            t + 1,
+            obs,
+            env_state,
+            k,
+            finished | done,
+            returns,
+            lengths,
+            running,
+            policy_carry,
+            first,
+        )
 
     init = (
         jnp.int32(0),
@@ -70,8 +91,10 @@ def evaluate(
         zeros,
         zeros,
         running,
+        policy_carry,
+        jnp.ones((num_episodes,), bool),
     )
-    t, _, _, _, finished, returns, lengths, running = jax.lax.while_loop(cond, body, init)
+    t, _, _, _, finished, returns, lengths, running, _, _ = jax.lax.while_loop(cond, body, init)
     returns = jnp.where(finished, returns, running)
     lengths = jnp.where(finished, lengths, t)
     return EvalResult(returns=returns, lengths=lengths)

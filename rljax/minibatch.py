@@ -1,4 +1,5 @@
-"""Shuffled minibatches over epochs, written once for every agent that does SGD on a batch."""
+"""Shuffled minibatches over epochs, written once for every agent that does SGD on a batch:
+of steps (`flatten_time`), or of whole env sequences for recurrent agents (`swap_time_env`)."""
 
 from __future__ import annotations
 
@@ -42,3 +43,14 @@ def sgd_epochs(
         return jax.lax.scan(update, carry, shuffle_split(epoch_key, batch, num_minibatches))
 
     return jax.lax.scan(epoch, carry, jax.random.split(key, num_epochs))
+
+
+def swap_time_env(tree: Any) -> Any:
+    """`[T, N, ...] <-> [N, T, ...]` for every leaf: to and from the batch of a recurrent agent.
+
+    `shuffle_split` (and so `sgd_epochs`) permutes and splits the leading axis; with the env
+    axis leading, each minibatch is `[N // M, T, ...]`: whole env sequences, each in time
+    order, never shuffled steps, so a recurrent network can re-run over them from the hidden
+    state each sequence started with.
+    """
+    return jax.tree.map(lambda x: x.swapaxes(0, 1), tree)

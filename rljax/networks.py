@@ -1,4 +1,5 @@
-"""Actor-critic networks: MLP torsos for vector observations, the MinAtar CNN for images.
+"""Actor-critic networks: MLP torsos for vector observations, the MinAtar CNN for images,
+and a GRU actor-critic for partially observed tasks (`RecurrentActorCritic`).
 
 Initialisation follows the PPO implementation details of Engstrom et al. (2020) and Huang et
 al. (2022): orthogonal weights with gain sqrt(2) in the torso, 0.01 on the policy head and 1.0
@@ -61,6 +62,18 @@ def _dense(features: int, gain: float) -> nn.Dense:
     return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
+def _policy_head(module: nn.Module, features: jnp.ndarray, action: SpaceSpec):
+    """The policy of an actor-critic from its features `[..., F]`, as a distribution with
+    batch shape `[...]`: categorical logits, or a diagonal Gaussian whose log standard
+    deviation is a state-independent parameter `log_std` of `module`. Called inside
+    `module`'s compact method, so the layers it makes belong to `module`."""
+    if action.discrete:
+        return distrax.Categorical(logits=_dense(action.num_actions, 0.01)(features))
+    mean = _dense(action.action_dim, 0.01)(features)
+    log_std = module.param("log_std", nn.initializers.zeros, (action.action_dim,))
+    return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std) * jnp.ones_like(mean))
+
+
 class MLP(nn.Module):
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
@@ -83,6 +96,13 @@ class MinAtarCNN(nn.Module):
         return nn.relu(_dense(128, np.sqrt(2))(x))
 
 
+def _make_torso(torso: str, hidden_sizes: Sequence[int], activation: str) -> nn.Module:
+    """`minatar_cnn` for image observations, else an MLP of `hidden_sizes`."""
+    if torso == "minatar_cnn":
+        return MinAtarCNN()
+    return MLP(hidden_sizes, activation)
+
+
 class ActorCritic(nn.Module):
     """Separate actor and critic torsos (no shared features), as in the PPO paper's MuJoCo setup.
 
@@ -98,23 +118,14 @@ class ActorCritic(nn.Module):
     obs_ndim: int = 1  # rank of one observation; leading axes beyond it are batch axes
 
     def _torso(self) -> nn.Module:
-        if self.torso == "minatar_cnn":
-            return MinAtarCNN()
-        return MLP(self.hidden_sizes, self.activation)
+        return _make_torso(self.torso, self.hidden_sizes, self.activation)
 
     @nn.compact
     def __call__(self, obs: jnp.ndarray) -> tuple[distrax.Distribution, jnp.ndarray]:
         obs = obs.astype(jnp.float32)
         if self.torso == "mlp":
             obs = obs.reshape((*obs.shape[: obs.ndim - self.obs_ndim], -1))
-        actor = self._torso()(obs)
-        if self.action.discrete:
-            logits = _dense(self.action.num_actions, 0.01)(actor)
-            pi = distrax.Categorical(logits=logits)
-        else:
-            mean = _dense(self.action.action_dim, 0.01)(actor)
-            log_std = self.param("log_std", nn.initializers.zeros, (self.action.action_dim,))
-            pi = distrax.MultivariateNormalDiag(mean, jnp.exp(log_std) * jnp.ones_like(mean))
+        pi = _policy_head(self, self._torso()(obs), self.action)
         critic = self._torso()(obs)
         value = _dense(1, 1.0)(critic)
         return pi, value.squeeze(-1)
@@ -155,3 +166,76 @@ class QNetwork(nn.Module):
             for size in self.hidden_sizes:
                 x = self._hidden(x, _dense(size, np.sqrt(2)))
         return _dense(self.num_actions, 1.0)(x)
+
+
+def _gru_step(cell: nn.GRUCell, hidden: jnp.ndarray, inputs: tuple[jnp.ndarray, jnp.ndarray]):
+    """One GRU step that first resets `hidden [N, H]` to zeros where `first [N]`: the step
+    before ended an episode, so nothing may be remembered across the boundary."""
+    features, first = inputs
+    hidden = jnp.where(first[..., None], jnp.zeros_like(hidden), hidden)
+    return cell(hidden, features)
+
+
+class RecurrentActorCritic(nn.Module):
+    """A GRU actor-critic: torso -> GRU (Cho et al. 2014) -> actor and critic heads.
+
+    The torso (an MLP of `hidden_sizes`, or the MinAtar CNN for image observations such as
+    an egocentric view) embeds each observation; one GRU, shared by actor and critic, carries
+    what the episode has shown so far; each head is one hidden layer of `hidden_sizes[-1]`
+    units and its output layer, initialised like `ActorCritic`'s. The GRU's recurrent kernel
+    uses our LAPACK-free `orthogonal` (flax's default is the LAPACK one, see the module doc).
+
+    One call runs a whole sequence, `T` steps of `N` envs, as a `scan` over time, and resets
+    the hidden state inside that scan wherever `first` is set (where the previous step ended
+    an episode, `terminated | truncated`). The rollout calls it with `T = 1` step by step;
+    learning calls it once over the rollout from the hidden state the rollout started from,
+    and gets the same outputs (to float rounding).
+
+    Shapes: `carry [N, gru_size]`, `obs [T, N, *obs_shape]`, `first [T, N]` bool. Returns
+    `hiddens [T, N, gru_size]` (the carry after each step; `hiddens[-1]` is the next carry),
+    `pi` with batch shape `[T, N]` and `value [T, N]`. With `next_obs [T, N, *obs_shape]` it
+    also returns `next_value [T, N]`: the value of `next_obs[t]` fed to the GRU after
+    `hiddens[t]` without a reset, i.e. V(s'_t) of the episode that step `t` belongs to, the
+    bootstrap for truncation (`rljax.returns.gae`).
+    """
+
+    action: SpaceSpec
+    hidden_sizes: Sequence[int] = (128,)
+    gru_size: int = 128
+    activation: str = "tanh"
+    torso: str = "mlp"  # "mlp" or "minatar_cnn"
+    obs_ndim: int = 1
+
+    def initial_carry(self, num_envs: int) -> jnp.ndarray:
+        """The hidden state of a fresh episode, `[num_envs, gru_size]`."""
+        return jnp.zeros((num_envs, self.gru_size), jnp.float32)
+
+    @nn.compact
+    def __call__(
+        self,
+        carry: jnp.ndarray,
+        obs: jnp.ndarray,
+        first: jnp.ndarray,
+        next_obs: jnp.ndarray | None = None,
+    ):
+        torso = _make_torso(self.torso, self.hidden_sizes, self.activation)
+        cell = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())
+        actor_head = MLP(self.hidden_sizes[-1:], self.activation)
+        critic_head = MLP(self.hidden_sizes[-1:], self.activation)
+        value_layer = _dense(1, 1.0)
+
+        def embed(x):
+            x = x.astype(jnp.float32)
+            if self.torso == "mlp":
+                x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
+            return torso(x)
+
+        scan = nn.scan(_gru_step, variable_broadcast="params", split_rngs={"params": False})
+        _, hiddens = scan(cell, carry, (embed(obs), first))
+        pi = _policy_head(self, actor_head(hiddens), self.action)
+        value = value_layer(critic_head(hiddens)).squeeze(-1)
+        if next_obs is None:
+            return hiddens, pi, value
+        _, next_hiddens = cell(hiddens, embed(next_obs))
+        next_value = value_layer(critic_head(next_hiddens)).squeeze(-1)
+        return hiddens, pi, value, next_value

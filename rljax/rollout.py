@@ -1,8 +1,9 @@
 """Rollout collection, written once for every on-policy and off-policy agent.
 
 `collect` runs `num_steps` steps of a `VecEnv` (wrapped in `EpisodeStatistics`) as one
-`lax.scan`, acting with `policy(params, obs, key) -> (action, extras)`. Nothing here touches
-the host.
+`lax.scan`, acting with `policy(params, obs, key) -> (action, extras)`. `collect_recurrent`
+does the same for a policy that carries a recurrent state from step to step. Nothing here
+touches the host.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import jax.numpy as jnp
 from flax import struct
 
 Policy = Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, Any]]
+RecurrentPolicy = Callable[[Any, Any, jax.Array, jax.Array, jax.Array], tuple[Any, jax.Array, Any]]
+"""`policy(params, carry, obs, first, key) -> (carry, action, extras)`: `first [num_envs]` marks
+an `obs` that starts an episode, where the policy must forget `carry` before acting."""
 
 
 @struct.dataclass
@@ -63,23 +67,97 @@ def collect(
     def step(carry: RolloutState, step_key: jax.Array) -> tuple[RolloutState, Transition]:
         act_key, env_key = jax.random.split(step_key)
         action, extras = policy(policy_params, carry.obs, act_key)
-        obs, env_state, reward, terminated, truncated, info = env.step(
-            env_key, carry.env_state, action, env_params
-        )
-        transition = Transition(
-            obs=carry.obs,
-            action=action,
-            reward=reward.astype(jnp.float32),
-            terminated=terminated,
-            truncated=truncated,
-            next_obs=info["final_observation"],
-            extras=extras,
-            episode_return=info["episode_return"],
-            episode_done=info["episode_done"],
-        )
-        return RolloutState(env_state=env_state, obs=obs), transition
+        return _env_step(env, env_params, carry, action, extras, env_key)
 
     return jax.lax.scan(step, rollout_state, jax.random.split(key, num_steps))
+
+
+def _env_step(
+    env: Any, env_params: Any, carry: RolloutState, action: jax.Array, extras: Any, key: jax.Array
+) -> tuple[RolloutState, Transition]:
+    """Step the env batch from `carry` with `action`; the new rollout state and the record."""
+    obs, env_state, reward, terminated, truncated, info = env.step(
+        key, carry.env_state, action, env_params
+    )
+    transition = Transition(
+        obs=carry.obs,
+        action=action,
+        reward=reward.astype(jnp.float32),
+        terminated=terminated,
+        truncated=truncated,
+        next_obs=info["final_observation"],
+        extras=extras,
+        episode_return=info["episode_return"],
+        episode_done=info["episode_done"],
+    )
+    return RolloutState(env_state=env_state, obs=obs), transition
+
+
+# --- recurrent policies -------------------------------------------------------------------
+
+
+@struct.dataclass
+class RecurrentRolloutState:
+    """`RolloutState` plus what a recurrent policy carries between steps and rollouts.
+
+    `policy_carry` is the policy's state `[num_envs, ...]` after the last step; `first`
+    `[num_envs]` marks envs whose `obs` starts an episode (the last step ended one, or the
+    batch was just reset), where the policy resets its carry before acting.
+    """
+
+    env_state: Any
+    obs: jax.Array
+    policy_carry: Any
+    first: jax.Array
+
+    @classmethod
+    def start(cls, state: RolloutState, policy_carry: Any) -> RecurrentRolloutState:
+        """From a freshly reset env batch: every env starts an episode."""
+        first = jnp.ones(state.obs.shape[:1], bool)
+        return cls(state.env_state, state.obs, policy_carry, first)
+
+
+class RecurrentRollout(NamedTuple):
+    """A recurrent policy's rollout: enough to re-run the policy over each env's sequence.
+
+    `transitions` leaves are `[num_steps, num_envs, ...]`; `first [num_steps, num_envs]` marks
+    the steps where the policy reset its carry; `initial_carry [num_envs, ...]` is the carry
+    the rollout started from (before any reset at step 0).
+    """
+
+    transitions: Transition
+    first: jax.Array
+    initial_carry: Any
+
+
+def collect_recurrent(
+    env: Any,
+    env_params: Any,
+    policy: RecurrentPolicy,
+    policy_params: Any,
+    rollout_state: RecurrentRolloutState,
+    key: jax.Array,
+    num_steps: int,
+) -> tuple[RecurrentRolloutState, RecurrentRollout]:
+    """`collect` for a policy that carries a state. After each step, `first` becomes that
+    step's `terminated | truncated`, so the policy resets exactly at episode boundaries.
+    Keys are drawn as in `collect`."""
+
+    def step(carry: RecurrentRolloutState, step_key: jax.Array):
+        act_key, env_key = jax.random.split(step_key)
+        policy_carry, action, extras = policy(
+            policy_params, carry.policy_carry, carry.obs, carry.first, act_key
+        )
+        plain = RolloutState(env_state=carry.env_state, obs=carry.obs)
+        plain, transition = _env_step(env, env_params, plain, action, extras, env_key)
+        done = transition.terminated | transition.truncated
+        new_carry = RecurrentRolloutState(plain.env_state, plain.obs, policy_carry, done)
+        return new_carry, (transition, carry.first)
+
+    new_state, (transitions, first) = jax.lax.scan(
+        step, rollout_state, jax.random.split(key, num_steps)
+    )
+    return new_state, RecurrentRollout(transitions, first, rollout_state.policy_carry)
 
 
 def mean_episode_return(traj: Transition) -> jax.Array:

@@ -107,6 +107,44 @@ class RescaleAction(Wrapper):
         return spaces.Box(low=-ones, high=ones, shape=shape, dtype=jnp.float32)
 
 
+# --- observations -------------------------------------------------------------------------
+
+
+class MaskObservation(Wrapper):
+    """Keeps only the observation dimensions `keep` (indices into a vector observation).
+
+    Dropping what the policy needs, e.g. CartPole's velocities (registered as
+    `CartPole-v1-no-velocity`), turns a fully observed task into a partially observed one:
+    the dropped quantities must be inferred from the history, so it takes a recurrent policy
+    (the "velocities removed" benchmarks of recurrent RL, e.g. Meng et al. 2021,
+    "Memory-based Deep Reinforcement Learning for POMDPs", Sec. V). `info["final_observation"]`
+    is masked the same way.
+    """
+
+    def __init__(self, env: Any, keep: tuple[int, ...]):
+        super().__init__(env)
+        self.keep = tuple(keep)
+
+    def _mask(self, obs: jax.Array) -> jax.Array:
+        return obs[..., jnp.asarray(self.keep)]
+
+    def reset(self, key, params):
+        obs, state = self.env.reset(key, params)
+        return self._mask(obs), state
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = self.env.step(key, state, action, params)
+        info = {**info, "final_observation": self._mask(info["final_observation"])}
+        return self._mask(obs), state, reward, terminated, truncated, info
+
+    def observation_space(self, params):
+        space = self.env.observation_space(params)
+        keep = jnp.asarray(self.keep)
+        low = jnp.broadcast_to(jnp.asarray(space.low), space.shape)[keep]
+        high = jnp.broadcast_to(jnp.asarray(space.high), space.shape)[keep]
+        return spaces.Box(low=low, high=high, shape=(len(self.keep),), dtype=space.dtype)
+
+
 # --- vectorisation ------------------------------------------------------------------------
 
 

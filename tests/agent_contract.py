@@ -18,8 +18,15 @@ import rljax
 from rljax.training import compiled_chunk
 
 
+@functools.cache
+def _jitted_train(algo: Any) -> Any:
+    """One jitted `train` per algorithm object, so repeated runs reuse one compilation (a
+    fresh `jit(partial(...))` per call would compile again every time)."""
+    return jax.jit(functools.partial(rljax.train, algo))
+
+
 def train_one(algo: Any, hparams: Any, seed: int) -> tuple[Any, Any]:
-    return jax.jit(functools.partial(rljax.train, algo))(jax.random.PRNGKey(seed), hparams)
+    return _jitted_train(algo)(jax.random.PRNGKey(seed), hparams)
 
 
 def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any) -> None:

@@ -161,7 +161,10 @@ class PPOMetrics(NamedTuple):
     learning_rate: jax.Array
 
 
-class _Minibatch(NamedTuple):
+class PPOBatch(NamedTuple):
+    """What PPO's loss needs at each step: every leaf `[B, ...]` (or `[T, N, ...]` for a
+    recurrent agent's sequences)."""
+
     obs: jax.Array
     action: jax.Array
     log_prob: jax.Array
@@ -182,16 +185,8 @@ class PPO:
         self.env = self._vectorise(EpisodeStatistics(base_env), config.num_envs)
         self.eval_env = self._vectorise(EpisodeStatistics(base_env), config.num_eval_episodes)
         self.max_episode_steps = max_episode_steps(base_env, self.env_params)
-        obs_shape = base_env.observation_space(self.env_params).shape
-        torso = resolve_torso(config.network, config.env)
-        self.network = ActorCritic(
-            action=self.action,
-            hidden_sizes=tuple(config.hidden_sizes),
-            activation=config.activation,
-            torso=torso,
-            obs_ndim=len(obs_shape),
-        )
-        self.obs_shape = obs_shape
+        self.obs_shape = base_env.observation_space(self.env_params).shape
+        self.network = self._make_network(resolve_torso(config.network, config.env))
         self.drift = make_drift(config.drift)
         self.num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
         self.steps_per_update = config.num_envs * config.num_steps
@@ -204,7 +199,7 @@ class PPO:
 
     def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
         return init_train_state(
-            self.network,
+            self._initialiser(),
             self._optimizer(hparams),
             self.env,
             self.env_params,
@@ -231,9 +226,58 @@ class PPO:
         )
 
     def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:
-        hp, config = state.hparams, self.config
-        log_prob, value = traj.extras
         _, next_value = self.network.apply(state.params, traj.next_obs)
+        steps = self._steps(state.hparams, traj, next_value)
+        return self._descend(state, flatten_time(steps), traj)
+
+    def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
+        return self.learn(*self.collect(state))
+
+    def evaluate(self, state: PPOState) -> EvalResult:
+        """`num_eval_episodes` episodes on keys fixed by `eval_seed`."""
+        policy = self.act_greedy if self.config.greedy_eval else self.act
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            policy,
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+            reset=self._eval_reset(state),
+            policy_carry=self._eval_policy_carry(),
+        )
+
+    # --- pieces ---------------------------------------------------------------------------
+
+    def _make_network(self, torso: str) -> Any:
+        return ActorCritic(
+            action=self.action,
+            hidden_sizes=tuple(self.config.hidden_sizes),
+            activation=self.config.activation,
+            torso=torso,
+            obs_ndim=len(self.obs_shape),
+        )
+
+    def _initialiser(self) -> Any:
+        """What `init_train_state` calls `.init(key, obs [1, *obs_shape])` on for parameters."""
+        return self.network
+
+    def _eval_policy_carry(self) -> Any:
+        """The policy's state at the start of an evaluation episode: none for a feed-forward
+        policy."""
+        return None
+
+    def _eval_reset(self, state: PPOState):
+        """Evaluation starts with the training observation statistics, frozen (if any)."""
+        if not self.config.normalize_observations:
+            return None
+        stats = state.rollout.env_state.stats
+        return lambda k, p: self.eval_env.reset_frozen(k, p, stats)
+
+    def _steps(self, hp: PPOHParams, traj: rollout.Transition, next_value: jax.Array) -> PPOBatch:
+        """GAE over the rollout (`[T, N]`, bootstrapping from `next_value` = V(s'_t) on
+        truncation only), and every per-step input of the loss, `[T, N, ...]`."""
+        log_prob, value = traj.extras
         advantage, target = gae(
             traj.reward * hp.reward_scale,
             value,
@@ -243,7 +287,14 @@ class PPO:
             hp.gamma,
             hp.gae_lambda,
         )
-        batch = flatten_time(_Minibatch(traj.obs, traj.action, log_prob, value, advantage, target))
+        return PPOBatch(traj.obs, traj.action, log_prob, value, advantage, target)
+
+    def _descend(
+        self, state: PPOState, batch: Any, traj: rollout.Transition
+    ) -> tuple[PPOState, PPOMetrics]:
+        """`update_epochs` passes of `num_minibatches` shuffled minibatches of `batch` (leaves
+        `[B, ...]`, split over `B`) on `self._loss`, and the update's metrics."""
+        hp, config = state.hparams, self.config
         progress = state.update_step / self.num_updates
         lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
         key, sgd_key = jax.random.split(state.key)
@@ -271,33 +322,24 @@ class PPO:
         )
         return new_state, metrics
 
-    def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
-        return self.learn(*self.collect(state))
-
-    def evaluate(self, state: PPOState) -> EvalResult:
-        """`num_eval_episodes` episodes on keys fixed by `eval_seed`."""
-        reset = None
-        if self.config.normalize_observations:
-            stats = state.rollout.env_state.stats
-            reset = lambda k, p: self.eval_env.reset_frozen(k, p, stats)
-        policy = self.act_greedy if self.config.greedy_eval else self.act
-        return evaluate(
-            self.eval_env,
-            self.env_params,
-            policy,
-            state.params,
-            jax.random.PRNGKey(self.config.eval_seed),
-            self.max_episode_steps,
-            reset=reset,
-        )
-
-    # --- pieces ---------------------------------------------------------------------------
-
     def _optimizer(self, hp) -> optax.GradientTransformation:
         return optim.clipped_adam(hp.max_grad_norm, eps=1e-5)
 
-    def _loss(self, params: Any, mb: _Minibatch, hp: PPOHParams, progress: jax.Array):
+    def _loss(self, params: Any, mb: PPOBatch, hp: PPOHParams, progress: jax.Array):
         pi, value = self.network.apply(params, mb.obs)
+        return self._objective(pi, value, mb, hp, progress)
+
+    def _objective(
+        self,
+        pi: Any,
+        value: jax.Array,
+        mb: PPOBatch,
+        hp: PPOHParams,
+        progress: jax.Array,
+    ) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+        """PPO's loss from the current policy `pi` and value at the minibatch's steps (any batch
+        shape, the same as `mb`'s leaves): the drift's policy loss, the (optionally clipped)
+        value loss and the entropy bonus, plus `(pg_loss, value_loss, entropy, approx_kl)`."""
         log_prob = pi.log_prob(mb.action)
         log_ratio = log_prob - mb.log_prob
         ratio = jnp.exp(log_ratio)
