@@ -2,12 +2,21 @@
 
 An experiment module (e.g. `experiments/ppo.py`) only declares its config and calls
 `run_experiment`, which trains all seeds in one vmapped batch with a progress bar, writes the
-run folder (`rljax.results`) and draws the learning curve (`rljax.plotting`).
+run folder (`rljax.results`), saves checkpoints of the whole training state between chunks
+(`rljax.checkpoint`), optionally logs to TensorBoard / W&B (`rljax.loggers`) and draws the
+learning curve (`rljax.plotting`).
+
+A stopped run (Ctrl-C, SIGTERM, a killed process) continues with `--resume RUN_DIR` from its
+last checkpoint, bitwise as if it had not stopped. Exit status: 0 done, 1 training diverged
+(NaN/inf; the last good checkpoint is kept), 2 bad input or an unusable checkpoint, 128 + the
+signal's number when stopped by SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -19,9 +28,18 @@ import jax
 import numpy as np
 
 from rljax import config as cfg
+from rljax import loggers
+from rljax.config import ConfigError
 from rljax.plotting import plot_learning_curves
 from rljax.results import RunWriter, new_run_dir
-from rljax.training import RunResult, run, seed_keys, stack_hparams
+from rljax.training import (
+    RunInterrupted,
+    RunResult,
+    TrainingDiverged,
+    run,
+    seed_keys,
+    stack_hparams,
+)
 
 
 def default_compilation_cache() -> str:
@@ -59,38 +77,126 @@ class ExperimentArgs:
     """Show a progress bar."""
     compilation_cache: str = default_compilation_cache()
     """Folder of JAX's persistent compilation cache ('' to disable); env RLJAX_COMPILATION_CACHE."""
+    resume: str = ""
+    """Run folder to continue from its last checkpoint. Its config.json supplies every default,
+    so `--resume RUN_DIR` alone continues the run; flags that would change the run (config,
+    seeds, chunk size) are refused."""
+    checkpoint_every: int = 4
+    """Chunks between checkpoints of the whole training state (0: none); one is also saved at
+    the end and when SIGINT/SIGTERM stops the run."""
+    keep_checkpoints: int = 3
+    """How many of the latest checkpoints to keep."""
+    tensorboard: bool = False
+    """Also log metrics to RUN_DIR/tensorboard (needs tensorboardX)."""
+    wandb: bool = False
+    """Also log metrics to Weights & Biases (needs wandb)."""
+    wandb_project: str = "rljax"
+    """W&B project, with --wandb."""
 
     def validate(self) -> None:
-        cfg.check_positive(self, "seeds", "chunk_size")
-        cfg.check_non_negative(self, "seed_offset")
+        cfg.check_positive(self, "seeds", "chunk_size", "keep_checkpoints")
+        cfg.check_non_negative(self, "seed_offset", "checkpoint_every")
 
     @property
     def seed_list(self) -> list[int]:
         return list(range(self.seed_offset, self.seed_offset + self.seeds))
 
 
+RUN_DEFINING_ARGS = ("seeds", "seed_offset", "chunk_size")
+"""Arguments besides the config that change what a run computes (chunk boundaries included),
+so a resumed run must keep them."""
+
+
+def fingerprint(name: str, config: Any, args: ExperimentArgs) -> dict[str, Any]:
+    """What a checkpoint must match to be resumed: algorithm, config, seeds, chunking and the
+    versions of rljax and jax (another version may not reproduce the run bitwise)."""
+    import rljax
+
+    return {
+        "algorithm": name,
+        "config": config,
+        "seeds": args.seed_list,
+        "chunk_size": args.chunk_size,
+        "versions": {"rljax": rljax.__version__, "jax": jax.__version__},
+    }
+
+
 def run_experiment(
     name: str, algo: Any, config: Any, args: ExperimentArgs
 ) -> tuple[Path, RunResult]:
-    """Train `algo` on every seed of `args`, write the run folder and print where it is."""
+    """Train `algo` on every seed of `args` (or continue `args.resume`), write the run folder
+    and print where it is."""
+    from rljax.checkpoint import Checkpointer
+
+    loggers.require(args.tensorboard, args.wandb)
     enable_compilation_cache(args.compilation_cache)
-    run_dir = new_run_dir(args.out_dir, f"{name}-{config.env}")
-    writer = RunWriter(run_dir, algo.steps_per_update)
-    writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
     seeds = args.seed_list
-    result = run(
-        algo,
-        seed_keys(seeds),
-        stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=args.chunk_size,
-        progress=args.progress,
-        on_chunk=writer.on_chunk,
-        description=f"{name} {config.env} x{len(seeds)} seeds",
-    )
+    keys, hparams = seed_keys(seeds), stack_hparams([config.hparams()] * len(seeds))
+    if args.resume:
+        run_dir = Path(args.resume)
+        writer = RunWriter(run_dir, algo.steps_per_update)
+    else:
+        run_dir = new_run_dir(args.out_dir, f"{name}-{config.env}")
+        writer = RunWriter(run_dir, algo.steps_per_update)
+        writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
+    checkpointer = None
+    if args.checkpoint_every or args.resume:
+        checkpointer = Checkpointer(
+            run_dir / "checkpoints", fingerprint(name, config, args), keep=args.keep_checkpoints
+        )
+    outputs: list[Any] = []
+    try:
+        state, updates_done = None, 0
+        if args.resume:
+            state, updates_done = _restore(checkpointer, algo, keys, hparams)
+            writer.resume(updates_done)
+        if args.tensorboard:
+            outputs.append(
+                loggers.TensorBoardLogger(
+                    run_dir / "tensorboard", algo.steps_per_update, updates_done
+                )
+            )
+        if args.wandb:
+            run_config = {"algorithm": name, "seeds": seeds, "config": config}
+            outputs.append(
+                loggers.WandbLogger(run_dir, args.wandb_project, run_config, algo.steps_per_update)
+            )
+
+        def on_chunk(updates: int, metrics: dict[str, np.ndarray]) -> None:
+            writer.on_chunk(updates, metrics)
+            for output in outputs:
+                output.on_chunk(updates, metrics)
+
+        result = run(
+            algo,
+            keys,
+            hparams,
+            chunk_size=args.chunk_size,
+            progress=args.progress,
+            on_chunk=on_chunk,
+            description=f"{name} {config.env} x{len(seeds)} seeds",
+            state=state,
+            updates_done=updates_done,
+            checkpointer=checkpointer if args.checkpoint_every else None,
+            checkpoint_every=max(1, args.checkpoint_every),
+            run_labels=[f"seed {s}" for s in seeds],
+        )
+    except RunInterrupted as stopped:
+        raise RunInterrupted(
+            f"{stopped}. Continue with: python -m experiments.{name} --resume {run_dir}",
+            stopped.signal_number,
+            stopped.updates_done,
+        ) from None
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
+        for output in outputs:
+            output.close()
     summary = writer.write_eval(result.eval_returns, seeds)
-    steps = np.arange(1, algo.num_updates + 1) * algo.steps_per_update
+    metrics = writer.metrics()
+    steps = np.arange(1, metrics["episode_return"].shape[1] + 1) * algo.steps_per_update
     plot_learning_curves(
-        {name: (steps, result.metrics["episode_return"])},
+        {name: (steps, metrics["episode_return"])},
         run_dir / "learning_curve.png",
         title=f"{name} on {config.env}",
     )
@@ -109,6 +215,71 @@ def run_experiment(
     return run_dir, result
 
 
+def _restore(checkpointer: Any, algo: Any, keys: jax.Array, hparams: Any) -> tuple[Any, int]:
+    """The latest checkpoint's state and update count, or `(None, 0)` if the run stopped
+    before its first checkpoint."""
+    if checkpointer.latest_step() is None:
+        print(f"resuming {checkpointer.directory.parent}: no checkpoint yet, starting over")
+        return None, 0
+    template = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
+    step, state, _ = checkpointer.restore(template)
+    print(
+        f"resuming {checkpointer.directory.parent} from its checkpoint after update {step} "
+        f"of {algo.num_updates}"
+    )
+    return state, step
+
+
+def _config_from_json(config_type: type, values: dict[str, Any]) -> Any:
+    """A config dataclass from its config.json form (lists back to tuples)."""
+    known = {f.name for f in dataclasses.fields(config_type)}
+    return config_type(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
+    )
+
+
+def _resume_defaults(name: str, config_type: type, args_type: type, argv: list[str]) -> Any:
+    """With `--resume RUN_DIR` in `argv`: the arguments RUN_DIR was trained with, to serve as
+    the CLI's defaults. None without `--resume`."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--resume", default="")
+    run_dir = parser.parse_known_args(argv)[0].resume
+    if not run_dir:
+        return None
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"--resume {run_dir}: {path} does not exist. Fix: pass a run folder written by "
+            f"python -m experiments.{name} (its path is printed at the end of a run)."
+        )
+    stored = json.loads(path.read_text())
+    if stored.get("algorithm") != name:
+        raise ConfigError(
+            f"--resume {run_dir}: that folder holds a {stored.get('algorithm')} run, not {name}. "
+            f"Fix: resume it with python -m experiments.{stored.get('algorithm')}."
+        )
+    arg_names = {f.name for f in dataclasses.fields(ExperimentArgs)}
+    stored_args = {k: v for k, v in stored["args"].items() if k in arg_names}
+    return args_type(
+        **{**stored_args, "resume": run_dir},
+        config=_config_from_json(config_type, stored["config"]),
+    )
+
+
+def _check_resume(args: Any, stored: Any) -> None:
+    """Refuse a command line that would change the run being resumed."""
+    config_fields = [f.name for f in dataclasses.fields(args.config)]
+    changed = [(k, getattr(stored.config, k), getattr(args.config, k)) for k in config_fields]
+    changed += [(k, getattr(stored, k), getattr(args, k)) for k in RUN_DEFINING_ARGS]
+    changed = [(k, a, b) for k, a, b in changed if a != b]
+    if changed:
+        shown = ", ".join(f"{k} (run: {a!r}, command line: {b!r})" for k, a, b in changed)
+        raise ConfigError(
+            f"--resume {args.resume}: the command line changes the run: {shown}. Fix: drop "
+            "those flags to continue the run as it was, or start a new run without --resume."
+        )
+
+
 def main(
     name: str,
     config_type: type,
@@ -117,11 +288,10 @@ def main(
     description: str | None = None,
 ) -> int:
     """The command line of an experiment module: `ExperimentArgs` plus every field of
-    `config_type` as flags (tyro), then `run_experiment`. Bad input exits with status 2 and
-    one line naming the field and the fix, never a traceback."""
+    `config_type` as flags (tyro), then `run_experiment`. Bad input or an unusable checkpoint
+    exits with status 2, a diverged run with 1, each with one line naming the problem and the
+    fix, never a traceback; SIGINT/SIGTERM stop at the next chunk with a checkpoint."""
     import tyro
-
-    from rljax.config import ConfigError
 
     args_type = dataclasses.make_dataclass(
         f"{name.capitalize()}Args",
@@ -135,11 +305,21 @@ def main(
         bases=(ExperimentArgs,),
         frozen=True,
     )
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = tyro.cli(args_type, args=argv, description=description)
+        stored = _resume_defaults(name, config_type, args_type, argv)
+        args = tyro.cli(args_type, args=argv, description=description, default=stored)
         args.validate()
+        if stored is not None:
+            _check_resume(args, stored)
+        run_experiment(name, make_algorithm(args.config), args.config, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_experiment(name, make_algorithm(args.config), args.config, args)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except RunInterrupted as stopped:
+        print(f"interrupted by {stopped}", file=sys.stderr)
+        return 128 + stopped.signal_number
     return 0

@@ -3,13 +3,21 @@
 Layout of a run folder (all written by `RunWriter`):
 
     config.json        the experiment config, seeds and hyperparameters included
-    metrics.jsonl      one JSON line per chunk: updates done, env steps per run, and each
-                       metric's mean over runs at the chunk's last update (human-readable log)
+    metrics.jsonl      one JSON line per chunk: `updates` (done so far), `env_steps` (per run)
+                       and each metric's mean over runs at the chunk's last update (NaN means
+                       are written as null); appended as each chunk arrives
     metrics.npz        every metric as an array `[runs, updates]`, plus `env_steps` `[updates]`
                        (env steps per run after each update); rewritten atomically after every
                        chunk, so a crash loses at most one chunk
     eval.json          final evaluation: per-run mean return, and the overall mean
     learning_curve.png mean episode return over runs, with a band (see `rljax.plotting`)
+    checkpoints/       the last few training states (`rljax.checkpoint`), when checkpointing
+    tensorboard/       TensorBoard event files, with `--tensorboard` (`rljax.loggers`)
+
+Update `u` (counted from 1) is column `u - 1` of every `[runs, updates]` array. A run resumed
+from a checkpoint after `n` updates (`RunWriter.resume(n)`) first drops what was written after
+update `n` (the npz columns and the jsonl lines, a half-written last line included), so the
+files of a resumed run equal those of an uninterrupted one.
 
 Load with `load_metrics(run_dir)`.
 """
@@ -25,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from rljax.config import ConfigError
+
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     """A fresh folder `root/name-YYYYmmdd-HHMMSS[-k]`."""
@@ -37,13 +47,13 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, tuple | list):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not np.isfinite(value):
@@ -51,9 +61,14 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def run_mean(values: np.ndarray) -> float | None:
+    """Mean over runs of `values [runs]`, ignoring NaN; None if no run has a finite value."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else None
+
+
 def write_json(path: Path, value: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(_jsonable(value), indent=2) + "\n")
+    tmp.write_text(json.dumps(jsonable(value), indent=2) + "\n")
     tmp.replace(path)
 
 
@@ -73,14 +88,47 @@ class RunWriter:
             self._chunks.setdefault(k, []).append(v)
         line = {"updates": updates_done, "env_steps": updates_done * self.steps_per_update}
         for k, v in metrics.items():
-            last = v[:, -1]
-            line[k] = float(np.nanmean(last)) if np.isfinite(last).any() else None
+            line[k] = run_mean(v[:, -1])
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
         self._write_npz()
 
+    def metrics(self) -> dict[str, np.ndarray]:
+        """Every metric written so far, `[runs, updates]`."""
+        return {k: np.concatenate(v, axis=1) for k, v in self._chunks.items()}
+
+    def resume(self, updates_done: int) -> None:
+        """Continue a run folder from a checkpoint taken after `updates_done` updates: drop
+        what the files hold beyond it (written before the run stopped), keep the rest."""
+        npz, jsonl = self.run_dir / "metrics.npz", self.run_dir / "metrics.jsonl"
+        self._chunks = {}
+        if updates_done and npz.exists():
+            with np.load(npz) as data:
+                arrays = {k: data[k] for k in data.files if k != "env_steps"}
+            held = min(v.shape[1] for v in arrays.values()) if arrays else 0
+            if held < updates_done:
+                raise ConfigError(
+                    f"{npz} holds {held} updates, fewer than the checkpoint's {updates_done}: "
+                    "the run folder and its checkpoints do not belong together"
+                )
+            self._chunks = {k: [v[:, :updates_done]] for k, v in arrays.items()}
+            self._write_npz()
+        else:
+            npz.unlink(missing_ok=True)
+        if jsonl.exists():
+            kept = []
+            for line in jsonl.read_text().splitlines():
+                try:
+                    if json.loads(line)["updates"] <= updates_done:
+                        kept.append(line + "\n")
+                except (json.JSONDecodeError, KeyError, TypeError):
+                    break  # a line cut short by a killed process: nothing after it is kept
+            tmp = jsonl.with_suffix(".jsonl.tmp")
+            tmp.write_text("".join(kept))
+            tmp.replace(jsonl)
+
     def _write_npz(self) -> None:
-        arrays = {k: np.concatenate(v, axis=1) for k, v in self._chunks.items()}
+        arrays = self.metrics()
         num_updates = next(iter(arrays.values())).shape[1]
         arrays["env_steps"] = np.arange(1, num_updates + 1) * self.steps_per_update
         tmp = self.run_dir / "metrics.tmp.npz"

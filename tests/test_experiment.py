@@ -1,5 +1,6 @@
 """`python -m experiments.ppo`: the run folder it writes, and its handling of bad input."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -27,9 +28,13 @@ TINY_ARGS = [
 def test_cli_writes_a_complete_run_folder(tmp_path, capsys):
     cache = tmp_path / "cache"
     args = [*TINY_ARGS, "--out-dir", str(tmp_path / "runs"), "--compilation-cache", str(cache)]
+    tensorboard = importlib.util.find_spec("tensorboardX") is not None
+    args += ["--tensorboard"] * tensorboard
     assert ppo_experiment.main([*args, "--learning-rate", "1e-3"]) == 0
     assert any(cache.iterdir())  # compiled programs were cached for the next run
     (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "checkpoints" / "6").is_dir()  # the final state, for --resume
+    assert not tensorboard or any((run_dir / "tensorboard").iterdir())
     assert f"run folder: {run_dir}" in capsys.readouterr().out
     config = json.loads((run_dir / "config.json").read_text())
     assert config["config"]["learning_rate"] == 1e-3 and config["args"]["seeds"] == 2

@@ -88,3 +88,71 @@ def test_plot_cli_overlays_two_methods(tmp_path, capsys):
     assert plot.main([str(a), "--metric", "nope", "--out", str(out)]) == 2
     assert "no metric 'nope'" in capsys.readouterr().err
     assert plot.main([str(tmp_path / "missing")]) == 2
+
+
+def test_resume_drops_what_was_written_after_the_checkpoint(tmp_path):
+    writer = RunWriter(tmp_path, steps_per_update=10)
+    for updates in (2, 4, 6):
+        writer.on_chunk(updates, {"loss": np.full((2, 2), float(updates))})
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"updates": 8, "env_st')  # a line cut short by a killed process
+    resumed = RunWriter(tmp_path, steps_per_update=10)
+    resumed.resume(4)
+    assert [json.loads(x)["updates"] for x in (tmp_path / "metrics.jsonl").open()] == [2, 4]
+    np.testing.assert_array_equal(load_metrics(tmp_path)["loss"], [[2, 2, 4, 4]] * 2)
+    resumed.on_chunk(6, {"loss": np.full((2, 2), 6.0)})
+    np.testing.assert_array_equal(resumed.metrics()["loss"], writer.metrics()["loss"])
+    with pytest.raises(ValueError, match="holds 6 updates, fewer than the checkpoint's 8"):
+        RunWriter(tmp_path, steps_per_update=10).resume(8)
+
+
+def test_wandb_logger_with_a_fake_module(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from rljax import loggers
+
+    calls = []
+
+    class FakeRun:
+        def log(self, values, step):
+            calls.append((step, values))
+
+        def finish(self):
+            calls.append("finish")
+
+    fake = types.ModuleType("wandb")
+    fake.util = types.SimpleNamespace(generate_id=lambda: "abc123")
+    fake.init = lambda **kwargs: calls.append(kwargs) or FakeRun()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    logger = loggers.WandbLogger(tmp_path, "proj", {"lr": 1e-3, "sizes": (64, 64)}, 100)
+    logger.on_chunk(2, {"episode_return": np.array([[np.nan, 1.0], [np.nan, 3.0]])})
+    logger.close()
+    init, first, second, finish = calls
+    assert init["id"] == "abc123" and init["resume"] == "allow" and init["project"] == "proj"
+    assert init["config"] == {"lr": 1e-3, "sizes": [64, 64]}
+    assert first == (100, {"env_steps": 100})  # no run has a finite return at update 1
+    assert second == (200, {"episode_return": 2.0, "env_steps": 200}) and finish == "finish"
+    assert (tmp_path / "wandb_id.txt").read_text().strip() == "abc123"
+
+
+def test_missing_logger_package_is_a_clear_config_error(monkeypatch):
+    import sys
+
+    from rljax import loggers
+    from rljax.config import ConfigError
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb raises ImportError
+    with pytest.raises(ConfigError, match=r"--wandb needs the `wandb` package.*rljax\[wandb\]"):
+        loggers.require(tensorboard=False, wandb=True)
+
+
+def test_tensorboard_logger_writes_events(tmp_path):
+    pytest.importorskip("tensorboardX")
+    from rljax import loggers
+
+    logger = loggers.TensorBoardLogger(tmp_path, steps_per_update=10)
+    logger.on_chunk(3, {"value_loss": np.arange(6.0).reshape(2, 3)})
+    logger.close()
+    (events,) = tmp_path.glob("events.out.tfevents.*")
+    assert events.stat().st_size > 0
