@@ -1,0 +1,353 @@
+"""Sweeps of seeds x hyperparameters, sharded over every device of every host.
+
+A sweep is one vmapped batch of runs (`rljax.training.run`), so it compiles one program
+however many seeds and hyperparameter values it holds. This module spreads that batch's runs
+axis over a device mesh with JAX's own sharding (`NamedSharding(mesh, P("runs"))`: XLA
+partitions the vmapped program, each device trains its slice of runs, and no run talks to
+another) and over hosts with `jax.distributed`:
+
+    spec = grid(PPOConfig(), seeds=range(4), learning_rate=(1e-4, 3e-4, 1e-3, 3e-3))
+    result = sweep(PPO(spec.config), spec)          # RunResult, metrics [16 runs, updates]
+    spec.groups()                                   # {"learning_rate=0.0001": [0, 1, 2, 3], ...}
+
+- Only traced coefficients can be swept (the fields of the algorithm's hparams dataclass,
+  `sweepable_fields`): they are pytree leaves, so every value runs through the same compiled
+  program. A static field (num_envs, hidden_sizes, env, ...) changes shapes, hence the
+  program, and is refused with a `ConfigError`.
+- A batch that does not divide by the device count is padded with copies of its last run;
+  padded runs are dropped from everything returned and from the progress bar.
+- Multi-host: every host runs the same program, after `jax.distributed.initialize()` has
+  joined them (`experiments.sweep.initialize_distributed` does it from Slurm, Cloud TPU or
+  explicit coordinator flags; it must run before `import rljax`, because gymnax creates
+  arrays, hence JAX's backend, at import). Every host builds the same global batch and hands
+  its own devices their slices (`jax.make_array_from_callback`); metrics and evaluations are
+  gathered with `process_allgather`, and only process 0 shows progress and calls `on_chunk`
+  (so only it writes files). See docs/cluster.md for launch recipes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
+
+from rljax.config import ConfigError
+from rljax.plotting import forward_fill
+from rljax.training import Algorithm, ChunkCallback, RunResult, run, seed_keys, stack_hparams
+
+RUNS_AXIS = "runs"
+
+
+# --- what to run ------------------------------------------------------------------------------
+
+
+def sweepable_fields(config: Any) -> tuple[str, ...]:
+    """Config fields that are traced leaves of `config.hparams()`, hence sweepable in one
+    compiled program. Everything else in the config is static structure."""
+    traced = {f.name for f in dataclasses.fields(type(config.hparams()))}
+    return tuple(f.name for f in dataclasses.fields(config) if f.name in traced)
+
+
+def check_sweepable(config: Any, field: str, values: Sequence[Any] = ()) -> None:
+    """Raise `ConfigError` unless `field` is a traced coefficient of `config`."""
+    name = type(config).__name__
+    names = {f.name for f in dataclasses.fields(config)}
+    sweepable = sweepable_fields(config)
+    allowed = ", ".join(sweepable)
+    if field not in names:
+        raise ConfigError(
+            f"{name} has no field {field!r} to sweep. Fix: sweep one of its traced "
+            f"coefficients: {allowed}."
+        )
+    if field not in sweepable:
+        shown = ",".join(str(v) for v in values) or "..."
+        raise ConfigError(
+            f"{name}.{field}={shown} cannot be swept: {field} is static (it changes shapes or "
+            f"the compiled program, so its values cannot share one vmapped batch). Fix: sweep "
+            f"one of the traced coefficients ({allowed}), and run a separate sweep per "
+            f"{field} value (CLI flag --{field.replace('_', '-')} VALUE)."
+        )
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: a seed and the config fields it overrides."""
+
+    seed: int
+    overrides: tuple[tuple[str, Any], ...]
+
+    @property
+    def label(self) -> str:
+        """The overrides as `field=value` pairs: the same for every seed of a grid point."""
+        return (
+            " ".join(
+                f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.overrides
+            )
+            or "base"
+        )
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A base config and the runs of a sweep (seed fastest within each grid point)."""
+
+    config: Any
+    runs: tuple[SweepRun, ...]
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ConfigError("a sweep needs at least one run. Fix: pass at least one seed.")
+        for field in {field for r in self.runs for field, _ in r.overrides}:
+            check_sweepable(self.config, field)
+
+    def configs(self) -> list[Any]:
+        """Each run's config (validated: a bad value raises `ConfigError` here)."""
+        return [dataclasses.replace(self.config, **dict(r.overrides)) for r in self.runs]
+
+    def hparams(self) -> Any:
+        """The runs' traced coefficients, stacked `[runs, ...]`."""
+        return stack_hparams([c.hparams() for c in self.configs()])
+
+    @property
+    def seeds(self) -> list[int]:
+        return [r.seed for r in self.runs]
+
+    def groups(self) -> dict[str, list[int]]:
+        """Run indices per grid point (label), in order of first appearance."""
+        out: dict[str, list[int]] = {}
+        for i, r in enumerate(self.runs):
+            out.setdefault(r.label, []).append(i)
+        return out
+
+
+def grid(config: Any, seeds: Iterable[int], **axes: Sequence[Any]) -> SweepSpec:
+    """Every combination of the `axes` values (field -> values), each with every seed.
+
+    `grid(PPOConfig(), range(4), learning_rate=(1e-4, 1e-3), gamma=(0.9, 0.99))` has
+    2 * 2 * 4 = 16 runs.
+    """
+    for field, values in axes.items():
+        check_sweepable(config, field, values)
+    names = list(axes)
+    points = [tuple(zip(names, combo, strict=True)) for combo in itertools.product(*axes.values())]
+    return runs_list(config, seeds, points)
+
+
+def runs_list(
+    config: Any, seeds: Iterable[int], points: Sequence[Sequence[tuple[str, Any]]]
+) -> SweepSpec:
+    """Each of `points` (a list of `(field, value)` overrides) with every seed."""
+    seeds = [int(s) for s in seeds]
+    runs = tuple(SweepRun(s, tuple(p)) for p in points for s in seeds)
+    return SweepSpec(config, runs)
+
+
+def parse_axis(config: Any, text: str) -> tuple[str, tuple[Any, ...]]:
+    """`"learning-rate=1e-4,3e-4"` -> `("learning_rate", (1e-4, 3e-4))`, values cast to the
+    field's type; raises `ConfigError` for an unknown or static field or an unparsable value."""
+    field, sep, raw = text.partition("=")
+    field = field.strip().lstrip("-").replace("-", "_")
+    if not sep or not field or not raw.strip():
+        raise ConfigError(
+            f"sweep axis {text!r} is not FIELD=V1,V2,... Fix: e.g. learning-rate=1e-4,3e-4"
+        )
+    items = [v.strip() for v in raw.split(",") if v.strip()]
+    check_sweepable(config, field, items)
+    cast = type(getattr(config, field))
+    try:
+        values = tuple(cast(v) for v in items)
+    except ValueError:
+        raise ConfigError(
+            f"{type(config).__name__}.{field}: cannot read {raw!r} as {cast.__name__} values. "
+            f"Fix: pass comma-separated numbers, e.g. {field.replace('_', '-')}=0.1,0.2"
+        ) from None
+    return field, values
+
+
+# --- devices ----------------------------------------------------------------------------------
+
+
+def runs_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
+    """A 1-D mesh named "runs" over `devices` (default: every device of every process)."""
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.array(devices), (RUNS_AXIS,), axis_types=(AxisType.Auto,))
+
+
+def pad_runs(tree: Any, multiple: int) -> tuple[Any, int]:
+    """Pad every leaf's leading runs axis to a multiple of `multiple` with copies of the last
+    run. Returns the padded tree (numpy) and the number of real runs."""
+    leaves = [np.asarray(x) for x in jax.tree.leaves(tree)]
+    num_runs = leaves[0].shape[0]
+    extra = -num_runs % multiple
+
+    def pad(x):
+        x = np.asarray(x)
+        return np.concatenate([x, np.repeat(x[-1:], extra, axis=0)]) if extra else x
+
+    return jax.tree.map(pad, tree), num_runs
+
+
+def shard_runs(tree: Any, mesh: Mesh) -> Any:
+    """Global arrays split along the runs axis over `mesh`, from host numpy data every process
+    holds in full; each process materialises only its own devices' slices."""
+    sharding = NamedSharding(mesh, PartitionSpec(RUNS_AXIS))
+
+    def place(x):
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(place, tree)
+
+
+def gather_runs(x: jax.Array, num_runs: int | None = None) -> np.ndarray:
+    """Numpy copy of a (possibly multi-host) sharded array, on every process, first
+    `num_runs` runs only (the rest is padding)."""
+    if jax.process_count() > 1 and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        x = multihost_utils.process_allgather(x, tiled=True)
+    return np.asarray(x)[:num_runs]
+
+
+def is_main_process() -> bool:
+    return jax.process_index() == 0
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+def sweep(algo: Algorithm, spec: SweepSpec, mesh: Mesh | None = None, **options: Any) -> RunResult:
+    """Train every run of `spec` as one vmapped batch sharded over `mesh` (default: all
+    devices); `options` are `sweep_batch`'s. `algo` is built from `spec.config`; results are
+    in `spec.runs` order (labels: `spec.runs[i].label`, grouped by `spec.groups()`)."""
+    return sweep_batch(algo, seed_keys(spec.seeds), spec.hparams(), mesh, **options)
+
+
+def sweep_batch(
+    algo: Algorithm,
+    keys: Any,
+    hparams: Any,
+    mesh: Mesh | None = None,
+    chunk_size: int = 32,
+    progress: bool = True,
+    on_chunk: ChunkCallback | None = None,
+    description: str = "sweep",
+) -> RunResult:
+    """`rljax.run` over keys `[runs, 2]` and hparams `[runs, ...]`, padded to a multiple of
+    the mesh size and sharded over it. The result holds only the real runs: metrics and
+    evaluations as numpy on every process, the final state as (sharded) device arrays.
+    Progress (one bar, env steps/s of the real runs, ETA, mean latest return) and `on_chunk`
+    happen on process 0 only."""
+    mesh = runs_mesh() if mesh is None else mesh
+    (keys, hparams), num_runs = pad_runs((keys, hparams), mesh.size)
+    padded_runs = keys.shape[0]
+    keys, hparams = shard_runs((keys, hparams), mesh)
+    bar = _SweepProgress(
+        progress and is_main_process(),
+        num_runs,
+        algo.num_updates,
+        algo.steps_per_update,
+        description,
+    )
+
+    def chunk_done(updates_done: int, metrics: dict[str, np.ndarray]) -> None:
+        bar.update(updates_done, metrics)
+        if on_chunk is not None and is_main_process():
+            on_chunk(updates_done, metrics)
+
+    try:
+        result = run(
+            algo,
+            keys,
+            hparams,
+            chunk_size=chunk_size,
+            progress=False,
+            on_chunk=chunk_done,
+            description=description,
+            to_host=lambda x: gather_runs(x, num_runs),
+        )
+    finally:
+        bar.close()
+    state = result.state
+    if padded_runs != num_runs:
+        state = jax.jit(lambda s: jax.tree.map(lambda x: x[:num_runs], s))(state)
+    return dataclasses.replace(
+        result,
+        state=state,
+        env_steps=num_runs * algo.num_updates * algo.steps_per_update,
+        steady_steps_per_second=result.steady_steps_per_second * num_runs / padded_runs,
+    )
+
+
+class _SweepProgress:
+    """One bar for the whole sweep: env steps of the real runs (rate and ETA from tqdm) and
+    the mean over runs of each run's latest finished-episode return."""
+
+    def __init__(
+        self, enabled: bool, num_runs: int, num_updates: int, steps_per_update: int, desc: str
+    ):
+        self.steps_per_run_update = num_runs * steps_per_update
+        self.updates_done = 0
+        self.latest = np.full(num_runs, np.nan)
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            total = num_updates * self.steps_per_run_update
+            self.bar = tqdm(
+                total=total, desc=desc, unit="step", unit_scale=True, dynamic_ncols=True
+            )
+
+    def update(self, updates_done: int, metrics: dict[str, np.ndarray]) -> None:
+        returns = metrics.get("episode_return")
+        if returns is not None and returns.size:
+            last = forward_fill(returns)[:, -1]
+            self.latest = np.where(np.isfinite(last), last, self.latest)
+        new_updates, self.updates_done = updates_done - self.updates_done, updates_done
+        if self.bar is None:
+            return
+        self.bar.update(new_updates * self.steps_per_run_update)
+        finite = self.latest[np.isfinite(self.latest)]
+        self.bar.set_postfix_str(f"return {finite.mean():.1f}" if finite.size else "return -")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summarize(spec: SweepSpec, eval_returns: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per grid point: mean and std over seeds of each run's mean evaluation return."""
+    per_run = np.asarray(eval_returns).mean(axis=1)
+    return {
+        label: {
+            "mean": float(per_run[idx].mean()),
+            "std": float(per_run[idx].std()),
+            "runs": len(idx),
+        }
+        for label, idx in spec.groups().items()
+    }
+
+
+__all__ = [
+    "SweepRun",
+    "SweepSpec",
+    "check_sweepable",
+    "gather_runs",
+    "grid",
+    "is_main_process",
+    "pad_runs",
+    "parse_axis",
+    "runs_list",
+    "runs_mesh",
+    "shard_runs",
+    "summarize",
+    "sweep",
+    "sweep_batch",
+    "sweepable_fields",
+]
