@@ -286,11 +286,14 @@ def main(
     make_algorithm: Callable[[Any], Any],
     argv: list[str] | None = None,
     description: str | None = None,
+    after_run: Callable[[Path, RunResult, Any, Any], None] | None = None,
 ) -> int:
     """The command line of an experiment module: `ExperimentArgs` plus every field of
-    `config_type` as flags (tyro), then `run_experiment`. Bad input or an unusable checkpoint
-    exits with status 2, a diverged run with 1, each with one line naming the problem and the
-    fix, never a traceback; SIGINT/SIGTERM stop at the next chunk with a checkpoint."""
+    `config_type` as flags (tyro), then `run_experiment`, then `after_run(run_dir, result,
+    algo, args)` if given (a module's extra outputs, e.g. UED's level images). Bad input or an
+    unusable checkpoint exits with status 2, a diverged run with 1, each with one line naming
+    the problem and the fix, never a traceback; SIGINT/SIGTERM stop at the next chunk with a
+    checkpoint."""
     import tyro
 
     args_type = dataclasses.make_dataclass(
@@ -312,7 +315,10 @@ def main(
         args.validate()
         if stored is not None:
             _check_resume(args, stored)
-        run_experiment(name, make_algorithm(args.config), args.config, args)
+        algo = make_algorithm(args.config)
+        run_dir, result = run_experiment(name, algo, args.config, args)
+        if after_run is not None:
+            after_run(run_dir, result, algo, args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
