@@ -4,7 +4,21 @@ A training run is a pure function `train(algo, key, hparams) -> (state, metrics)
 to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study or a sweep.
 """
 
-from rljax.agents import PPO, PQN, PPOConfig, PPOHParams, PPOState, PQNConfig, TrainState
+from rljax.agents import (
+    DQN,
+    PPO,
+    PQN,
+    SAC,
+    DQNConfig,
+    PPOConfig,
+    PPOHParams,
+    PPOState,
+    PQNConfig,
+    RecurrentPPO,
+    RecurrentPPOConfig,
+    SACConfig,
+    TrainState,
+)
 from rljax.config import ConfigError
 from rljax.environment import make, register, registered_names
 from rljax.training import RunResult, run, seed_keys, stack_hparams, train
@@ -12,14 +26,20 @@ from rljax.training import RunResult, run, seed_keys, stack_hparams, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "DQN",
     "PPO",
     "PQN",
+    "SAC",
     "ConfigError",
+    "DQNConfig",
     "PPOConfig",
     "PPOHParams",
     "PPOState",
     "PQNConfig",
+    "RecurrentPPO",
+    "RecurrentPPOConfig",
     "RunResult",
+    "SACConfig",
     "TrainState",
     "make",
     "register",

@@ -85,3 +85,47 @@ def q_lambda_returns(
         reverse=True,
     )
     return returns
+
+
+def n_step_returns(
+    rewards: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+    gamma: jax.Array | float,
+    n: int,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """n-step returns over a rollout, cut at episode boundaries (Sutton & Barto 2018, Sec. 7.1;
+    as DQN uses them in Hessel et al. 2018, "Rainbow", Sec. 2). Every input is `[T, ...]`
+    (typically `[T, N]`); `n` is a static int >= 1.
+
+    For step t the window runs over the m = min(n, steps to the end of the episode, T - t)
+    steps t, ..., t + m - 1, and the target is
+
+        G_t + bootstrap_discount_t * V(s'_{last_t}),   G_t = sum_{k<m} gamma^k r_{t+k},
+        bootstrap_discount_t = gamma^m * (1 - terminated_{last_t}),   last_t = t + m - 1,
+
+    with `s'_{last_t}` the pre-reset next observation of step `last_t`. The window stops at the
+    first step that terminates or truncates: after termination nothing is bootstrapped, after
+    truncation the value of the truncated step's final observation is, and no reward of the
+    next episode ever enters. At the end of the rollout the window is shorter; callers who
+    want full n-step windows use the first T - n + 1 steps (see `rljax.agents.dqn`).
+
+    Returns `(G [T, ...], bootstrap_discount [T, ...], last [T, ...] int32)`; `last` indexes
+    the time axis, e.g. `jnp.take_along_axis(next_obs, last[..., None], axis=0)` for `[T, N]`.
+    """
+    num_steps = rewards.shape[0]
+    done = terminated | truncated
+    t = jnp.arange(num_steps).reshape((num_steps,) + (1,) * (rewards.ndim - 1))
+    ret = jnp.zeros_like(rewards)
+    scale = jnp.ones_like(rewards)  # gamma^k for the next step still inside the window
+    last = jnp.broadcast_to(t, rewards.shape).astype(jnp.int32)
+    open_ = jnp.ones(rewards.shape, bool)  # the window has not hit a boundary yet
+    for k in range(n):  # n is small and static: n shifted copies, no scan needed
+        shifted = lambda x: jnp.concatenate([x[k:], jnp.zeros_like(x[:k])], axis=0)  # noqa: B023
+        inside = open_ & (t + k < num_steps)
+        ret = ret + jnp.where(inside, scale * shifted(rewards), 0.0)
+        last = jnp.where(inside, t + k, last)
+        scale = jnp.where(inside, scale * gamma, scale)
+        open_ = inside & ~shifted(done)
+    terminated_last = jnp.take_along_axis(terminated, last, axis=0)
+    return ret, scale * (1.0 - terminated_last.astype(jnp.float32)), last

@@ -4,11 +4,14 @@ from rljax.agents.common import TrainState
 from rljax.agents.dqn import DQN, DQNConfig, DQNHParams, DQNMetrics, DQNState
 from rljax.agents.ppo import PPO, PPOConfig, PPOHParams, PPOMetrics, PPOState
 from rljax.agents.pqn import PQN, PQNConfig, PQNHParams, PQNMetrics, PQNState
+from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
+from rljax.agents.sac import SAC, SACConfig, SACHParams, SACMetrics, SACState
 
 __all__ = [
     "DQN",
     "PPO",
     "PQN",
+    "SAC",
     "DQNConfig",
     "DQNHParams",
     "DQNMetrics",
@@ -21,5 +24,11 @@ __all__ = [
     "PQNHParams",
     "PQNMetrics",
     "PQNState",
+    "RecurrentPPO",
+    "RecurrentPPOConfig",
+    "SACConfig",
+    "SACHParams",
+    "SACMetrics",
+    "SACState",
     "TrainState",
 ]

@@ -1,12 +1,14 @@
 """What gradient-based agents over a `VecEnv` share: their training state, its
-initialisation, rollout collection into it, the torso choice, and the Q-learning helpers.
+initialisation, rollout collection into it, the torso choice, the Q-learning helpers, and
+the off-policy replay loop (DQN, SAC).
 
 An algorithm file keeps only what is unique to it (its config, hparams, loss and `learn`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -14,10 +16,11 @@ import optax
 from flax import struct
 
 from rljax import config as cfg
-from rljax import rollout
-from rljax.environment import action_spec, check_env_name, make, max_episode_steps
+from rljax import replay, rollout
+from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
 from rljax.networks import QNetwork
+from rljax.returns import n_step_returns
 from rljax.wrappers import EpisodeStatistics, VecEnv
 
 
@@ -75,6 +78,27 @@ def collect(
     return state.replace(rollout=new_rollout, key=key), traj
 
 
+def setup_envs(
+    agent: Any, config: Any, wrap: Callable[[Any, SpaceSpec], Any] | None = None
+) -> None:
+    """Give `agent` the static env structure its config asks for: `config`, `env_params`,
+    `action` (the base env's `SpaceSpec`), the training batch `env` (`num_envs` copies with
+    `EpisodeStatistics`), `eval_env` (`num_eval_episodes` copies), `max_episode_steps`,
+    `obs_shape`, `steps_per_update` and `num_updates`. `wrap(base_env, action)` may wrap the
+    base env first (e.g. in `RescaleAction`)."""
+    agent.config = config
+    base_env, agent.env_params = make(config.env)
+    agent.action = action_spec(base_env, agent.env_params)
+    if wrap is not None:
+        base_env = wrap(base_env, agent.action)
+    agent.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
+    agent.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
+    agent.max_episode_steps = max_episode_steps(base_env, agent.env_params)
+    agent.obs_shape = base_env.observation_space(agent.env_params).shape
+    agent.steps_per_update = config.num_envs * config.num_steps
+    agent.num_updates = config.total_timesteps // agent.steps_per_update
+
+
 def resolve_torso(network: str, env: str) -> str:
     """`auto` picks the MinAtar CNN for MinAtar envs and an MLP otherwise."""
     if network == "auto":
@@ -85,6 +109,18 @@ def resolve_torso(network: str, env: str) -> str:
 # --- Q-learning ----------------------------------------------------------------------------
 
 
+ALGORITHMS_BY_ACTION_SPACE = {
+    "discrete": ("PPO", "PQN", "DQN", "SAC (discrete variant)"),
+    "continuous": ("PPO", "SAC"),
+}
+"""Which rljax algorithms fit each kind of action space, for error messages."""
+
+
+def fitting_algorithms() -> str:
+    """`discrete: PPO, PQN, ...; continuous: PPO, SAC`, for error messages."""
+    return "; ".join(f"{k}: {', '.join(v)}" for k, v in ALGORITHMS_BY_ACTION_SPACE.items())
+
+
 def check_discrete_env(config: Any, algorithm: str) -> None:
     """Refuse, at config construction, an env whose actions are not a finite set.
 
@@ -93,13 +129,15 @@ def check_discrete_env(config: Any, algorithm: str) -> None:
     """
     check_env_name(config.env)
     if not action_spec(*make(config.env)).discrete:
+        continuous = " or ".join(ALGORITHMS_BY_ACTION_SPACE["continuous"])
         cfg.fail(
             config,
             "env",
             f"has a continuous action space, but {algorithm} picks argmax_a Q(s, a) over a "
             "finite set of actions",
             "pick a discrete-action env (e.g. CartPole-v1, Acrobot-v1, Breakout-MinAtar), "
-            "or train this env with PPO, which handles continuous actions",
+            f"or train this env with {continuous}, which handle continuous actions "
+            f"(rljax algorithms by action space: {fitting_algorithms()})",
         )
 
 
@@ -141,13 +179,7 @@ class EpsilonGreedyAgent:
     def _setup(self, config: Any) -> None:
         """The static structure every Q-learning agent builds from its config: the env batch
         for training and for evaluation, and the Q-network."""
-        self.config = config
-        base_env, self.env_params = make(config.env)
-        self.action = action_spec(base_env, self.env_params)
-        self.env = VecEnv(EpisodeStatistics(base_env), config.num_envs)
-        self.eval_env = VecEnv(EpisodeStatistics(base_env), config.num_eval_episodes)
-        self.max_episode_steps = max_episode_steps(base_env, self.env_params)
-        self.obs_shape = base_env.observation_space(self.env_params).shape
+        setup_envs(self, config)
         self.network = QNetwork(
             num_actions=self.action.num_actions,
             hidden_sizes=tuple(config.hidden_sizes),
@@ -156,8 +188,6 @@ class EpsilonGreedyAgent:
             torso=resolve_torso(config.network, config.env),
             obs_ndim=len(self.obs_shape),
         )
-        self.steps_per_update = config.num_envs * config.num_steps
-        self.num_updates = config.total_timesteps // self.steps_per_update
 
     def act(
         self, params_and_epsilon: tuple[Any, jax.Array], obs: jax.Array, key: jax.Array
@@ -189,3 +219,186 @@ class EpsilonGreedyAgent:
             jax.random.PRNGKey(self.config.eval_seed),
             self.max_episode_steps,
         )
+
+
+# --- off-policy learning from a replay buffer ---------------------------------------------
+
+
+class ReplayTransition(NamedTuple):
+    """One replayed (n-step) transition: its target is `reward + discount * V(next_obs)`.
+
+    `reward` is the discounted sum of the window's rewards, `discount` is `gamma^m` for a
+    window of m steps (0 after a termination) and `next_obs` the pre-reset observation after
+    the window's last step, so a truncation bootstraps from it (see `n_step_returns`).
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    discount: jax.Array
+    next_obs: jax.Array
+
+
+class NStepWindow(NamedTuple):
+    """The last `n - 1` env steps, leaves `[n - 1, num_envs, ...]`: their n-step returns need
+    rewards the next rollout collects."""
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_obs: jax.Array
+
+
+def init_replay(
+    obs: jax.Array, action: jax.Array, capacity: int, n_step: int = 1
+) -> tuple[replay.ReplayBuffer, NStepWindow]:
+    """An empty buffer of `ReplayTransition`s and an empty n-step window, shaped after one
+    env batch's `obs [num_envs, ...]` and `action [num_envs, ...]`."""
+    zero = jnp.zeros((), jnp.float32)
+    example = ReplayTransition(obs[0], action[0], zero, zero, obs[0])
+
+    def zeros(one: tuple[int, ...], dtype: Any) -> jax.Array:
+        return jnp.zeros((n_step - 1, obs.shape[0], *one), dtype)
+
+    window = NStepWindow(
+        obs=zeros(obs.shape[1:], obs.dtype),
+        action=zeros(action.shape[1:], action.dtype),
+        reward=zeros((), jnp.float32),
+        terminated=zeros((), bool),
+        truncated=zeros((), bool),
+        next_obs=zeros(obs.shape[1:], obs.dtype),
+    )
+    return replay.init(example, capacity), window
+
+
+def store_rollout(
+    buffer: replay.ReplayBuffer,
+    traj: rollout.Transition,
+    gamma: jax.Array,
+    update_step: jax.Array,
+    window: NStepWindow | None = None,
+    n_step: int = 1,
+) -> tuple[replay.ReplayBuffer, NStepWindow | None]:
+    """Write a rollout (`[num_steps, num_envs]`) into the buffer as n-step transitions;
+    returns the buffer and the window to carry to the next call (`None` for one-step).
+
+    The transitions are computed right after each rollout by `rljax.returns.n_step_returns`
+    over the carried window (the previous rollout's last `n - 1` steps) followed by the new
+    steps; those whose window is complete are stored, and the last `n - 1` new steps are
+    carried to the next call. So every stored transition has its full window, which never
+    crosses an episode boundary, and the buffer, its sampling and the loss stay those of
+    one-step learning; the price is that a step enters the buffer `n - 1` steps late. Storing
+    sequences instead would tie the buffer to the env layout and force sampling to reject
+    windows cut by the write position. `n_step = 1` (no window) stores one-step transitions
+    with `discount = gamma * (1 - terminated)`. `update_step` counts earlier calls: before
+    the first `n - 1` steps exist the window holds placeholders, which are dropped.
+    """
+    num_steps, num_envs = traj.reward.shape
+    fresh = NStepWindow(
+        traj.obs,
+        traj.action.astype(buffer.data.action.dtype),
+        traj.reward,
+        traj.terminated,
+        traj.truncated,
+        traj.next_obs,
+    )
+    steps = fresh
+    if window is not None:
+        steps = jax.tree.map(lambda w, x: jnp.concatenate([w, x]), window, fresh)
+    ret, discount, last = n_step_returns(
+        steps.reward, steps.terminated, steps.truncated, gamma, n_step
+    )
+    stored = ReplayTransition(  # leaves [num_steps, num_envs, ...]
+        obs=steps.obs[:num_steps],
+        action=steps.action[:num_steps],
+        reward=ret[:num_steps],
+        discount=discount[:num_steps],
+        next_obs=steps.next_obs[last[:num_steps], jnp.arange(num_envs)[None, :]],
+    )
+    first_step = update_step * num_steps - (n_step - 1)  # env step of `steps` row 0
+    valid = (first_step + jnp.arange(num_steps) >= 0) if n_step > 1 else None
+    buffer = replay.add_rollout(buffer, stored, valid)
+    return buffer, None if window is None else jax.tree.map(lambda x: x[num_steps:], steps)
+
+
+def check_replay_config(config: Any) -> None:
+    """Refuse a replay config that cannot run: a non-positive count or size, a buffer
+    smaller than one minibatch or than one step of the env batch, or a run shorter than one
+    update."""
+    cfg.check_positive(
+        config,
+        "total_timesteps",
+        "num_envs",
+        "num_steps",
+        "num_gradient_steps",
+        "batch_size",
+        "buffer_size",
+    )
+    cfg.check_non_negative(config, "learning_starts")
+    if config.buffer_size < config.batch_size:
+        cfg.fail(
+            config,
+            "buffer_size",
+            f"is smaller than one minibatch (batch_size={config.batch_size})",
+            f"pass buffer_size >= {config.batch_size}, or a smaller batch_size",
+        )
+    if config.buffer_size < config.num_envs:
+        cfg.fail(
+            config,
+            "buffer_size",
+            f"cannot hold one step of num_envs={config.num_envs} envs",
+            f"pass buffer_size >= {config.num_envs}",
+        )
+    steps_per_update = config.num_envs * config.num_steps
+    if config.total_timesteps < steps_per_update:
+        cfg.fail(
+            config,
+            "total_timesteps",
+            f"is less than one update of num_envs * num_steps = {steps_per_update}",
+            f"pass total_timesteps >= {steps_per_update}",
+        )
+
+
+def learning_started(update_step: jax.Array, steps_per_update: int, learning_starts: int):
+    """Whether `update_step` updates have collected at least `learning_starts` env steps
+    (Mnih et al. 2015, Methods, "replay start size"; Haarnoja et al. 2018, Alg. 1 fills
+    the pool before its first gradient step)."""
+    return update_step * steps_per_update >= learning_starts
+
+
+def replay_gradient_steps(
+    step: Callable[[Any, Any, jax.Array], tuple[Any, Any]],
+    carry: Any,
+    state: Any,
+    config: Any,
+    steps_per_update: int,
+) -> tuple[Any, Any, jax.Array]:
+    """The learning half of an off-policy update: `config.num_gradient_steps` calls of
+    `step(carry, batch, key) -> (carry, aux)`, each on a fresh uniform minibatch of
+    `config.batch_size` transitions from `state.buffer`, as one `lax.scan`, once this update
+    completes `config.learning_starts` env steps. Returns the carry, `aux` stacked
+    `[num_gradient_steps, ...]` and the state's next PRNG key. During the warm-up the carry
+    is returned as it is and `aux` is zeros, so both branches of the `cond` have one shape
+    and the program compiles once.
+    """
+    key, sgd_key = jax.random.split(state.key)
+    learning = learning_started(state.update_step + 1, steps_per_update, config.learning_starts)
+
+    def train(operand):
+        carry, key = operand
+
+        def body(carry, step_key):
+            batch = replay.sample(state.buffer, step_key, config.batch_size)
+            # A stream apart from the sampling key for whatever randomness `step` needs.
+            return step(carry, batch, jax.random.fold_in(step_key, 1))
+
+        return jax.lax.scan(body, carry, jax.random.split(key, config.num_gradient_steps))
+
+    def wait(operand):
+        _, aux = jax.eval_shape(train, operand)
+        return operand[0], jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
+
+    carry, aux = jax.lax.cond(learning, train, wait, (carry, sgd_key))
+    return carry, aux, key

@@ -6,7 +6,7 @@ One update:
   1. collect `num_steps` steps from `num_envs` envs acting epsilon-greedily with the online
      network, epsilon annealed linearly from `epsilon_start` to `epsilon_finish` over the
      first `exploration_fraction` of training (Methods), and write every transition into the
-     replay buffer (`rljax.replay`);
+     replay buffer (`rljax.replay`), as an n-step transition when `n_step > 1` (see below);
   2. once `learning_starts` env steps have been collected (Methods, "replay start size"),
      take `num_gradient_steps` Adam steps, each on a fresh uniform minibatch, regressing
      Q(s, a) onto the fixed target
@@ -14,10 +14,17 @@ One update:
      a* = argmax_a Q_target(s', a) for DQN, argmax_a Q_online(s', a) for Double DQN (eq. 4).
      `s'` is the pre-reset next observation, so a time-limit truncation bootstraps from it
      while a termination bootstraps from 0. The loss is the Huber loss (Methods: the TD error
-     is clipped to [-1, 1]); no gradient flows into the target;
+     is clipped to [-1, 1]); no gradient flows into the target. With n-step returns
+     (Hessel et al. 2018, "Rainbow", Sec. 2, "Multi-step learning") `r` is the discounted sum
+     of up to n rewards and `gamma` becomes `gamma^m`, m <= n the steps the window spans;
   3. every `target_update_interval` updates, move the target network towards the online one:
      `target <- tau * online + (1 - tau) * target` (tau = 1 is DQN's hard copy every C steps;
      tau < 1 is Polyak averaging).
+
+n-step transitions meet the replay buffer as ready-made transitions
+`(s_t, a_t, G_t, gamma^m (1 - terminated), s'_{t+m-1})`, computed after each rollout over the
+last `n - 1` steps of the previous one (carried in `DQNState.window`) and the new ones; see
+`rljax.agents.common.store_rollout` for why. `n_step = 1` is one-step DQN, bitwise.
 
 Static config (shapes, counts, network) lives in `DQNConfig`; coefficients live in
 `DQNHParams`, a pytree of traced leaves inside `DQNState`, so vmapping over them sweeps
@@ -39,8 +46,14 @@ from rljax import config as cfg
 from rljax import optim, replay, rollout
 from rljax.agents.common import (
     EpsilonGreedyAgent,
+    NStepWindow,
+    ReplayTransition,
     check_discrete_env,
+    check_replay_config,
     collect,
+    init_replay,
+    replay_gradient_steps,
+    store_rollout,
 )
 
 
@@ -73,6 +86,9 @@ class DQNConfig:
     """Global-norm gradient clipping threshold."""
     gamma: float = 0.99
     """Discount factor."""
+    n_step: int = 1
+    """Steps of the return before bootstrapping (static: a window shape); 1 is one-step DQN.
+    Rainbow (Hessel et al. 2018) uses 3."""
     double_dqn: bool = True
     """Pick the bootstrap action with the online network and evaluate it with the target
     network (van Hasselt et al. 2016, eq. 4); False is DQN's max over the target network."""
@@ -106,48 +122,21 @@ class DQNConfig:
         check_discrete_env(self, "DQN")
         cfg.check_positive(
             self,
-            "total_timesteps",
-            "num_envs",
-            "num_steps",
-            "num_gradient_steps",
-            "batch_size",
-            "buffer_size",
             "learning_rate",
             "max_grad_norm",
             "target_update_interval",
             "tau",
             "num_eval_episodes",
             "reward_scale",
+            "n_step",
         )
-        cfg.check_non_negative(self, "learning_starts")
         cfg.check_unit_interval(
             self, "gamma", "tau", "epsilon_start", "epsilon_finish", "exploration_fraction"
         )
         cfg.check_choice(self, "activation", ("tanh", "relu"))
         cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
         cfg.check_hidden_sizes(self)
-        if self.buffer_size < self.batch_size:
-            cfg.fail(
-                self,
-                "buffer_size",
-                f"is smaller than one minibatch (batch_size={self.batch_size})",
-                f"pass buffer_size >= {self.batch_size}, or a smaller batch_size",
-            )
-        if self.buffer_size < self.num_envs:
-            cfg.fail(
-                self,
-                "buffer_size",
-                f"cannot hold one step of num_envs={self.num_envs} envs",
-                f"pass buffer_size >= {self.num_envs}",
-            )
-        steps_per_update = self.num_envs * self.num_steps
-        if self.total_timesteps < steps_per_update:
-            cfg.fail(
-                self,
-                "total_timesteps",
-                f"is less than one update of num_envs * num_steps = {steps_per_update}",
-                f"pass total_timesteps >= {steps_per_update}",
-            )
+        check_replay_config(self)
 
     def replace(self, **changes: Any) -> DQNConfig:
         return dataclasses.replace(self, **changes)
@@ -171,24 +160,16 @@ class DQNHParams:
     reward_scale: jax.Array
 
 
-class StoredTransition(NamedTuple):
-    """One replayed transition; `next_obs` is the pre-reset next observation."""
-
-    obs: jax.Array
-    action: jax.Array
-    reward: jax.Array
-    terminated: jax.Array
-    next_obs: jax.Array
-
-
 @struct.dataclass
 class DQNState:
-    """`TrainState`'s fields plus the target network and the replay buffer."""
+    """`TrainState`'s fields plus the target network, the replay buffer and the n-step
+    window (`[n_step - 1, num_envs, ...]`; empty for one-step DQN)."""
 
     params: Any
     target_params: Any
     opt_state: optax.OptState
     buffer: replay.ReplayBuffer
+    window: NStepWindow
     rollout: rollout.RolloutState
     key: jax.Array
     hparams: DQNHParams
@@ -212,11 +193,11 @@ def td_targets(
     next_q_target: jax.Array,
     next_q_online: jax.Array,
     reward: jax.Array,
-    terminated: jax.Array,
-    gamma: jax.Array,
+    discount: jax.Array,
     double_dqn: bool,
 ) -> jax.Array:
-    """`y = r + gamma * (1 - terminated) * Q_target(s', a*)`, shapes `[B, A]`, `[B]` -> `[B]`.
+    """`y = r + discount * Q_target(s', a*)`, shapes `[B, A]`, `[B]` -> `[B]`; `discount` is
+    `gamma * (1 - terminated)` for one step (`gamma^m (1 - terminated)` for m steps).
 
     DQN: a* = argmax Q_target(s') (Mnih et al. 2015, Alg. 1). Double DQN: a* = argmax
     Q_online(s') (van Hasselt et al. 2016, eq. 4). Gradients are stopped.
@@ -224,7 +205,7 @@ def td_targets(
     chooser = next_q_online if double_dqn else next_q_target
     next_action = jnp.argmax(chooser, axis=-1)
     next_value = jnp.take_along_axis(next_q_target, next_action[:, None], axis=-1).squeeze(-1)
-    target = reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+    target = reward + discount * next_value
     return jax.lax.stop_gradient(target)
 
 
@@ -241,19 +222,16 @@ class DQN(EpsilonGreedyAgent):
         net_key, env_key, key = jax.random.split(key, 3)
         params = self.network.init(net_key, jnp.zeros((1, *self.obs_shape)))
         rollout_state = rollout.reset(self.env, self.env_params, env_key)
-        one_obs = rollout_state.obs[0]
-        example = StoredTransition(
-            obs=one_obs,
-            action=jnp.zeros((), jnp.int32),
-            reward=jnp.zeros((), jnp.float32),
-            terminated=jnp.zeros((), bool),
-            next_obs=one_obs,
+        actions = jnp.zeros((self.config.num_envs,), jnp.int32)
+        buffer, window = init_replay(
+            rollout_state.obs, actions, self.config.buffer_size, self.config.n_step
         )
         return DQNState(
             params=params,
             target_params=params,
             opt_state=self._optimizer(hparams).init(params),
-            buffer=replay.init(example, self.config.buffer_size),
+            buffer=buffer,
+            window=window,
             rollout=rollout_state,
             key=key,
             hparams=hparams,
@@ -261,21 +239,21 @@ class DQN(EpsilonGreedyAgent):
         )
 
     def collect(self, state: DQNState) -> tuple[DQNState, rollout.Transition]:
-        """Step the envs `num_steps` times and write every transition into the buffer."""
+        """Step the envs `num_steps` times and write the rollout into the buffer as n-step
+        transitions (`store_rollout`)."""
         policy_params = (state.params, self.epsilon(state))
-        state, traj = collect(
+        new_state, traj = collect(
             self.env, self.env_params, self.act, policy_params, state, self.config.num_steps
         )
-        stored = StoredTransition(  # leaves [num_steps, num_envs, ...]
-            obs=traj.obs,
-            action=traj.action.astype(jnp.int32),
-            reward=traj.reward,
-            terminated=traj.terminated,
-            next_obs=traj.next_obs,
+        buffer, window = store_rollout(
+            state.buffer,
+            traj,
+            state.hparams.gamma,
+            state.update_step,
+            window=state.window,
+            n_step=self.config.n_step,
         )
-        # One env step (a batch of num_envs <= buffer_size transitions) per add, oldest first.
-        buffer, _ = jax.lax.scan(lambda b, row: (replay.add(b, row), None), state.buffer, stored)
-        return state.replace(buffer=buffer), traj
+        return new_state.replace(buffer=buffer, window=window), traj
 
     def learn(self, state: DQNState, traj: rollout.Transition) -> tuple[DQNState, DQNMetrics]:
         hp, config = state.hparams, self.config
@@ -286,26 +264,14 @@ class DQN(EpsilonGreedyAgent):
         step = optim.gradient_step(
             lambda p, batch: self._loss(p, state.target_params, batch, hp), optimizer, lr
         )
-
-        def sgd_step(carry, step_key):
-            return step(carry, replay.sample(state.buffer, step_key, config.batch_size))
-
-        def train(operand):
-            params, opt_state, key = operand
-            keys = jax.random.split(key, config.num_gradient_steps)
-            return jax.lax.scan(sgd_step, (params, opt_state), keys)
-
-        def wait(operand):
-            params, opt_state, _ = operand
-            zeros = jnp.zeros((config.num_gradient_steps,), jnp.float32)
-            return (params, opt_state), (zeros, zeros, zeros)
-
-        key, sgd_key = jax.random.split(state.key)
-        update_step = state.update_step + 1
-        learning = update_step * self.steps_per_update >= config.learning_starts
-        (params, opt_state), (loss, q_mean, target_mean) = jax.lax.cond(
-            learning, train, wait, (state.params, state.opt_state, sgd_key)
+        (params, opt_state), (loss, q_mean, target_mean), key = replay_gradient_steps(
+            lambda carry, batch, _: step(carry, batch),
+            (state.params, state.opt_state),
+            state,
+            config,
+            self.steps_per_update,
         )
+        update_step = state.update_step + 1
         # Target update every C updates; in between, tau is 0 and the target stays put.
         due = (update_step % config.target_update_interval) == 0
         target_params = optax.incremental_update(
@@ -337,7 +303,7 @@ class DQN(EpsilonGreedyAgent):
         return optim.clipped_adam(hp.max_grad_norm)
 
     def _loss(
-        self, params: Any, target_params: Any, batch: StoredTransition, hp: DQNHParams
+        self, params: Any, target_params: Any, batch: ReplayTransition, hp: DQNHParams
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
         next_q_target = self.network.apply(target_params, batch.next_obs)
         next_q_online = self.network.apply(params, batch.next_obs)
@@ -345,8 +311,7 @@ class DQN(EpsilonGreedyAgent):
             next_q_target,
             next_q_online,
             batch.reward * hp.reward_scale,
-            batch.terminated,
-            hp.gamma,
+            batch.discount,
             self.config.double_dqn,
         )
         q = self.network.apply(params, batch.obs)
