@@ -21,7 +21,18 @@ import jax.numpy as jnp
 from ppo_throughput import timed
 
 from rljax import replay
-from rljax.agents import DQN, PPO, PQN, DQNConfig, PPOConfig, PQNConfig
+from rljax.agents import (
+    DQN,
+    PPO,
+    PQN,
+    SAC,
+    DQNConfig,
+    PPOConfig,
+    PQNConfig,
+    RecurrentPPO,
+    RecurrentPPOConfig,
+    SACConfig,
+)
 from rljax.training import run_chunk
 
 
@@ -57,25 +68,33 @@ def dqn_buffer_seconds(algo: DQN, state, updates: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument(
+        "--continuous-env", default="Pendulum-v1", help="env for SAC's continuous variant"
+    )
     parser.add_argument("--updates", type=int, default=50)
     args = parser.parse_args()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
-    print(f"| {'algorithm':<10} | {'config':<34} | {'steps/s':>10} | {'compile s':>9} |")
-    print(f"|{'-' * 12}|{'-' * 36}|{'-' * 12}|{'-' * 11}|")
+    print(f"| {'algorithm':<16} | {'config':<34} | {'steps/s':>10} | {'compile s':>9} |")
+    print(f"|{'-' * 18}|{'-' * 36}|{'-' * 12}|{'-' * 11}|")
     dqn_state = None
     for name, algo in (
         ("ppo", PPO(PPOConfig(env=args.env))),
         ("pqn", PQN(PQNConfig(env=args.env))),
         ("dqn", DQN(DQNConfig(env=args.env))),
+        ("rppo", RecurrentPPO(RecurrentPPOConfig(env=args.env))),
+        ("sac", SAC(SACConfig(env=args.env))),
+        (f"sac {args.continuous_env}", SAC(SACConfig(env=args.continuous_env))),
     ):
         c = algo.config
         shape = f"{c.num_envs} envs x {c.num_steps} steps"
         sps, compile_s, state = measure(algo, args.updates)
-        if name == "dqn":
-            dqn_state, dqn_update_s = state, algo.steps_per_update * args.updates / sps
+        if hasattr(c, "num_gradient_steps"):
             shape += f", {c.num_gradient_steps} grad steps"
-        print(f"| {name:<10} | {shape:<34} | {sps:>10,.0f} | {compile_s:>9.1f} |", flush=True)
-    buffer_s = dqn_buffer_seconds(algo, dqn_state, args.updates)
+        if name == "dqn":
+            dqn_state, dqn_algo = state, algo
+            dqn_update_s = algo.steps_per_update * args.updates / sps
+        print(f"| {name:<16} | {shape:<34} | {sps:>10,.0f} | {compile_s:>9.1f} |", flush=True)
+    buffer_s = dqn_buffer_seconds(dqn_algo, dqn_state, args.updates)
     print(
         f"\nDQN buffer (add + sample) alone: {buffer_s * 1e3:.1f} ms for {args.updates} updates, "
         f"{buffer_s / dqn_update_s:.0%} of the training loop's {dqn_update_s * 1e3:.1f} ms."

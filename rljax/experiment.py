@@ -59,6 +59,11 @@ def enable_compilation_cache(path: str) -> None:
     """
     if not path:
         return
+    from jax.experimental.compilation_cache import compilation_cache
+
+    if jax.config.jax_compilation_cache_dir != path:
+        # JAX opens its cache once per process; a new folder needs the old one closed first.
+        compilation_cache.reset_cache()
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
