@@ -15,6 +15,13 @@ multi-worker Cloud TPU slice the hosts join automatically; elsewhere pass
 folder: config.json (every run's seed and overrides), metrics.npz (`[runs, updates]`),
 metrics.jsonl, eval.json, sweep.json (mean +- std final return per grid point) and
 learning_curve.png (one curve per grid point, mean over its seeds).
+
+Checkpoints of the whole training state go to RUN_DIR/checkpoints every `--checkpoint-every`
+chunks; a stopped sweep continues bitwise with `--resume RUN_DIR` (its config.json supplies the
+algorithm, config, axes and seeds; flags that change them are refused). Exit status: 0 done,
+1 training diverged, 2 bad input or an unusable checkpoint, 128 + the signal's number when
+stopped by SIGINT/SIGTERM. Single-host only for now (multi-host sweeps run without
+checkpoints).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import importlib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, field
+from dataclasses import field, fields
 from typing import Annotated, Any
 
 # Imported lazily: rljax imports gymnax, which creates arrays at import and so starts JAX's
@@ -34,6 +41,8 @@ ALGORITHMS: dict[str, tuple[str, str, str]] = {
     "ppo": ("rljax.agents.ppo", "PPOConfig", "PPO"),
     "pqn": ("rljax.agents.pqn", "PQNConfig", "PQN"),
     "dqn": ("rljax.agents.dqn", "DQNConfig", "DQN"),
+    "sac": ("rljax.agents.sac", "SACConfig", "SAC"),
+    "recurrent_ppo": ("rljax.agents.recurrent_ppo", "RecurrentPPOConfig", "RecurrentPPO"),
 }
 
 
@@ -102,7 +111,7 @@ class _FlagParser(argparse.ArgumentParser):
 def _sweep_flags() -> argparse.ArgumentParser:
     parser = _FlagParser(prog="python -m experiments.sweep", add_help=False, allow_abbrev=False)
     flag = parser.add_argument
-    flag("--algo", default="ppo", help=f"algorithm: {', '.join(ALGORITHMS)} (default ppo)")
+    flag("--algo", help=f"algorithm: {', '.join(ALGORITHMS)} (default ppo, or the resumed run's)")
     flag("--sweep", action="append", default=[], metavar="FIELD=V1,V2", help="a grid axis")
     flag("--lr", metavar="V1,V2", help="short for --sweep learning-rate=V1,V2")
     flag("--distributed", default="auto", help="auto (Slurm/TPU detection), on, off")
@@ -132,119 +141,260 @@ def _algorithm(name: str) -> tuple[type, type]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """The command line (see the module docstring). Bad input exits with status 2 and one
-    line naming the flag and the fix, never a traceback."""
+    """The command line (see the module docstring). Bad input or an unusable checkpoint exits
+    with status 2, a diverged run with 1, each with one line naming the problem and the fix,
+    never a traceback; SIGINT/SIGTERM stop at the next chunk with a checkpoint (exit status
+    128 + the signal's number) and `--resume RUN_DIR` continues from it."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         flags, rest = _sweep_flags().parse_known_args(argv)
         if "-h" in rest or "--help" in rest:
             _sweep_flags().print_help()
             print()
+        stored = _stored_sweep(rest)
+        name = flags.algo or (stored["algorithm"] if stored else "ppo")
+        if stored is not None and name != stored["algorithm"]:
+            raise UsageError(
+                f"--resume {stored['run_dir']} holds a {stored['algorithm']} sweep, not {name}. "
+                "Fix: drop --algo."
+            )
         initialize_distributed(
             flags.coordinator_address,
             _optional_int(flags.num_processes, "--num-processes"),
             _optional_int(flags.process_id, "--process-id"),
             flags.distributed,
         )
-        config_type, algo_type = _algorithm(flags.algo)
+        config_type, algo_type = _algorithm(name)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 
     from rljax import sweep as sw
     from rljax.config import ConfigError
+    from rljax.training import RunInterrupted, TrainingDiverged
 
     try:
-        args, config = _parse_config(config_type, rest, flags.algo)
+        args = _parse_args(config_type, rest, name)
+        config = args.config
         axes_text = [*flags.sweep, *([f"learning_rate={flags.lr}"] if flags.lr else [])]
         axes: dict[str, tuple[Any, ...]] = {}
         for text in axes_text:
-            name, values = sw.parse_axis(config, text)
-            if name in axes:
-                raise ConfigError(f"{name} is swept twice. Fix: give its values once.")
-            axes[name] = values
+            field_name, values = sw.parse_axis(config, text)
+            if field_name in axes:
+                raise ConfigError(f"{field_name} is swept twice. Fix: give its values once.")
+            axes[field_name] = values
+        if stored is not None:
+            axes = _resumed_axes(stored, axes, bool(axes_text))
         spec = sw.grid(config, args.seed_list, **axes)
         spec.configs()  # validates every value (e.g. a negative learning rate) before compiling
+        if stored is not None and _runs(spec) != stored["runs"]:
+            raise ConfigError(
+                f"--resume {args.resume}: the command line changes the sweep's runs. Fix: drop "
+                "the flags that change seeds or axes."
+            )
+        run_sweep(name, algo_type(config), spec, args, axes)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    run_sweep(flags.algo, algo_type(config), spec, args, axes)
+    except TrainingDiverged as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except RunInterrupted as stopped:
+        print(f"interrupted by {stopped}", file=sys.stderr)
+        return 128 + stopped.signal_number
     return 0
 
 
-def _parse_config(config_type: type, argv: list[str], name: str) -> tuple[Any, Any]:
-    """`ExperimentArgs` (seeds, output, chunking, cache) and the base config, from tyro."""
+def _stored_sweep(argv: list[str]) -> dict[str, Any] | None:
+    """With `--resume RUN_DIR` in `argv`: RUN_DIR's config.json (plus `run_dir`), checked to
+    be a sweep's. None without `--resume`."""
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--resume", default="")
+    run_dir = parser.parse_known_args(argv)[0].resume
+    if not run_dir:
+        return None
+    path = Path(run_dir) / "config.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(
+            f"--resume {run_dir}: cannot read {path} ({type(error).__name__}). Fix: pass a run "
+            "folder written by python -m experiments.sweep (printed at the end of a sweep)."
+        ) from None
+    if not isinstance(stored, dict) or not {"algorithm", "axes", "runs"} <= set(stored):
+        raise UsageError(
+            f"--resume {run_dir}: that folder holds no sweep. Fix: resume a single run with "
+            "python -m experiments.ALGO --resume, or pass a folder written by "
+            "python -m experiments.sweep."
+        )
+    if stored["algorithm"] not in ALGORITHMS:
+        raise UsageError(f"--resume {run_dir}: unknown algorithm {stored['algorithm']!r}.")
+    return {**stored, "run_dir": run_dir}
+
+
+def _resumed_axes(
+    stored: dict[str, Any], given: dict[str, tuple[Any, ...]], any_given: bool
+) -> dict[str, tuple[Any, ...]]:
+    """The resumed sweep's axes; axes on the command line must repeat them exactly."""
+    from rljax.config import ConfigError
+
+    axes = {k: tuple(v) for k, v in stored["axes"].items()}
+    if any_given and given != axes:
+        raise ConfigError(
+            f"--resume {stored['run_dir']}: the command line changes the sweep axes (run: "
+            f"{axes}, command line: {given}). Fix: drop --sweep/--lr to continue the sweep as "
+            "it was, or start a new sweep without --resume."
+        )
+    return axes
+
+
+def _runs(spec: Any) -> list[dict[str, Any]]:
+    """Every run's seed and overrides, as config.json holds them."""
+    return [{"seed": r.seed, "overrides": dict(r.overrides)} for r in spec.runs]
+
+
+def _parse_args(config_type: type, argv: list[str], name: str) -> Any:
+    """`ExperimentArgs` (seeds, output, chunking, checkpoints, cache) with the base config as
+    its `config` field, from tyro; with `--resume RUN_DIR` the run folder supplies every
+    default and a command line that changes the run is refused (as `rljax.experiment.main`)."""
     import dataclasses
 
     import tyro
 
-    from rljax.experiment import ExperimentArgs
+    from rljax.config import fail
+    from rljax.experiment import ExperimentArgs, _check_resume, _resume_defaults
 
-    unprefixed = tyro.conf.arg(name="")
-    command_type = dataclasses.make_dataclass(
-        "SweepCommand",
+    args_type = dataclasses.make_dataclass(
+        "SweepArgs",
         [
-            (part, Annotated[part_type, unprefixed], field(default_factory=part_type))
-            for part, part_type in (("args", ExperimentArgs), ("config", config_type))
+            (
+                "config",
+                Annotated[config_type, tyro.conf.arg(name="")],
+                field(default_factory=config_type),
+            )
         ],
+        bases=(ExperimentArgs,),
         frozen=True,
     )
-    command = tyro.cli(
-        command_type, args=argv, description=f"{name} sweep: {__doc__.split(chr(10))[0]}"
+    stored = _resume_defaults(name, config_type, args_type, argv)
+    args = tyro.cli(
+        args_type,
+        args=argv,
+        description=f"{name} sweep: {__doc__.split(chr(10))[0]}",
+        default=stored,
     )
-    command.args.validate()
-    for unsupported in ("resume", "tensorboard", "wandb"):  # single-run features, not sweeps yet
-        if getattr(command.args, unsupported, None):
-            from rljax.config import fail
+    args.validate()
+    if stored is not None:
+        _check_resume(args, stored)
+    for unsupported in ("tensorboard", "wandb"):  # single-run loggers, not sweeps yet
+        if getattr(args, unsupported):
+            fail(args, unsupported, "is not supported by experiments.sweep yet", "drop it")
+    return args
 
-            fail(command.args, unsupported, "is not supported by experiments.sweep yet", "drop it")
-    return command.args, command.config
+
+def _experiment_args(args: Any) -> dict[str, Any]:
+    """`args` without its config, as config.json's "args" holds them."""
+    from rljax.experiment import ExperimentArgs
+
+    return {f.name: getattr(args, f.name) for f in fields(ExperimentArgs)}
 
 
 def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]) -> Any:
-    """Train the sweep; on process 0 write the run folder, plot, and print the table."""
+    """Train the sweep (or continue `args.resume` from its latest checkpoint), checkpointing
+    every `args.checkpoint_every` chunks; on process 0 write the run folder, plot, and print
+    the table."""
+    from pathlib import Path
+
     import jax
     import numpy as np
 
-    from rljax.experiment import enable_compilation_cache
+    from rljax.checkpoint import Checkpointer
+    from rljax.config import ConfigError
+    from rljax.experiment import enable_compilation_cache, fingerprint
     from rljax.plotting import plot_learning_curves
     from rljax.results import RunWriter, new_run_dir, write_json
-    from rljax.sweep import is_main_process, summarize, sweep
+    from rljax.sweep import is_main_process, runs_mesh, summarize, sweep
+    from rljax.training import RunInterrupted
 
     enable_compilation_cache(args.compilation_cache)
     config = spec.config
     main_process = is_main_process()
+    mesh = runs_mesh()
+    checkpointing = bool(args.checkpoint_every or args.resume)
+    if checkpointing and jax.process_count() > 1:
+        # rljax.checkpoint copies every leaf to one host; a multi-host state is not addressable.
+        if args.resume:
+            raise ConfigError(
+                "--resume is not supported across several processes yet. Fix: resume on one "
+                "host, or start a new sweep."
+            )
+        if main_process:
+            print("note: no checkpoints across several processes yet (--checkpoint-every 0)")
+        checkpointing = False
     writer = run_dir = None
-    if main_process:
+    if args.resume:
+        run_dir = Path(args.resume)
+    elif main_process:
         run_dir = new_run_dir(args.out_dir, f"sweep-{name}-{config.env}")
+    if main_process:
         writer = RunWriter(run_dir, algo.steps_per_update)
-        runs = [{"seed": r.seed, "overrides": dict(r.overrides)} for r in spec.runs]
+    if main_process and not args.resume:
         writer.write_config(
             {
                 "algorithm": name,
-                "args": asdict(args),
+                "args": _experiment_args(args),
                 "config": config,
                 "axes": axes,
-                "runs": runs,
+                "runs": _runs(spec),
                 "processes": jax.process_count(),
                 "devices": jax.device_count(),
             }
         )
-    result = sweep(
-        algo,
-        spec,
-        chunk_size=args.chunk_size,
-        progress=args.progress,
-        on_chunk=writer.on_chunk if writer is not None else None,
-        description=f"{name} {config.env} x{len(spec.runs)} runs on {jax.device_count()} devices",
-    )
+    checkpointer = None
+    if checkpointing:
+        padded_runs = -(-len(spec.runs) // mesh.size) * mesh.size
+        checkpointer = Checkpointer(
+            run_dir / "checkpoints",
+            {**fingerprint(name, config, args), "runs": _runs(spec), "padded_runs": padded_runs},
+            keep=args.keep_checkpoints,
+        )
+    try:
+        state, updates_done = None, 0
+        if args.resume:
+            state, updates_done = _restore(checkpointer, algo, spec, mesh)
+            writer.resume(updates_done)
+        result = sweep(
+            algo,
+            spec,
+            mesh,
+            chunk_size=args.chunk_size,
+            progress=args.progress,
+            on_chunk=writer.on_chunk if writer is not None else None,
+            description=f"{name} {config.env} x{len(spec.runs)} runs on {mesh.size} devices",
+            state=state,
+            updates_done=updates_done,
+            checkpointer=checkpointer if args.checkpoint_every else None,
+            checkpoint_every=max(1, args.checkpoint_every),
+        )
+    except RunInterrupted as stopped:
+        raise RunInterrupted(
+            f"{stopped}. Continue with: python -m experiments.sweep --resume {run_dir}",
+            stopped.signal_number,
+            stopped.updates_done,
+        ) from None
+    finally:
+        if checkpointer is not None:
+            checkpointer.close()
     if not main_process:
         return result
     writer.write_eval(result.eval_returns, spec.seeds)
     table = summarize(spec, result.eval_returns)
     write_json(run_dir / "sweep.json", table)
-    steps = np.arange(1, algo.num_updates + 1) * algo.steps_per_update
-    returns = result.metrics["episode_return"]
+    returns = writer.metrics()["episode_return"]  # every update, those before a resume too
+    steps = np.arange(1, returns.shape[1] + 1) * algo.steps_per_update
     plot_learning_curves(
         {label: (steps, returns[idx]) for label, idx in spec.groups().items()},
         run_dir / "learning_curve.png",
@@ -262,6 +412,22 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     )
     print(f"run folder: {run_dir}")
     return result
+
+
+def _restore(checkpointer: Any, algo: Any, spec: Any, mesh: Any) -> tuple[Any, int]:
+    """The latest checkpoint's padded, sharded state and update count, or `(None, 0)` if the
+    sweep stopped before its first checkpoint."""
+    from rljax.sweep import state_template
+    from rljax.training import seed_keys
+
+    where = checkpointer.directory.parent
+    if checkpointer.latest_step() is None:
+        print(f"resuming {where}: no checkpoint yet, starting over")
+        return None, 0
+    template = state_template(algo, seed_keys(spec.seeds), spec.hparams(), mesh)
+    step, state, _ = checkpointer.restore(template)
+    print(f"resuming {where} from its checkpoint after update {step} of {algo.num_updates}")
+    return state, step
 
 
 if __name__ == "__main__":

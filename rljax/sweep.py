@@ -23,6 +23,9 @@ another) and over hosts with `jax.distributed`:
   its own devices their slices (`jax.make_array_from_callback`); metrics and evaluations are
   gathered with `process_allgather`, and only process 0 shows progress and calls `on_chunk`
   (so only it writes files). See docs/cluster.md for launch recipes.
+- Checkpoints (`sweep(..., checkpointer=...)`, as `rljax.run`) hold the padded, sharded
+  state; `state_template` gives what `Checkpointer.restore` needs to read one back, and
+  `sweep(..., state=state, updates_done=step)` continues bitwise on a mesh of the same size.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import numpy as np
@@ -40,6 +43,9 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from rljax.config import ConfigError
 from rljax.plotting import forward_fill
 from rljax.training import Algorithm, ChunkCallback, RunResult, run, seed_keys, stack_hparams
+
+if TYPE_CHECKING:
+    from rljax.checkpoint import Checkpointer
 
 RUNS_AXIS = "runs"
 
@@ -224,9 +230,36 @@ def is_main_process() -> bool:
 
 def sweep(algo: Algorithm, spec: SweepSpec, mesh: Mesh | None = None, **options: Any) -> RunResult:
     """Train every run of `spec` as one vmapped batch sharded over `mesh` (default: all
-    devices); `options` are `sweep_batch`'s. `algo` is built from `spec.config`; results are
-    in `spec.runs` order (labels: `spec.runs[i].label`, grouped by `spec.groups()`)."""
+    devices); `options` are `sweep_batch`'s (`run_labels` default to `spec_labels(spec)`).
+    `algo` is built from `spec.config`; results are in `spec.runs` order (labels:
+    `spec.runs[i].label`, grouped by `spec.groups()`)."""
+    options.setdefault("run_labels", spec_labels(spec))
     return sweep_batch(algo, seed_keys(spec.seeds), spec.hparams(), mesh, **options)
+
+
+def spec_labels(spec: SweepSpec) -> list[str]:
+    """`seed=3 learning_rate=0.001` per run: how divergence messages name a sweep's runs."""
+    return [f"seed={r.seed}" + (f" {r.label}" if r.overrides else "") for r in spec.runs]
+
+
+def _padded(keys: Any, hparams: Any, mesh: Mesh) -> tuple[Any, Any, int]:
+    """Keys and hparams padded to a multiple of the mesh size and sharded over it."""
+    (keys, hparams), num_runs = pad_runs((keys, hparams), mesh.size)
+    keys, hparams = shard_runs((keys, hparams), mesh)
+    return keys, hparams, num_runs
+
+
+def state_template(algo: Algorithm, keys: Any, hparams: Any, mesh: Mesh | None = None) -> Any:
+    """Shapes, dtypes and shardings of the padded, sharded batched state that `sweep_batch`
+    trains (and checkpoints) for these keys and hparams, without computing it: the template
+    `Checkpointer.restore` needs to resume a sweep on `mesh` (default: all devices).
+    `Checkpointer.restore` places each leaf with the template's sharding, so the restored
+    state is split over the runs axis exactly as a fresh sweep's is."""
+    mesh = runs_mesh() if mesh is None else mesh
+    keys, hparams, _ = _padded(keys, hparams, mesh)
+    shapes = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
+    sharding = NamedSharding(mesh, PartitionSpec(RUNS_AXIS))
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), shapes)
 
 
 def sweep_batch(
@@ -238,28 +271,44 @@ def sweep_batch(
     progress: bool = True,
     on_chunk: ChunkCallback | None = None,
     description: str = "sweep",
+    *,
+    state: Any = None,
+    updates_done: int = 0,
+    checkpointer: Checkpointer | None = None,
+    checkpoint_every: int = 1,
+    check_finite: bool = True,
+    run_labels: Sequence[str] | None = None,
 ) -> RunResult:
     """`rljax.run` over keys `[runs, 2]` and hparams `[runs, ...]`, padded to a multiple of
     the mesh size and sharded over it. The result holds only the real runs: metrics and
     evaluations as numpy on every process, the final state as (sharded) device arrays.
     Progress (one bar, env steps/s of the real runs, ETA, mean latest return) and `on_chunk`
-    happen on process 0 only."""
+    happen on process 0 only.
+
+    `checkpointer`, `checkpoint_every`, `state`, `updates_done` and `check_finite` are
+    `run`'s: checkpoints hold the padded, sharded state, so a resumed sweep restores with
+    `state_template(algo, keys, hparams, mesh)` on a mesh of the same size. `run_labels`
+    name the real runs in divergence messages (padded runs are named after their original).
+    """
     mesh = runs_mesh() if mesh is None else mesh
-    (keys, hparams), num_runs = pad_runs((keys, hparams), mesh.size)
+    keys, hparams, num_runs = _padded(keys, hparams, mesh)
     padded_runs = keys.shape[0]
-    keys, hparams = shard_runs((keys, hparams), mesh)
+    if run_labels is not None:
+        run_labels = list(run_labels)
+        run_labels += [f"{run_labels[-1]} (padding)"] * (padded_runs - num_runs)
     bar = _SweepProgress(
         progress and is_main_process(),
         num_runs,
         algo.num_updates,
         algo.steps_per_update,
         description,
+        initial=updates_done,
     )
 
-    def chunk_done(updates_done: int, metrics: dict[str, np.ndarray]) -> None:
-        bar.update(updates_done, metrics)
+    def chunk_done(updates: int, metrics: dict[str, np.ndarray]) -> None:
+        bar.update(updates, metrics)
         if on_chunk is not None and is_main_process():
-            on_chunk(updates_done, metrics)
+            on_chunk(updates, metrics)
 
     try:
         result = run(
@@ -271,6 +320,12 @@ def sweep_batch(
             on_chunk=chunk_done,
             description=description,
             to_host=lambda x: gather_runs(x, num_runs),
+            state=state,
+            updates_done=updates_done,
+            checkpointer=checkpointer,
+            checkpoint_every=checkpoint_every,
+            check_finite=check_finite,
+            run_labels=run_labels,
         )
     finally:
         bar.close()
@@ -290,10 +345,16 @@ class _SweepProgress:
     the mean over runs of each run's latest finished-episode return."""
 
     def __init__(
-        self, enabled: bool, num_runs: int, num_updates: int, steps_per_update: int, desc: str
+        self,
+        enabled: bool,
+        num_runs: int,
+        num_updates: int,
+        steps_per_update: int,
+        desc: str,
+        initial: int = 0,
     ):
         self.steps_per_run_update = num_runs * steps_per_update
-        self.updates_done = 0
+        self.updates_done = initial
         self.latest = np.full(num_runs, np.nan)
         self.bar = None
         if enabled:
@@ -301,7 +362,12 @@ class _SweepProgress:
 
             total = num_updates * self.steps_per_run_update
             self.bar = tqdm(
-                total=total, desc=desc, unit="step", unit_scale=True, dynamic_ncols=True
+                total=total,
+                initial=initial * self.steps_per_run_update,
+                desc=desc,
+                unit="step",
+                unit_scale=True,
+                dynamic_ncols=True,
             )
 
     def update(self, updates_done: int, metrics: dict[str, np.ndarray]) -> None:
@@ -346,6 +412,8 @@ __all__ = [
     "runs_list",
     "runs_mesh",
     "shard_runs",
+    "spec_labels",
+    "state_template",
     "summarize",
     "sweep",
     "sweep_batch",

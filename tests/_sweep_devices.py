@@ -5,8 +5,9 @@
 
 The first form (one process, 8 devices) trains a tiny PPO 4-learning-rates x 4-seeds grid
 sharded over 8 devices and unsharded on one device, and a 10-run sweep (padded to 16) sharded
-over 8 devices; the second form (each process with 4 devices) trains the same grid across
-processes. Results go to OUT.npz (process 0 only) for the test to compare.
+over 8 devices, also stopped after its first chunk and resumed from a checkpoint; the second
+form (each process with 4 devices) trains the same grid across processes. Results go to
+OUT.npz (process 0 only) for the test to compare.
 """
 
 from __future__ import annotations
@@ -113,6 +114,22 @@ def main() -> None:
         ten = SweepSpec(config, spec.runs[:10])
         padded = sweep(algo, ten, mesh=runs_mesh(), chunk_size=CHUNK, progress=False)
         out |= flat("ten_sharded", padded)
+        # The same padded sweep stopped after its first chunk and resumed from the checkpoint,
+        # restored into the padded, sharded template.
+        import tempfile
+
+        from rljax.checkpoint import Checkpointer
+        from rljax.sweep import state_template
+
+        keys, hparams = rljax.seed_keys(ten.seeds), ten.hparams()
+        with tempfile.TemporaryDirectory() as folder, Checkpointer(folder, {"sweep": 10}) as ckpt:
+            sweep(algo, ten, chunk_size=CHUNK, progress=False, checkpointer=ckpt)
+            step, state, _ = ckpt.restore(state_template(algo, keys, hparams), step=CHUNK)
+        out["ten_resumed/restored_sharding_devices"] = np.int32(
+            len(jax.tree.leaves(state.params)[0].sharding.device_set)
+        )
+        resumed = sweep(algo, ten, chunk_size=CHUNK, progress=False, state=state, updates_done=step)
+        out |= flat("ten_resumed", resumed)
     if is_main_process():
         np.savez(args.out, **out)
 

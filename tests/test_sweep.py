@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from rljax.sweep import (
     pad_runs,
     parse_axis,
     runs_list,
+    spec_labels,
     summarize,
     sweepable_fields,
 )
@@ -127,6 +129,15 @@ def test_progress_shows_the_mean_latest_return_of_real_runs_across_chunks():
     assert progress.updates_done == 4
 
 
+def test_sweep_runs_are_labelled_by_seed_and_overrides():
+    spec = grid(PPOConfig(), range(2), learning_rate=(1e-3,), gamma=(0.9,))
+    assert spec_labels(spec) == [
+        "seed=0 learning_rate=0.001 gamma=0.9",
+        "seed=1 learning_rate=0.001 gamma=0.9",
+    ]
+    assert spec_labels(grid(PPOConfig(), [7])) == ["seed=7"]
+
+
 def test_summary_is_mean_and_std_over_seeds_per_grid_point():
     spec = grid(PPOConfig(), range(2), learning_rate=(1e-4, 1e-3))
     table = summarize(spec, np.array([[1.0, 3.0], [3.0, 5.0], [10.0, 10.0], [20.0, 20.0]]))
@@ -209,6 +220,79 @@ def test_bad_cli_input_exits_2_with_one_line(argv, needle, capsys):
     assert sweep_cli.main([*argv, *TINY]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and needle in err and len(err.splitlines()) == 1
+
+
+# --- checkpoints and --resume -----------------------------------------------------------------
+
+# 6 updates in chunks of 2, a checkpoint after each chunk.
+RESUMABLE = [*TINY, "--total-timesteps", "384", "--chunk-size", "2", "--checkpoint-every", "1"]
+SWEEP = ["--algo", "ppo", "--seeds", "2", "--lr", "1e-3,3e-3"]
+
+
+def _state_digests(run_dir: Path, step: int) -> list[str]:
+    """BLAKE2b of every leaf of checkpoint `step`'s whole padded state (rljax.checkpoint)."""
+    meta = json.loads((run_dir / "checkpoints" / str(step) / "meta" / "metadata").read_text())
+    return [leaf["blake2b"] for leaf in meta["leaves"]]
+
+
+@pytest.fixture(scope="module")
+def resumed_sweep(tmp_path_factory) -> tuple[Path, Path]:
+    """An uninterrupted sweep, and one stopped after update 2 (its later checkpoints deleted,
+    as if killed then) and continued with `--resume`; one compilation cache serves all three."""
+    tmp = tmp_path_factory.mktemp("resume")
+    args = [*RESUMABLE, "--compilation-cache", str(tmp / "cache")]
+    assert sweep_cli.main([*SWEEP, *args, "--out-dir", str(tmp / "whole")]) == 0
+    assert sweep_cli.main([*SWEEP, *args, "--out-dir", str(tmp / "stopped")]) == 0
+    (whole,) = (tmp / "whole").iterdir()
+    (stopped,) = (tmp / "stopped").iterdir()
+    for step in (4, 6):
+        shutil.rmtree(stopped / "checkpoints" / str(step))
+    assert sweep_cli.main(["--resume", str(stopped)]) == 0
+    return whole, stopped
+
+
+def test_a_resumed_sweep_is_bitwise_the_uninterrupted_one(resumed_sweep, capsys):
+    whole, resumed = resumed_sweep
+    want, got = load_metrics(whole), load_metrics(resumed)
+    assert set(got) == set(want) and got["episode_return"].shape == (4, 6)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+    for name in ("eval.json", "sweep.json"):
+        assert json.loads((resumed / name).read_text()) == json.loads((whole / name).read_text())
+    assert _state_digests(resumed, 6) == _state_digests(whole, 6)  # the final training state
+    lines = (resumed / "metrics.jsonl").read_text()
+    assert lines == (whole / "metrics.jsonl").read_text()
+    assert [json.loads(line)["updates"] for line in lines.splitlines()] == [2, 4, 6]
+    # Checkpoints 4 and 6 were deleted: the resumed sweep trained them again.
+    assert sorted(int(p.name) for p in (resumed / "checkpoints").iterdir() if p.name.isdigit()) == [
+        2,
+        4,
+        6,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--lr", "1e-3"], "changes the sweep axes"),
+        (["--gamma", "0.9"], "changes the run: gamma"),
+        (["--seeds", "3"], "changes the run: seeds"),
+        (["--algo", "dqn"], "holds a ppo sweep, not dqn"),
+        (["--tensorboard"], "tensorboard"),
+    ],
+)
+def test_resume_refuses_a_command_line_that_changes_the_sweep(resumed_sweep, argv, needle, capsys):
+    _, run_dir = resumed_sweep
+    assert sweep_cli.main(["--resume", str(run_dir), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and needle in err and len(err.splitlines()) == 1
+
+
+def test_resume_refuses_a_folder_that_is_no_sweep(tmp_path, capsys):
+    (tmp_path / "config.json").write_text(json.dumps({"algorithm": "ppo", "args": {}}))
+    assert sweep_cli.main(["--resume", str(tmp_path)]) == 2
+    assert "holds no sweep" in capsys.readouterr().err
+    assert sweep_cli.main(["--resume", str(tmp_path / "missing")]) == 2
 
 
 # --- sharded over devices and processes (subprocesses) ----------------------------------------
@@ -295,6 +379,17 @@ def test_10_runs_on_8_devices_are_padded_and_the_padding_dropped(one_process):
     assert one_process["ten_sharded/eval"].shape[0] == 10
     assert one_process["ten_sharded/param/0"].shape[0] == 10
     _assert_same_runs(one_process, "ten_sharded", one_process, "grid_single", 10)
+
+
+def test_a_padded_sharded_sweep_resumes_bitwise_from_its_checkpoint(one_process):
+    assert one_process["ten_resumed/restored_sharding_devices"] == 8
+    resumed = [k for k in one_process if k.startswith("ten_resumed/") and "sharding" not in k]
+    assert "ten_resumed/param/0" in resumed and "ten_resumed/metric/episode_return" in resumed
+    for key in resumed:
+        want = one_process[key.replace("ten_resumed/", "ten_sharded/")]
+        if "/metric/" in key:
+            want = want[:, 3:]  # the resumed sweep reports the updates after the checkpoint
+        np.testing.assert_array_equal(one_process[key], want, err_msg=key)
 
 
 def test_two_processes_with_4_devices_each_equal_one_process(two_processes, one_process):
