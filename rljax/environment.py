@@ -103,10 +103,20 @@ def register(name: str, factory: Callable[..., tuple[Environment, Any]]) -> None
     _REGISTRY[name] = factory
 
 
+def _register_own_envs() -> None:
+    """Import this repository's `envs` package, whose modules `register` the mazes etc., so
+    `make("Maze-13x13")` works without the caller importing it first."""
+    import importlib.util
+
+    if importlib.util.find_spec("envs") is not None:
+        import envs  # noqa: F401
+
+
 def registered_names() -> list[str]:
     """Every name `make` resolves, sorted."""
     import gymnax
 
+    _register_own_envs()
     gymnax_names = [n for n in gymnax.registered_envs if n not in _GYMNAX_NEEDS_NETWORK]
     brax_names = [f"brax/{n}" for n in BRAX_ENVS]
     return sorted({*gymnax_names, *brax_names, *_REGISTRY})
@@ -128,8 +138,7 @@ def check_env_name(name: str, field: str = "env") -> None:
     close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownEnvironmentError(
-        f"{field}={name!r} is not a known environment.{hint} "
-        f"Known: {', '.join(names)}. Our own envs are registered by importing `envs`."
+        f"{field}={name!r} is not a known environment.{hint} Known: {', '.join(names)}."
     )
 
 
