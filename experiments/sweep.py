@@ -20,8 +20,8 @@ Checkpoints of the whole training state go to RUN_DIR/checkpoints every `--check
 chunks; a stopped sweep continues bitwise with `--resume RUN_DIR` (its config.json supplies the
 algorithm, config, axes and seeds; flags that change them are refused). Exit status: 0 done,
 1 training diverged, 2 bad input or an unusable checkpoint, 128 + the signal's number when
-stopped by SIGINT/SIGTERM. Single-host only for now (multi-host sweeps run without
-checkpoints).
+stopped by SIGINT/SIGTERM. Across hosts every process saves and restores its own shards of
+the state into process 0's run folder, so RUN_DIR must be on a filesystem all hosts share.
 """
 
 from __future__ import annotations
@@ -312,7 +312,6 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     import numpy as np
 
     from rljax.checkpoint import Checkpointer
-    from rljax.config import ConfigError
     from rljax.experiment import enable_compilation_cache, fingerprint
     from rljax.plotting import plot_learning_curves
     from rljax.results import RunWriter, new_run_dir, write_json
@@ -324,21 +323,13 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     main_process = is_main_process()
     mesh = runs_mesh()
     checkpointing = bool(args.checkpoint_every or args.resume)
-    if checkpointing and jax.process_count() > 1:
-        # rljax.checkpoint copies every leaf to one host; a multi-host state is not addressable.
-        if args.resume:
-            raise ConfigError(
-                "--resume is not supported across several processes yet. Fix: resume on one "
-                "host, or start a new sweep."
-            )
-        if main_process:
-            print("note: no checkpoints across several processes yet (--checkpoint-every 0)")
-        checkpointing = False
     writer = run_dir = None
     if args.resume:
         run_dir = Path(args.resume)
     elif main_process:
         run_dir = new_run_dir(args.out_dir, f"sweep-{name}-{config.env}")
+    if checkpointing and not args.resume and jax.process_count() > 1:
+        run_dir = _shared_path(run_dir)  # every process writes its shards under it
     if main_process:
         writer = RunWriter(run_dir, algo.steps_per_update)
     if main_process and not args.resume:
@@ -364,8 +355,9 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     try:
         state, updates_done = None, 0
         if args.resume:
-            state, updates_done = _restore(checkpointer, algo, spec, mesh)
-            writer.resume(updates_done)
+            state, updates_done = _restore(checkpointer, algo, spec, mesh, main_process)
+            if writer is not None:
+                writer.resume(updates_done)
         result = sweep(
             algo,
             spec,
@@ -414,19 +406,39 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     return result
 
 
-def _restore(checkpointer: Any, algo: Any, spec: Any, mesh: Any) -> tuple[Any, int]:
+def _shared_path(path: Any) -> Any:
+    """Process 0's `path` (a `Path`, None elsewhere) on every process, as an absolute `Path`
+    (a collective: every process calls it)."""
+    from pathlib import Path
+
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    buffer = np.zeros(4096, np.uint8)  # Linux's PATH_MAX, its NUL included: every path fits
+    if path is not None:
+        encoded = np.frombuffer(str(path.absolute()).encode(), np.uint8)
+        buffer[: encoded.size] = encoded
+    shared = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
+    return Path(bytes(shared[shared > 0]).decode())
+
+
+def _restore(
+    checkpointer: Any, algo: Any, spec: Any, mesh: Any, main_process: bool
+) -> tuple[Any, int]:
     """The latest checkpoint's padded, sharded state and update count, or `(None, 0)` if the
-    sweep stopped before its first checkpoint."""
+    sweep stopped before its first checkpoint (every process restores its own shards)."""
     from rljax.sweep import state_template
     from rljax.training import seed_keys
 
     where = checkpointer.directory.parent
     if checkpointer.latest_step() is None:
-        print(f"resuming {where}: no checkpoint yet, starting over")
+        if main_process:
+            print(f"resuming {where}: no checkpoint yet, starting over")
         return None, 0
     template = state_template(algo, seed_keys(spec.seeds), spec.hparams(), mesh)
     step, state, _ = checkpointer.restore(template)
-    print(f"resuming {where} from its checkpoint after update {step} of {algo.num_updates}")
+    if main_process:
+        print(f"resuming {where} from its checkpoint after update {step} of {algo.num_updates}")
     return state, step
 
 

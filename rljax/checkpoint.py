@@ -32,6 +32,12 @@ Nothing that does not fit is ever loaded silently:
 
 The state is any pytree of arrays (PRNG keys as raw `uint32` arrays), so every algorithm's
 state, replay buffers and evolution-strategy states included, checkpoints without extra code.
+
+Across processes (`jax.distributed`, arrays spread over several hosts) every process makes the
+`Checkpointer` on the same folder of a filesystem they share and calls `save`, `wait`,
+`restore` and `close` in step: orbax writes and reads each process's own shards, the digests
+are taken on gathered copies (the same on every process), and process 0 alone writes
+`fingerprint.json` and `sizes/`.
 """
 
 from __future__ import annotations
@@ -80,11 +86,28 @@ def _normalise(value: Any) -> Any:
     return json.loads(json.dumps(jsonable(value)))
 
 
+def _host_copy(leaf: Any) -> np.ndarray:
+    """The whole leaf as a numpy array. A leaf spread over several processes is gathered, a
+    collective: every process must call this for the same leaves in the same order."""
+    if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+    return np.asarray(jax.device_get(leaf))
+
+
+def _is_writer() -> bool:
+    """Whether this process writes the side files (fingerprint, size records): process 0 of
+    a multi-process job, while every process takes part in orbax's save and restore."""
+    return jax.process_index() == 0
+
+
 def _leaf_records(state: Any) -> list[dict[str, Any]]:
-    """Path, shape, dtype and digest of every leaf; this copies the state to the host."""
+    """Path, shape, dtype and digest of every leaf; this copies the state to the host (the
+    same records on every process; collective when leaves span several processes)."""
     records = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
-        array = np.asarray(jax.device_get(leaf))
+        array = _host_copy(leaf)
         digest = hashlib.blake2b(np.ascontiguousarray(array).tobytes(), digest_size=16)
         records.append(
             {
@@ -149,7 +172,7 @@ class Checkpointer:
                     "run's config, or start a new run in another folder."
                 ) from None
             self._check_fingerprint(stored, str(self.directory))
-        else:
+        elif _is_writer():
             write_json(fingerprint_file, self.fingerprint)
         self._sizes = self.directory / "sizes"
         self._sizes.mkdir(exist_ok=True)
@@ -188,7 +211,9 @@ class Checkpointer:
 
     def _record_sizes(self) -> None:
         """Write `sizes/<step>.json` for every finished step that has none yet (called when no
-        save is in flight, so each step folder is final)."""
+        save is in flight, so each step folder is final); process 0 only."""
+        if not _is_writer():
+            return
         steps = {str(s) for s in self._manager.all_steps()}
         for step in steps:
             record = self._sizes / f"{step}.json"

@@ -6,7 +6,8 @@
 The first form (one process, 8 devices) trains a tiny PPO 4-learning-rates x 4-seeds grid
 sharded over 8 devices and unsharded on one device, and a 10-run sweep (padded to 16) sharded
 over 8 devices, also stopped after its first chunk and resumed from a checkpoint; the second
-form (each process with 4 devices) trains the same grid across processes. Results go to
+form (each process with 4 devices) trains the same grid across processes, checkpointed into
+OUT's folder, and resumes it from its first checkpoint. Results go to
 OUT.npz (process 0 only) for the test to compare.
 """
 
@@ -83,15 +84,35 @@ def main() -> None:
     algo = PPO(config)
     spec = grid(config, range(4), learning_rate=LEARNING_RATES)
     out = {"devices": np.int32(jax.device_count()), "processes": np.int32(jax.process_count())}
+    from rljax.checkpoint import Checkpointer
+    from rljax.sweep import state_template
+
     chunks = []
+    # Across processes the grid is also checkpointed (every process writes its shards into
+    # one folder beside OUT.npz), stopped after its first chunk and resumed below.
+    ckpt = None
+    if args.process_id is not None:
+        ckpt = Checkpointer(os.path.join(os.path.dirname(args.out), "ckpt"), {"sweep": "grid"})
     sharded = sweep(
         algo,
         spec,
         chunk_size=CHUNK,
         progress=is_main_process(),
         on_chunk=lambda n, m: chunks.append((n, m["episode_return"].shape)),
+        checkpointer=ckpt,
     )
     out |= flat("grid_sharded", sharded)
+    if ckpt is not None:
+        keys, hparams = rljax.seed_keys(spec.seeds), spec.hparams()
+        with ckpt:
+            step, state, _ = ckpt.restore(state_template(algo, keys, hparams), step=CHUNK)
+        out["grid_resumed/restored_sharding_devices"] = np.int32(
+            len(jax.tree.leaves(state.params)[0].sharding.device_set)
+        )
+        resumed = sweep(
+            algo, spec, chunk_size=CHUNK, progress=False, state=state, updates_done=step
+        )
+        out |= flat("grid_resumed", resumed)
     out["grid_sharded/state_sharding_devices"] = np.int32(
         len(jax.tree.leaves(sharded.state.params)[0].sharding.device_set)
     )
@@ -117,9 +138,6 @@ def main() -> None:
         # The same padded sweep stopped after its first chunk and resumed from the checkpoint,
         # restored into the padded, sharded template.
         import tempfile
-
-        from rljax.checkpoint import Checkpointer
-        from rljax.sweep import state_template
 
         keys, hparams = rljax.seed_keys(ten.seeds), ten.hparams()
         with tempfile.TemporaryDirectory() as folder, Checkpointer(folder, {"sweep": 10}) as ckpt:
