@@ -10,6 +10,8 @@ Every row is one run's compiled scan of `--steps` rollouts of `num_levels x 256`
   time over `ppo` is the machinery: share = 1 - ppo_time / plr_time;
 - `dr`, `robust_plr`, `accel`: the loop as configured; robust PLR and ACCEL skip the gradient
   step on new and edited levels, so per env step they can be faster than PPO.
+- `paired`: one PAIRED step (`PAIRED.step`: the adversary builds the levels, both students
+  play them, all three train); its env steps count both students and the adversary.
 Held-out evaluation is left out (it is amortised over `steps_per_eval` in training).
 """
 
@@ -23,7 +25,7 @@ import jax
 from ppo_throughput import timed
 
 from experiments.ued import make_algorithm
-from rljax.curricula.runner import UEDConfig
+from rljax.curricula.runner import ADVERSARY_STEPS, UEDConfig
 
 
 def scan_seconds(step, state, steps: int) -> tuple[float, float]:
@@ -39,6 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     base = UEDConfig(num_levels=args.num_levels, frame_stack=1, min_fill_ratio=0.01)
     rollout_steps = args.num_levels * base.num_steps * args.steps
+    paired_steps = args.num_levels * (2 * base.num_steps + ADVERSARY_STEPS) * args.steps
     rows = {}
     ppo_algo = make_algorithm(base.replace(method="plr")).ppo
     state = jax.jit(ppo_algo.init)(jax.random.PRNGKey(0), ppo_algo.config.hparams())
@@ -48,10 +51,18 @@ def main() -> None:
         algo = make_algorithm(config)
         state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
         rows[method] = scan_seconds(algo.curriculum_step, state, args.steps)
-    print(f"{rollout_steps} env steps per scan, {jax.devices()[0].platform}")
+    config = base.replace(method="paired")
+    algo = make_algorithm(config)
+    state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
+    rows["paired"] = scan_seconds(algo.step, state, args.steps)
+    print(
+        f"{rollout_steps} env steps per scan ({paired_steps} for paired), "
+        f"{jax.devices()[0].platform}"
+    )
     print(f"{'loop':<12}{'env steps/s':>14}{'compile s':>12}")
     for name, (compile_s, seconds) in rows.items():
-        print(f"{name:<12}{rollout_steps / seconds:>14,.0f}{compile_s:>12.1f}")
+        steps = paired_steps if name == "paired" else rollout_steps
+        print(f"{name:<12}{steps / seconds:>14,.0f}{compile_s:>12.1f}")
     share = 1.0 - rows["ppo"][1] / rows["plr"][1]
     print(f"curriculum machinery share of the PLR loop: {share:.1%}")
 

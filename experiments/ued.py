@@ -1,25 +1,31 @@
-"""Train PPO on a curriculum of 13x13 mazes (DR, PLR, robust PLR or ACCEL) over several seeds
-in one vmapped batch, evaluate on the held-out named mazes, and write a run folder.
+"""Train PPO on a curriculum of 13x13 mazes (DR, PLR, robust PLR, ACCEL or PAIRED) over
+several seeds in one vmapped batch, evaluate on the held-out named mazes, and write a run
+folder.
 
     python -m experiments.ued --method accel                 # 4 seeds, 1e7 env steps each
     python -m experiments.ued --method dr --total-timesteps 2000000 --seeds 2
+    python -m experiments.ued --resume runs/ued-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                         # every field of UEDConfig
+
+The command line, progress bar, checkpoints and `--resume` are `rljax.experiment.main`'s;
+checkpoints hold the whole state, level buffer included (PAIRED: all three agents).
 
 The run folder holds what `experiments.ppo` writes (config.json, metrics.jsonl, metrics.npz,
 eval.json, learning_curve.png: training-level return), plus:
 - eval.json `levels`: per held-out level, the solve rate and mean return of every seed;
 - heldout_curve.png: the mean held-out solve rate over training;
 - heldout_levels.png: each held-out level with one evaluation trajectory of seed 0;
-- top_levels.png: the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL).
-`--method paired` exits with "not built yet" (status 2).
+- top_levels.png: the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL);
+  for PAIRED, levels built by seed 0's final adversary.
+For PAIRED the held-out results are the protagonist's.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,17 +34,20 @@ import numpy as np
 import envs.maze as maze
 from rljax import experiment
 from rljax.config import ConfigError
+from rljax.curricula.paired import PAIRED
 from rljax.curricula.runner import UED, UEDConfig
 from rljax.plotting import plot_learning_curves
 from rljax.results import write_json
-from rljax.training import TrainingDiverged
+from rljax.training import RunResult
 
 NAME = "ued"
 
 
-def make_algorithm(config: UEDConfig) -> UED:
+def make_algorithm(config: UEDConfig) -> UED | PAIRED:
     """The maze wiring: DR generator (empty rooms for ACCEL), ACCEL's editor, the named
-    held-out levels. `config.env` must be a maze whose episodes reset onto the same level."""
+    held-out levels; for PAIRED the adversary env `MazeAdversary-13x13` and its map from
+    actions to levels. `config.env` must be a maze whose episodes reset onto the same
+    level."""
     _, params = maze.Maze(), maze.MazeParams()
     if config.env != "Maze-13x13":
         raise ConfigError(
@@ -47,12 +56,20 @@ def make_algorithm(config: UEDConfig) -> UED:
             "CLI flag --env)."
         )
     walls = config.accel_num_walls if config.method == "accel" else config.num_walls
-    return UED(
+    students = UED(
         config,
         sample_level=lambda key: maze.sample_level(key, params, walls),
         mutate_level=maze.mutate_level,
         eval_levels=maze.named_levels(),
     )
+    if config.method != "paired":
+        return students
+    adversary_params = maze.AdversaryParams()
+
+    def build_level(actions: jax.Array, start: maze.AdversaryState) -> maze.Level:
+        return maze.level_from_adversary_actions(actions, start.level.agent_dir, adversary_params)
+
+    return PAIRED(config, students, "MazeAdversary-13x13", build_level)
 
 
 # --- run-folder extras ----------------------------------------------------------------------
@@ -64,11 +81,12 @@ def _maze_state(algo: UED, env_state: Any) -> Any:
     return inner.inner if algo.config.frame_stack > 1 else inner
 
 
-def eval_positions(algo: UED, state: Any) -> np.ndarray:
-    """int `[episodes, T + 1, 2]` agent positions in one run's held-out evaluation (the same
-    fixed keys and policy as `algo.evaluate`), the start included. After an episode's first
-    end the position stays on its last cell (the goal if it was reached)."""
-    policy = algo.ppo.act_greedy if algo.config.greedy_eval else algo.ppo.act
+def eval_positions(algo: UED, params: Any) -> np.ndarray:
+    """int `[episodes, T + 1, 2]` agent positions in one run's held-out evaluation of the
+    policy with `params` (the same fixed keys and policy as `algo.evaluate`), the start
+    included. After an episode's first end the position stays on its last cell (the goal if
+    it was reached)."""
+    policy = algo.eval_policy
     reset_key, loop_key = jax.random.split(jax.random.PRNGKey(algo.config.eval_seed))
     obs, env_state = algo._reset_to_levels(algo.eval_levels, reset_key)
     start = _maze_state(algo, env_state).agent_pos
@@ -76,7 +94,7 @@ def eval_positions(algo: UED, state: Any) -> np.ndarray:
     def step(carry, _):
         obs, env_state, key, finished, last = carry
         key, act_key, env_key = jax.random.split(key, 3)
-        action, _ = policy(state.params, obs, act_key)
+        action, _ = policy(params, obs, act_key)
         obs, env_state, _, terminated, truncated, _ = algo.eval_env.step(
             env_key, env_state, action, algo.env_params
         )
@@ -95,14 +113,15 @@ def _pick(levels: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], levels)
 
 
-def write_extras(run_dir: Path, algo: UED, state: Any, seeds: list[int]) -> dict[str, Any]:
+def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]) -> dict[str, Any]:
     """Per-level held-out results into eval.json, the held-out curve and the level images."""
     from matplotlib import pyplot as plt
 
     result = jax.jit(jax.vmap(algo.evaluate))(state)
     per_level = algo.level_results(result)
+    students = algo.students if isinstance(algo, PAIRED) else algo
     eval_path = run_dir / "eval.json"
-    summary = __import__("json").loads(eval_path.read_text()) if eval_path.exists() else {}
+    summary = json.loads(eval_path.read_text()) if eval_path.exists() else {}
     solve = np.asarray(per_level.solve_rate)  # [seeds, levels]
     ret = np.asarray(per_level.mean_return)
     summary["mean_solve_rate"] = float(solve.mean())
@@ -113,15 +132,15 @@ def write_extras(run_dir: Path, algo: UED, state: Any, seeds: list[int]) -> dict
             "mean_return": ret[:, i].tolist(),
             "mean_solve_rate": float(solve[:, i].mean()),
         }
-        for i, name in enumerate(algo.eval_names)
+        for i, name in enumerate(students.eval_names)
     }
     write_json(eval_path, summary)
 
     one = jax.tree.map(lambda x: x[0], state)
-    paths = eval_positions(algo, one)
+    paths = eval_positions(students, algo.policy_params(one))
     episodes = algo.config.eval_episodes
     images = [
-        maze.render_trajectory(_pick(algo.eval_levels, i * episodes), p)
+        maze.render_trajectory(_pick(students.eval_levels, i * episodes), p)
         for i, p in enumerate(paths[::episodes])
     ]
     columns = 5
@@ -131,12 +150,18 @@ def write_extras(run_dir: Path, algo: UED, state: Any, seeds: list[int]) -> dict
         ax.axis("off")
     for i, (ax, image) in enumerate(zip(axes.flat, images, strict=False)):
         ax.imshow(image)
-        ax.set_title(f"{algo.eval_names[i]} {solve[0, i]:.0%}", fontsize=8)
+        ax.set_title(f"{students.eval_names[i]} {solve[0, i]:.0%}", fontsize=8)
     fig.suptitle(f"held-out levels, seed {seeds[0]} (solve rate over {episodes} episodes)")
     fig.tight_layout()
     fig.savefig(run_dir / "heldout_levels.png", dpi=100)
     plt.close(fig)
 
+    if isinstance(algo, PAIRED):
+        built = jax.jit(algo.sample_levels)(one, jax.random.PRNGKey(algo.config.eval_seed))
+        count = min(16, algo.config.num_levels)
+        named = {f"adversary level {i + 1}": _pick(built, i) for i in range(count)}
+        maze.save_level_grid(named, run_dir / "top_levels.png")
+        return summary
     scores, top = algo.top_levels(one.curriculum, 16)
     if top is not None and scores:
         named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
@@ -144,10 +169,9 @@ def write_extras(run_dir: Path, algo: UED, state: Any, seeds: list[int]) -> dict
     return summary
 
 
-def run(config: UEDConfig, args: experiment.ExperimentArgs) -> tuple[Path, dict[str, Any]]:
-    """Train, write the shared run folder (`rljax.experiment.run_experiment`) and the extras."""
-    algo = make_algorithm(config)
-    run_dir, result = experiment.run_experiment(NAME, algo, config, args)
+def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -> None:
+    """`rljax.experiment.main`'s hook: the extras above and the held-out curve."""
+    config = args.config
     summary = write_extras(run_dir, algo, result.state, args.seed_list)
     metrics = np.load(run_dir / "metrics.npz")
     if "heldout_solve_rate" in metrics.files:
@@ -160,47 +184,15 @@ def run(config: UEDConfig, args: experiment.ExperimentArgs) -> tuple[Path, dict[
         )
     print(
         f"{config.method}: held-out solve rate {summary['mean_solve_rate']:.3f} (mean over "
-        f"{len(algo.eval_names)} levels and {args.seeds} seeds); per level in {run_dir}/eval.json"
+        f"{len(summary['levels'])} levels and {args.seeds} seeds); per level in "
+        f"{run_dir}/eval.json"
     )
-    return run_dir, summary
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`experiment.main` for UED: the same flags, errors and exit codes, plus the extras.
-
-    `--resume` is refused for now: `experiment.main` has no hook to write files after
-    training, so this mirrors its argument handling without its resume defaults."""
-    import tyro
-
-    args_type = dataclasses.make_dataclass(
-        "UedArgs",
-        [
-            (
-                "config",
-                Annotated[UEDConfig, tyro.conf.arg(name="")],
-                dataclasses.field(default_factory=UEDConfig),
-            )
-        ],
-        bases=(experiment.ExperimentArgs,),
-        frozen=True,
-    )
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        args = tyro.cli(args_type, args=argv, description=__doc__.split("\n")[0])
-        args.validate()
-        if args.resume:
-            raise ConfigError(
-                f"ExperimentArgs.resume={args.resume!r}: resuming a UED run is not built yet. "
-                "Fix: start a new run (CLI flag --resume)."
-            )
-        run(args.config, args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    """The shared experiment CLI (`rljax.experiment.main`) with UED's extras."""
+    description = __doc__.split("\n")[0]
+    return experiment.main(NAME, UEDConfig, make_algorithm, argv, description, after_run)
 
 
 if __name__ == "__main__":

@@ -1,19 +1,25 @@
-"""The UED loop (rljax.curricula.runner) on the 13x13 maze: one compiled program per method
-with new, replay and mutate steps mixed, vmap over seeds, env steps vs gradient updates, the
-held-out evaluation, bad input, and the `experiments.ued` CLI."""
+"""The UED loop (rljax.curricula.runner) and PAIRED (rljax.curricula.paired) on the 13x13
+maze: one compiled program per method with new, replay and mutate steps mixed, vmap over
+seeds, env steps vs gradient updates, the held-out evaluation, bitwise resume from a
+checkpoint, the sign of PAIRED's regret, bad input, and the `experiments.ued` CLI."""
 
 from __future__ import annotations
 
 import json
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import rljax
 from experiments import ued as ued_experiment
 from experiments.ued import make_algorithm
 from rljax import ConfigError
-from rljax.curricula.runner import UED, UEDConfig
+from rljax.checkpoint import Checkpointer
+from rljax.curricula import scores
+from rljax.curricula.paired import adversary_reward
+from rljax.curricula.runner import ADVERSARY_STEPS, UED, UEDConfig
 from rljax.experiment import enable_compilation_cache
 from tests.agent_contract import (
     assert_chunk_compiles_once,
@@ -41,6 +47,10 @@ TINY = UEDConfig(
 # ACCEL with replay_prob 1: NEW, REPLAY, MUTATE, REPLAY, ... from the first steps on.
 ACCEL = TINY.replace(method="accel", replay_prob=1.0, total_timesteps=2 * 256 * 2 * 2)
 
+# PAIRED, two updates: each step builds 2 levels (52 adversary steps each) and plays them with
+# both students for 256 steps.
+PAIRED_TINY = TINY.replace(method="paired", total_timesteps=2 * 2 * (2 * 256 + ADVERSARY_STEPS) * 2)
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
@@ -53,9 +63,9 @@ def cache(tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", previous)
 
 
-@pytest.mark.parametrize("method", ["dr", "plr", "robust_plr", "accel"])
+@pytest.mark.parametrize("method", ["dr", "plr", "robust_plr", "accel", "paired"])
 def test_training_chunk_compiles_once(method, count_compilations):
-    config = TINY.replace(method=method)
+    config = PAIRED_TINY if method == "paired" else TINY.replace(method=method)
     assert_chunk_compiles_once(make_algorithm(config), config.hparams(), count_compilations)
 
 
@@ -84,7 +94,6 @@ def test_accel_mixes_step_kinds_and_counts_env_steps_apart_from_gradient_updates
     ("changes", "field"),
     [
         ({"method": "bogus"}, "method"),
-        ({"method": "paired"}, "not built yet"),
         ({"replay_prob": 1.5}, "replay_prob"),
         ({"replay_prob": -0.1}, "replay_prob"),
         ({"capacity": 8, "num_levels": 16}, "capacity"),
@@ -105,16 +114,18 @@ def test_level_of_the_wrong_shape_is_a_clear_error():
         UED(TINY, lambda k: maze.sample_level(k, maze.MazeParams(), 5), None, {"small": small})
 
 
-def test_cli_refuses_paired_and_bad_input_without_traceback(capsys):
-    assert ued_experiment.main(["--method", "paired"]) == 2
-    assert "not built yet" in capsys.readouterr().err
+def test_cli_refuses_bad_input_without_traceback(capsys):
     assert ued_experiment.main(["--replay-prob", "2"]) == 2
     assert "replay_prob" in capsys.readouterr().err
 
 
-def test_cli_writes_run_folder_and_robust_plr_skips_gradients_on_new_levels(cache, tmp_path):
+def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path):
+    """The CLI writes the run folder and checkpoints after every update; a run resumed from
+    the first checkpoint (`rljax.run(state=..., updates_done=1)`, what `--resume` does) ends
+    bitwise on the final checkpoint, level buffer included, with the same metrics. The
+    resumed run loads the CLI's compiled chunk from the compilation cache."""
     argv = ["--method", "robust_plr", "--seeds", "1", "--out-dir", str(tmp_path), "--no-progress"]
-    argv += ["--compilation-cache", str(cache), "--checkpoint-every", "0"]
+    argv += ["--compilation-cache", str(cache), "--checkpoint-every", "1", "--chunk-size", "1"]
     for field in ("num_levels", "num_steps", "steps_per_eval", "capacity", "total_timesteps"):
         argv += [f"--{field.replace('_', '-')}", str(getattr(TINY, field))]
     argv += ["--hidden-sizes", "8", "--update-epochs", "1", "--eval-episodes", "1"]
@@ -131,4 +142,64 @@ def test_cli_writes_run_folder_and_robust_plr_skips_gradients_on_new_levels(cach
     assert m["new_steps"].sum() > 0
     assert (
         m["grad_updates"][0, -1] == m["replay_steps"].sum() < m["total_env_steps"][0, -1] / 256 / 2
+    )
+
+    config = TINY.replace(method="robust_plr", replay_prob=0.5)
+    algo = make_algorithm(config)
+    keys, hparams = rljax.seed_keys([0]), rljax.stack_hparams([config.hparams()])
+    directory = run_dir / "checkpoints"
+    stored = json.loads((directory / "fingerprint.json").read_text())
+    template = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
+    with Checkpointer(directory, stored) as checkpointer:
+        assert checkpointer.all_steps() == [1, 2, 3] and algo.num_updates == 3
+        _, after_one, _ = checkpointer.restore(template, step=1)
+        _, final, _ = checkpointer.restore(template, step=3)
+    resumed = rljax.run(
+        algo, keys, hparams, chunk_size=1, progress=False, state=after_one, updates_done=1
+    )
+    assert np.asarray(final.curriculum.buffer.filled).any()  # the level buffer came back
+    for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for name, values in resumed.metrics.items():
+        np.testing.assert_array_equal(m[name][:, 1:], values, err_msg=name)
+
+
+def test_paired_regret_and_the_adversary_reward():
+    """Hand-made episodes: where only the antagonist reaches the goal the regret is positive
+    (the adversary is rewarded), where only the protagonist does it is negative, and a level
+    without a finished episode gives the adversary 0; the reward is on the last placement."""
+    t = 6
+    solved = jnp.zeros(t).at[2].set(0.9).at[5].set(0.5)  # two episodes: 0.9, then 0.5
+    failed = jnp.zeros(t)
+    done = jnp.zeros(t, bool).at[2].set(True).at[5].set(True)
+    antagonist = jnp.stack([solved, failed, solved], axis=1)
+    protagonist = jnp.stack([failed, solved, failed], axis=1)
+    dones = jnp.stack([done, done, jnp.zeros(t, bool)], axis=1)
+    regret = scores.paired_regret(antagonist, dones, protagonist, dones)
+    np.testing.assert_allclose(regret.score[:2], [0.9, -0.7], rtol=1e-6)  # max 0.9 - mean 0.7
+    assert regret.valid.tolist() == [True, True, False]
+    reward = adversary_reward(regret, ADVERSARY_STEPS)
+    assert reward.shape == (ADVERSARY_STEPS, 3)
+    np.testing.assert_allclose(reward[-1], [0.9, -0.7, 0.0], rtol=1e-6)
+    assert not reward[:-1].any()
+
+
+def test_paired_vmap_equals_separate_runs_and_counts_three_agents(cache):
+    algo = make_algorithm(PAIRED_TINY)
+    hparams = PAIRED_TINY.hparams()
+    assert_vmap_equals_separate_runs(algo, hparams, seeds=(0, 1), rtol=1e-4, atol=1e-5)
+    state, metrics = train_one(algo, hparams, 0)  # compiled just above
+    m = jax.tree.map(np.asarray, metrics)
+    steps = algo.num_updates * PAIRED_TINY.steps_per_eval
+    levels, rollout_steps = PAIRED_TINY.num_levels, PAIRED_TINY.num_steps
+    assert m.student_env_steps[-1] == steps * levels * 2 * rollout_steps
+    assert m.total_env_steps[-1] == steps * levels * (2 * rollout_steps + ADVERSARY_STEPS)
+    assert m.grad_updates[-1] == steps * 3  # three agents, 1 epoch x 1 minibatch each
+    assert np.isfinite(m.regret).all()  # 256 steps: every level finishes an episode
+    assert m.heldout_solve_rate.shape == (algo.num_updates,)
+    per_level = algo.level_results(algo.evaluate(state))
+    assert per_level.solve_rate.shape == (14,)
+    # Three different networks: the protagonist is not the antagonist.
+    assert not np.array_equal(
+        jax.tree.leaves(state.protagonist_params)[0], jax.tree.leaves(state.antagonist_params)[0]
     )

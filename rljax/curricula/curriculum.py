@@ -184,11 +184,9 @@ class Curriculum:
     PAIRED (Dennis et al. 2020, sec. 4, Alg. 1) here is only the curriculum side: `propose`
     passes the adversary's levels through as NEW and trainable, `scores.paired_regret` gives
     the regret estimate, and `observe` counts the steps of both players and keeps the mean
-    regret. Not built yet, for the training loop to add: the adversary policy that builds a
-    level step by step in a level-editor env; protagonist and antagonist rollouts on its
-    levels; the three updates (the adversary and antagonist maximise regret, the protagonist
-    minimises it; each student controls only its own term of the regret, so its update is an
-    RL update on its own return, up to the antagonist's max-over-episodes estimator).
+    regret. The training loop (adversary policy, protagonist and antagonist rollouts, the
+    three PPO updates) is `rljax.curricula.paired.PAIRED`, which keeps its own counters,
+    since it also counts the adversary's steps and three agents' gradient updates.
     """
 
     def __init__(

@@ -63,7 +63,8 @@ from rljax.returns import gae
 from rljax.wrappers import EpisodeStatistics, EpisodeStatisticsState, VecEnv, Wrapper
 
 SCORE_FUNCTIONS = ("pvl", "max_mc")
-BUILT_METHODS = ("dr", "plr", "robust_plr", "accel")
+ADVERSARY_STEPS = 52
+"""Steps of PAIRED's adversary per level on `MazeAdversary-13x13`: goal, agent, 50 walls."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class UEDConfig:
     """
 
     method: str = "robust_plr"
-    """dr, plr, robust_plr or accel (paired: not built yet)."""
+    """dr, plr, robust_plr, accel or paired (`rljax.curricula.paired`)."""
     env: str = "Maze-13x13"
     """An env with `reset_to_level` whose episodes auto-reset onto the same level."""
     total_timesteps: int = 10_000_000
@@ -152,31 +153,34 @@ class UEDConfig:
 
     def __post_init__(self) -> None:
         cfg.check_choice(self, "method", METHODS)
-        if self.method not in BUILT_METHODS:
-            cfg.fail(
-                self,
-                "method",
-                "is not built yet: the adversary/protagonist/antagonist loop of PAIRED is "
-                "missing (the curriculum bookkeeping and the adversary env exist)",
-                f"use one of {', '.join(BUILT_METHODS)}",
-            )
         cfg.check_choice(self, "score_function", SCORE_FUNCTIONS)
         cfg.check_positive(self, "steps_per_eval", "frame_stack", "eval_episodes")
         cfg.check_non_negative(self, "num_walls", "accel_num_walls")
         self.curriculum_config()  # validates the curriculum's fields
         self.ppo_config()  # validates the learner's fields
-        per_update = self.steps_per_eval * self.num_levels * self.num_steps
+        per_update = self.steps_per_update
         if self.total_timesteps < per_update:
+            what = "num_levels * num_steps"
+            if self.method == "paired":
+                what = f"num_levels * (2 * num_steps + {ADVERSARY_STEPS})"
             cfg.fail(
                 self,
                 "total_timesteps",
-                f"is less than one update of steps_per_eval * num_levels * num_steps = "
-                f"{per_update}",
+                f"is less than one update of steps_per_eval * {what} = {per_update}",
                 f"pass total_timesteps >= {per_update} or a smaller steps_per_eval",
             )
 
     def replace(self, **changes: Any) -> UEDConfig:
         return dataclasses.replace(self, **changes)
+
+    @property
+    def steps_per_update(self) -> int:
+        """Env steps of one update, every rollout counted: PAIRED's protagonist, antagonist
+        and adversary (`ADVERSARY_STEPS` per level) included."""
+        per_step = self.num_levels * self.num_steps
+        if self.method == "paired":
+            per_step = self.num_levels * (2 * self.num_steps + ADVERSARY_STEPS)
+        return self.steps_per_eval * per_step
 
     def curriculum_config(self) -> CurriculumConfig:
         return CurriculumConfig(
@@ -202,8 +206,12 @@ class UEDConfig:
             **{**shared, "num_envs": self.num_levels, "num_eval_episodes": self.eval_episodes}
         )
 
-    def hparams(self) -> UEDHParams:
-        return UEDHParams(self.ppo_config().hparams(), self.curriculum_config().hparams())
+    def hparams(self) -> UEDHParams | PAIREDHParams:
+        ppo = self.ppo_config().hparams()
+        if self.method == "paired":
+            # The adversary's PPO takes the same coefficients (`rljax.curricula.paired`).
+            return PAIREDHParams(students=ppo, adversary=ppo)
+        return UEDHParams(ppo, self.curriculum_config().hparams())
 
 
 @struct.dataclass
@@ -212,6 +220,15 @@ class UEDHParams:
 
     ppo: PPOHParams
     curriculum: CurriculumHParams
+
+
+@struct.dataclass
+class PAIREDHParams:
+    """Traced coefficients of PAIRED (`rljax.curricula.paired`): the students' PPO
+    (protagonist and antagonist) and the adversary's PPO."""
+
+    students: PPOHParams
+    adversary: PPOHParams
 
 
 @struct.dataclass
@@ -367,7 +384,7 @@ class UED:
         jax.eval_shape(
             self.level_env.reset_to_level, jax.random.PRNGKey(0), example, self.env_params
         )
-        self.steps_per_update = config.steps_per_eval * config.num_levels * config.num_steps
+        self.steps_per_update = config.steps_per_update
         self.num_updates = config.total_timesteps // self.steps_per_update
 
     # --- the Algorithm protocol -----------------------------------------------------------
@@ -393,15 +410,26 @@ class UED:
         return state, self._metrics(state, record, heldout)
 
     def evaluate(self, state: UEDState) -> EvalResult:
-        """`eval_episodes` episodes on each held-out level, on keys fixed by `eval_seed`;
-        `returns [num_held_out * eval_episodes]`, level by level (see `level_results`)."""
-        policy = self.ppo.act_greedy if self.config.greedy_eval else self.ppo.act
+        return self.evaluate_params(self.policy_params(state))
+
+    def policy_params(self, state: UEDState) -> Any:
+        """The parameters of the policy under test (PAIRED: the protagonist's)."""
+        return state.params
+
+    @property
+    def eval_policy(self) -> Callable:
+        return self.ppo.act_greedy if self.config.greedy_eval else self.ppo.act
+
+    def evaluate_params(self, params: Any) -> EvalResult:
+        """`eval_episodes` episodes of the policy with `params` on each held-out level, on
+        keys fixed by `eval_seed`; `returns [num_held_out * eval_episodes]`, level by level
+        (see `level_results`)."""
         levels = self.eval_levels
         return evaluate(
             self.eval_env,
             self.env_params,
-            policy,
-            state.params,
+            self.eval_policy,
+            params,
             jax.random.PRNGKey(self.config.eval_seed),
             self.max_episode_steps,
             reset=lambda key, _: self._reset_to_levels(levels, key),
@@ -422,18 +450,15 @@ class UED:
         key, propose_key, reset_key, collect_key = jax.random.split(state.key, 4)
         hp = state.hparams
         cstate, levels, info = self.curriculum.propose(state.curriculum, propose_key)
-        obs, env_state = self._reset_to_levels(levels, reset_key)
         agent = TrainState(
             params=state.params,
             opt_state=state.opt_state,
-            rollout=rollout.RolloutState(env_state=env_state, obs=obs),
+            rollout=None,
             key=collect_key,
             hparams=hp.ppo,
             update_step=state.update_step,
         )
-        agent, traj = collect(
-            self.env, self.env_params, self.ppo.act, agent.params, agent, self.config.num_steps
-        )
+        agent, traj = self.play(agent, levels, reset_key)
         score = self._score(agent.params, hp.ppo, traj, info.max_returns)
         done = traj.terminated | traj.truncated
         max_returns = level_scores.episode_returns(traj.reward, done).max
@@ -455,6 +480,18 @@ class UED:
             key=key,
         )
         return new_state, StepRecord(info.step_type, trains, learner, cstate.mean_score)
+
+    def play(
+        self, agent: TrainState, levels: Any, key: jax.Array
+    ) -> tuple[TrainState, rollout.Transition]:
+        """`num_steps` steps of `agent`'s policy on each of `levels` (leaves `[num_levels,
+        ...]`), from a reset onto them (`key`); episodes auto-reset onto the same level.
+        `agent.rollout` is replaced; the trajectory is `[num_steps, num_levels]`."""
+        obs, env_state = self._reset_to_levels(levels, key)
+        agent = agent.replace(rollout=rollout.RolloutState(env_state=env_state, obs=obs))
+        return collect(
+            self.env, self.env_params, self.ppo.act, agent.params, agent, self.config.num_steps
+        )
 
     def _reset_to_levels(self, levels: Any, key: jax.Array) -> tuple[jax.Array, Any]:
         """`(obs, env_state)` of `self.env`'s batch (or the eval batch: any batch size) reset
@@ -493,11 +530,6 @@ class UED:
         def over_trained(x):
             return (x * trained).sum() / num_trained
 
-        def nanmean(x):
-            finite = jnp.isfinite(x)
-            count = finite.sum()
-            return jnp.where(count > 0, jnp.where(finite, x, 0.0).sum() / count, jnp.nan)
-
         counters, buffer = state.curriculum.counters, state.curriculum.buffer
         fill = jnp.zeros((), jnp.float32)
         if buffer is not None:
@@ -505,7 +537,7 @@ class UED:
         learner = record.learner
         count = lambda kind: (record.step_type == kind).sum(dtype=jnp.int32)
         return UEDMetrics(
-            episode_return=nanmean(learner.episode_return),
+            episode_return=level_scores.nanmean(learner.episode_return),
             heldout_return=heldout.returns.mean(),
             heldout_solve_rate=(heldout.returns > 0).mean(),
             total_env_steps=counters.env_steps,
@@ -513,7 +545,7 @@ class UED:
             new_steps=count(NEW),
             replay_steps=count(REPLAY),
             mutate_steps=count(MUTATE),
-            mean_score=nanmean(record.mean_score),
+            mean_score=level_scores.nanmean(record.mean_score),
             buffer_fill=jnp.asarray(fill, jnp.float32),
             policy_loss=over_trained(learner.policy_loss),
             value_loss=over_trained(learner.value_loss),
@@ -544,6 +576,7 @@ __all__ = [
     "UED",
     "FrameStack",
     "LevelResults",
+    "PAIREDHParams",
     "UEDConfig",
     "UEDHParams",
     "UEDMetrics",

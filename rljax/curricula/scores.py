@@ -40,6 +40,14 @@ class EpisodeReturns(NamedTuple):
     """Number of finished episodes, int32."""
 
 
+def nanmean(x: jax.Array) -> jax.Array:
+    """Mean of the finite entries of `x` (NaN if there is none): averages scores and returns
+    that are NaN where nothing was measured."""
+    finite = jnp.isfinite(x)
+    count = finite.sum()
+    return jnp.where(count > 0, jnp.where(finite, x, 0.0).sum() / jnp.maximum(count, 1), jnp.nan)
+
+
 def finished_steps(done: jax.Array) -> jax.Array:
     """`[T, N]` bool: step t belongs to an episode that ends at or after t inside the
     trajectory (a done at some t' >= t)."""
