@@ -47,6 +47,16 @@ def test_cli_writes_a_complete_run_folder(tmp_path, capsys):
     assert evaluation["seeds"] == [0, 1] and len(evaluation["per_run_mean_return"]) == 2
     assert (run_dir / "learning_curve.png").stat().st_size > 1000
 
+    # A second method's run folder, then the plotting CLI overlays the two.
+    from rljax import plot
+
+    assert ppo_experiment.main([*args, "--drift", "mdpo"]) == 0
+    runs = sorted((tmp_path / "runs").iterdir())
+    out = tmp_path / "compare.png"
+    assert plot.main([*map(str, runs), "--out", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert {plot._label(r) for r in runs} == {"ppo CartPole-v1", "ppo (mdpo) CartPole-v1"}
+
 
 def test_bad_cli_input_gives_a_clear_error_not_a_traceback():
     for args, field in (
