@@ -229,7 +229,7 @@ class DQN(EpsilonGreedyAgent):
         return DQNState(
             params=params,
             target_params=params,
-            opt_state=self._optimizer(hparams).init(params),
+            opt_state=self.optimizer(hparams).init(params),
             buffer=buffer,
             window=window,
             rollout=rollout_state,
@@ -259,7 +259,7 @@ class DQN(EpsilonGreedyAgent):
         hp, config = state.hparams, self.config
         progress = state.update_step / self.num_updates
         lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
-        optimizer = self._optimizer(hp)
+        optimizer = self.optimizer(hp)
 
         step = optim.gradient_step(
             lambda p, batch: self._loss(p, state.target_params, batch, hp), optimizer, lr
@@ -299,7 +299,7 @@ class DQN(EpsilonGreedyAgent):
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _optimizer(self, hp: DQNHParams) -> optax.GradientTransformation:
+    def optimizer(self, hp: DQNHParams) -> optax.GradientTransformation:
         return optim.clipped_adam(hp.max_grad_norm)
 
     def _loss(

@@ -200,7 +200,7 @@ class PPO:
     def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
         return init_train_state(
             self._initialiser(),
-            self._optimizer(hparams),
+            self.optimizer(hparams),
             self.env,
             self.env_params,
             self.obs_shape,
@@ -300,7 +300,7 @@ class PPO:
         key, sgd_key = jax.random.split(state.key)
         params, opt_state, aux = optim.minibatch_epochs(
             lambda p, mb: self._loss(p, mb, hp, progress),
-            self._optimizer(hp),
+            self.optimizer(hp),
             lr,
             state.params,
             state.opt_state,
@@ -322,7 +322,9 @@ class PPO:
         )
         return new_state, metrics
 
-    def _optimizer(self, hp) -> optax.GradientTransformation:
+    def optimizer(self, hp) -> optax.GradientTransformation:
+        """The learner's optimiser; public because curriculum loops (`rljax.curricula`) build
+        optimiser state for the networks they initialise themselves."""
         return optim.clipped_adam(hp.max_grad_norm, eps=1e-5)
 
     def _loss(self, params: Any, mb: PPOBatch, hp: PPOHParams, progress: jax.Array):

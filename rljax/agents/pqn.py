@@ -168,7 +168,7 @@ class PQN(EpsilonGreedyAgent):
     def init(self, key: jax.Array, hparams: PQNHParams) -> PQNState:
         return init_train_state(
             self.network,
-            self._optimizer(hparams),
+            self.optimizer(hparams),
             self.env,
             self.env_params,
             self.obs_shape,
@@ -202,7 +202,7 @@ class PQN(EpsilonGreedyAgent):
         key, sgd_key = jax.random.split(state.key)
         params, opt_state, aux = optim.minibatch_epochs(
             self._loss,
-            self._optimizer(hp),
+            self.optimizer(hp),
             lr,
             state.params,
             state.opt_state,
@@ -229,7 +229,7 @@ class PQN(EpsilonGreedyAgent):
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _optimizer(self, hp) -> optax.GradientTransformation:
+    def optimizer(self, hp) -> optax.GradientTransformation:
         return optim.clipped_adam(hp.max_grad_norm)
 
     def _loss(self, params: Any, mb: _Minibatch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:

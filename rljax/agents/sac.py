@@ -323,7 +323,7 @@ class SAC:
             log_alpha=jnp.log(hparams.initial_alpha),
         )
         params = params.replace(target_critic=params.critic)
-        optimizer = self._optimizer(hparams)
+        optimizer = self.optimizer(hparams)
         buffer, _ = init_replay(rollout_state.obs, actions, self.config.buffer_size)
         return SACState(
             params=params,
@@ -424,7 +424,7 @@ class SAC:
     ) -> tuple[tuple[SACParams, SACOptState], tuple[jax.Array, ...]]:
         """One pass of Alg. 1's inner loop: critics, actor, temperature, targets."""
         params, opt_state = carry
-        optimizer = self._optimizer(hp)
+        optimizer = self.optimizer(hp)
         target_key, actor_key = jax.random.split(key)
         alpha = jnp.exp(params.log_alpha)
 
@@ -504,5 +504,5 @@ class SAC:
             return jax.random.randint(key, (num,), 0, self.action.num_actions)
         return jax.random.uniform(key, (num, self.action.action_dim), minval=-1.0, maxval=1.0)
 
-    def _optimizer(self, hp: SACHParams) -> optax.GradientTransformation:
+    def optimizer(self, hp: SACHParams) -> optax.GradientTransformation:
         return optim.clipped_adam(hp.max_grad_norm)

@@ -197,7 +197,7 @@ class PAIRED:
     def init(self, key: jax.Array, hparams: PAIREDHParams) -> PAIREDState:
         protagonist_key, antagonist_key, adversary_key, key = jax.random.split(key, 4)
         ppo, dummy = self.students.ppo, jnp.zeros((1, *self.students.obs_shape))
-        optimizer = ppo._optimizer(hparams.students)
+        optimizer = ppo.optimizer(hparams.students)
         protagonist = ppo.network.init(protagonist_key, dummy)
         antagonist = ppo.network.init(antagonist_key, dummy)
         adversary = self.adversary.init(adversary_key, hparams.adversary)

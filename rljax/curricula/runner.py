@@ -395,7 +395,7 @@ class UED:
         example_level = self.curriculum.sample_level(level_key)
         return UEDState(
             params=params,
-            opt_state=self.ppo._optimizer(hparams.ppo).init(params),
+            opt_state=self.ppo.optimizer(hparams.ppo).init(params),
             update_step=jnp.zeros((), jnp.int32),
             curriculum=self.curriculum.init(curriculum_key, example_level, hparams.curriculum),
             key=key,
