@@ -171,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rljax import sweep as sw
     from rljax.config import ConfigError
+    from rljax.experiment import report_failure
     from rljax.training import RunInterrupted, TrainingDiverged
 
     try:
@@ -193,15 +194,8 @@ def main(argv: list[str] | None = None) -> int:
                 "the flags that change seeds or axes."
             )
         run_sweep(name, algo_type(config), spec, args, axes)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except RunInterrupted as stopped:
-        print(f"interrupted by {stopped}", file=sys.stderr)
-        return 128 + stopped.signal_number
+    except (ConfigError, TrainingDiverged, RunInterrupted) as failure:
+        return report_failure(failure)
     return 0
 
 

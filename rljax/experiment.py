@@ -324,13 +324,17 @@ def main(
         run_dir, result = run_experiment(name, algo, args.config, args)
         if after_run is not None:
             after_run(run_dir, result, algo, args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except RunInterrupted as stopped:
-        print(f"interrupted by {stopped}", file=sys.stderr)
-        return 128 + stopped.signal_number
+    except (ConfigError, TrainingDiverged, RunInterrupted) as failure:
+        return report_failure(failure)
     return 0
+
+
+def report_failure(failure: ConfigError | TrainingDiverged | RunInterrupted) -> int:
+    """Print a command line's failure as one line on stderr (never a traceback) and return its
+    exit status: 2 for bad input or an unusable checkpoint, 1 for a diverged run, 128 + the
+    signal for a run stopped by SIGINT/SIGTERM."""
+    if isinstance(failure, RunInterrupted):
+        print(f"interrupted by {failure}", file=sys.stderr)
+        return 128 + failure.signal_number
+    print(f"error: {failure}", file=sys.stderr)
+    return 1 if isinstance(failure, TrainingDiverged) else 2
