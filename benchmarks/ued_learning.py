@@ -68,6 +68,9 @@ def main() -> None:
     parser.add_argument("--capacity", type=int, default=4000)
     parser.add_argument("--eval-episodes", type=int, default=4)
     parser.add_argument("--chunk-size", type=int, default=8)
+    parser.add_argument("--agent", default="recurrent", choices=["recurrent", "feedforward"])
+    parser.add_argument("--frame-stack", type=int, default=1, help="4 suits feedforward")
+    parser.add_argument("--gru-size", type=int, default=128)
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -78,6 +81,10 @@ def main() -> None:
         learning_rate=args.learning_rate,
         capacity=args.capacity,
         eval_episodes=args.eval_episodes,
+        agent=args.agent,
+        frame_stack=args.frame_stack,
+        gru_size=args.gru_size,
+        hidden_sizes=(64,) if args.agent == "recurrent" else (64, 64),
     )
     # The papers' replay probabilities: 0.5 for robust PLR (Jiang et al. 2021b, app.), 0.8
     # for ACCEL (Parker-Holder et al. 2022, app.).
@@ -89,7 +96,7 @@ def main() -> None:
         row = rows[-1]
         print(f"{method}: {row['solve_rate_per_seed']} in {row['wall_s']:.0f}s", flush=True)
     print(
-        f"\n{args.total_timesteps:,} env steps per seed, {args.seeds} seeds, "
+        f"\n{args.total_timesteps:,} env steps per seed, {args.seeds} seeds, {args.agent} agent, "
         f"{jax.devices()[0].platform}; held-out solve rate over {len(rows[0]['levels'])} levels"
     )
     header = f"{'method':<12}{'solve mean':>11}{'std':>7}{'env steps':>12}{'grad upd':>9}"

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs.maze as maze
-from rljax import experiment
+from rljax import experiment, rollout
 from rljax.config import ConfigError
 from rljax.curricula.paired import PAIRED
 from rljax.curricula.runner import UED, UEDConfig
@@ -86,24 +86,27 @@ def eval_positions(algo: UED, params: Any) -> np.ndarray:
     policy with `params` (the same fixed keys and policy as `algo.evaluate`), the start
     included. After an episode's first end the position stays on its last cell (the goal if
     it was reached)."""
-    policy = algo.eval_policy
+    policy = rollout.as_recurrent(algo.eval_policy, algo.eval_policy_carry)
     reset_key, loop_key = jax.random.split(jax.random.PRNGKey(algo.config.eval_seed))
     obs, env_state = algo._reset_to_levels(algo.eval_levels, reset_key)
     start = _maze_state(algo, env_state).agent_pos
 
     def step(carry, _):
-        obs, env_state, key, finished, last = carry
+        obs, env_state, key, finished, last, policy_carry, first = carry
         key, act_key, env_key = jax.random.split(key, 3)
-        action, _ = policy(params, obs, act_key)
+        policy_carry, action, _ = policy(params, policy_carry, obs, first, act_key)
         obs, env_state, _, terminated, truncated, _ = algo.eval_env.step(
             env_key, env_state, action, algo.env_params
         )
         after = _maze_state(algo, env_state)  # already reset where the episode ended
         pos = jnp.where(terminated[:, None], after.level.goal_pos, after.agent_pos)
         pos = jnp.where((finished | (truncated & ~terminated))[:, None], last, pos)
-        return (obs, env_state, key, finished | terminated | truncated, pos), pos
+        done = terminated | truncated
+        return (obs, env_state, key, finished | done, pos, policy_carry, done), pos
 
-    carry = (obs, env_state, loop_key, jnp.zeros(start.shape[0], bool), start)
+    episodes = start.shape[0]
+    no = jnp.zeros(episodes, bool)
+    carry = (obs, env_state, loop_key, no, start, algo.eval_policy_carry, ~no)
     _, path = jax.jit(lambda c: jax.lax.scan(step, c, None, length=algo.max_episode_steps))(carry)
     return np.concatenate([np.asarray(start)[:, None], np.asarray(path).swapaxes(0, 1)], axis=1)
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rljax.rollout import Policy, RecurrentPolicy
+from rljax.rollout import Policy, RecurrentPolicy, as_recurrent
 
 
 class EvalResult(NamedTuple):
@@ -43,10 +43,7 @@ def evaluate(
     is a `RecurrentPolicy`: its carry goes from step to step and `first` is set at the first
     step and after every episode boundary, as in `rollout.collect_recurrent`.
     """
-    if policy_carry is None:
-        recurrent = lambda p, c, o, first, k: (c, *policy(p, o, k))
-    else:
-        recurrent = policy
+    recurrent = as_recurrent(policy, policy_carry)
     reset_key, loop_key = jax.random.split(key)
     obs, env_state = (reset or env.reset)(reset_key, env_params)
     num_episodes = obs.shape[0]

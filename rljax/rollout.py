@@ -160,6 +160,15 @@ def collect_recurrent(
     return new_state, RecurrentRollout(transitions, first, rollout_state.policy_carry)
 
 
+def as_recurrent(policy: Policy | RecurrentPolicy, policy_carry: Any) -> RecurrentPolicy:
+    """`policy` in the `RecurrentPolicy` signature: itself when it carries a state
+    (`policy_carry` is not None), else wrapped to pass an empty carry through unchanged, so
+    one loop can drive either kind."""
+    if policy_carry is not None:
+        return policy
+    return lambda params, carry, obs, first, key: (carry, *policy(params, obs, key))
+
+
 def mean_episode_return(traj: Transition) -> jax.Array:
     """Mean return of the episodes that ended during `traj`; NaN if none did."""
     done = traj.episode_done.astype(jnp.float32)

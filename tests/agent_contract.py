@@ -29,8 +29,9 @@ def train_one(algo: Any, hparams: Any, seed: int) -> tuple[Any, Any]:
     return _jitted_train(algo)(jax.random.PRNGKey(seed), hparams)
 
 
-def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any) -> None:
-    """Three chunks (full, partial, full) of a 2-run batch: one XLA compilation."""
+def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any) -> Any:
+    """Three chunks (full, partial, full) of a 2-run batch: one XLA compilation. Returns the
+    batch's final state (leaves `[2, ...]`) for further checks."""
     state = jax.jit(jax.vmap(algo.init))(
         rljax.seed_keys([0, 1]), rljax.stack_hparams([hparams] * 2)
     )
@@ -44,6 +45,7 @@ def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any)
         jax.block_until_ready(metrics)
     assert compiles.value == 1, f"{compiles.value} compilations"
     assert chunk._cache_size() == 1
+    return state
 
 
 def assert_same_seed_same_run(algo: Any, hparams: Any) -> None:

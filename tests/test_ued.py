@@ -29,6 +29,7 @@ from tests.agent_contract import (
 
 # Tiny but real: 256-step rollouts (episodes end by the 250-step limit, so every level gets a
 # valid score), a buffer of 4 with 2 levels per step, so replay starts after one NEW step.
+# The learner is the default recurrent PPO with a small GRU.
 TINY = UEDConfig(
     num_levels=2,
     num_steps=256,
@@ -40,12 +41,16 @@ TINY = UEDConfig(
     hidden_sizes=(8,),
     update_epochs=1,
     eval_episodes=1,
-    frame_stack=2,
+    gru_size=8,
 )
+
+# The feed-forward learner over a stack of two views: the same loop through PPO's interface.
+FEEDFORWARD = TINY.replace(agent="feedforward", frame_stack=2)
 
 
 # ACCEL with replay_prob 1: NEW, REPLAY, MUTATE, REPLAY, ... from the first steps on.
-ACCEL = TINY.replace(method="accel", replay_prob=1.0, total_timesteps=2 * 256 * 2 * 2)
+ACCEL_STEPS = 2 * 256 * 2 * 2
+ACCEL = TINY.replace(method="accel", replay_prob=1.0, total_timesteps=ACCEL_STEPS)
 
 # PAIRED, two updates: each step builds 2 levels (52 adversary steps each) and plays them with
 # both students for 256 steps.
@@ -67,6 +72,41 @@ def cache(tmp_path_factory):
 def test_training_chunk_compiles_once(method, count_compilations):
     config = PAIRED_TINY if method == "paired" else TINY.replace(method=method)
     assert_chunk_compiles_once(make_algorithm(config), config.hparams(), count_compilations)
+
+
+def test_feedforward_agent_compiles_once_and_learns_only_on_replay(count_compilations):
+    config = FEEDFORWARD.replace(method="accel", replay_prob=1.0, total_timesteps=ACCEL_STEPS)
+    algo = make_algorithm(config)
+    assert not hasattr(algo.ppo.network, "initial_carry")  # PPO's MLP, not the GRU
+    state = assert_chunk_compiles_once(algo, config.hparams(), count_compilations)
+    counters = jax.tree.map(np.asarray, state.curriculum.counters)
+    assert (counters.mutate_steps > 0).all()
+    np.testing.assert_array_equal(counters.grad_updates, counters.replay_steps)
+
+
+@pytest.mark.parametrize("config", [TINY, FEEDFORWARD], ids=["recurrent", "feedforward"])
+def test_heldout_pictures_follow_the_evaluated_episodes(config):
+    """`experiments.ued.eval_positions` replays the held-out evaluation (the same keys, policy
+    and, for the GRU, carry resets): an episode ends on its goal exactly where the evaluation
+    scored a positive return, and starts on the level's start cell."""
+    import envs.maze as maze
+
+    # A goal two cells from the start, which a random policy often reaches, beside two named
+    # levels it rarely solves.
+    near = maze.Level.create(np.zeros((13, 13), bool), (6, 6), 0, (6, 8))
+    named = maze.named_levels()
+    held_out = {"near": near, "Labyrinth": named["Labyrinth"], "FourRooms": named["FourRooms"]}
+    config = config.replace(eval_episodes=4)
+    algo = UED(config, lambda k: maze.sample_level(k, maze.MazeParams(), 5), None, held_out)
+    params = jax.jit(algo.init)(jax.random.PRNGKey(3), config.hparams()).params
+    returns = np.asarray(jax.jit(algo.evaluate_params)(params).returns)
+    paths = ued_experiment.eval_positions(algo, params)
+    levels = jax.tree.map(np.asarray, algo.eval_levels)
+    assert paths.shape == (returns.shape[0], algo.max_episode_steps + 1, 2)
+    np.testing.assert_array_equal(paths[:, 0], levels.agent_pos)
+    on_goal = (paths[:, -1] == levels.goal_pos).all(axis=-1)
+    np.testing.assert_array_equal(on_goal, returns > 0)
+    assert 0 < (returns > 0).sum() < returns.shape[0]  # some solved, some not: a real check
 
 
 def test_vmap_over_seeds_equals_separate_runs(cache):
@@ -129,7 +169,7 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
     for field in ("num_levels", "num_steps", "steps_per_eval", "capacity", "total_timesteps"):
         argv += [f"--{field.replace('_', '-')}", str(getattr(TINY, field))]
     argv += ["--hidden-sizes", "8", "--update-epochs", "1", "--eval-episodes", "1"]
-    argv += ["--frame-stack", "2", "--replay-prob", "0.5"]
+    argv += ["--gru-size", "8", "--replay-prob", "0.5"]
     assert ued_experiment.main(argv) == 0
     (run_dir,) = tmp_path.iterdir()
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):

@@ -198,7 +198,7 @@ class PPO:
     # --- pure functions -------------------------------------------------------------------
 
     def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
-        return init_train_state(
+        state = init_train_state(
             self._initialiser(),
             self.optimizer(hparams),
             self.env,
@@ -207,6 +207,7 @@ class PPO:
             key,
             hparams,
         )
+        return state.replace(rollout=self.start_rollout(state.rollout))
 
     def act(
         self, params: Any, obs: jax.Array, key: jax.Array
@@ -220,14 +221,15 @@ class PPO:
         pi, _ = self.network.apply(params, obs)
         return pi.mode(), None
 
-    def collect(self, state: PPOState) -> tuple[PPOState, rollout.Transition]:
+    def collect(self, state: PPOState, env: Any = None) -> tuple[PPOState, rollout.Transition]:
+        """`num_steps` steps from `state.rollout` on `env` (default: the training batch; a
+        curriculum loop passes its own batch of levels)."""
         return collect(
-            self.env, self.env_params, self.act, state.params, state, self.config.num_steps
+            env or self.env, self.env_params, self.act, state.params, state, self.config.num_steps
         )
 
     def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:
-        _, next_value = self.network.apply(state.params, traj.next_obs)
-        steps = self._steps(state.hparams, traj, next_value)
+        steps = self._steps(state.hparams, traj, self.next_values(state.params, traj))
         return self._descend(state, flatten_time(steps), traj)
 
     def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
@@ -244,8 +246,33 @@ class PPO:
             jax.random.PRNGKey(self.config.eval_seed),
             self.max_episode_steps,
             reset=self._eval_reset(state),
-            policy_carry=self._eval_policy_carry(),
+            policy_carry=self.initial_policy_carry(self.config.num_eval_episodes),
         )
+
+    # --- what a loop driving this agent on its own env batch needs (`rljax.curricula`) ----
+
+    def init_params(self, key: jax.Array, obs_shape: tuple[int, ...] | None = None) -> Any:
+        """Fresh network parameters for observations of `obs_shape` (default: the env's)."""
+        dummy = jnp.zeros((1, *(obs_shape or self.obs_shape)))
+        return self._initialiser().init(key, dummy)
+
+    def initial_policy_carry(self, num_envs: int) -> Any:
+        """The policy's state at the start of an episode in each of `num_envs` envs: None for
+        a feed-forward policy (`rljax.evaluation.evaluate`'s `policy_carry`)."""
+        return None
+
+    def start_rollout(self, state: rollout.RolloutState) -> Any:
+        """The rollout state `collect` starts from, given a freshly reset env batch."""
+        return state
+
+    def transitions(self, traj: rollout.Transition) -> rollout.Transition:
+        """The per-step record of what `collect` returned (`[num_steps, num_envs, ...]`)."""
+        return traj
+
+    def next_values(self, params: Any, traj: rollout.Transition) -> jax.Array:
+        """V(s'_t) `[num_steps, num_envs]` of each step's pre-reset next observation: GAE's
+        bootstrap on truncation."""
+        return self.network.apply(params, traj.next_obs)[1]
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -261,11 +288,6 @@ class PPO:
     def _initialiser(self) -> Any:
         """What `init_train_state` calls `.init(key, obs [1, *obs_shape])` on for parameters."""
         return self.network
-
-    def _eval_policy_carry(self) -> Any:
-        """The policy's state at the start of an evaluation episode: none for a feed-forward
-        policy."""
-        return None
 
     def _eval_reset(self, state: PPOState):
         """Evaluation starts with the training observation statistics, frozen (if any)."""

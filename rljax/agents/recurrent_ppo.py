@@ -113,11 +113,6 @@ class RecurrentPPO(PPO):
 
     # --- pure functions -------------------------------------------------------------------
 
-    def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
-        state = super().init(key, hparams)
-        carry = self.network.initial_carry(self.config.num_envs)
-        return state.replace(rollout=rollout.RecurrentRolloutState.start(state.rollout, carry))
-
     def act(
         self, params: Any, carry: jax.Array, obs: jax.Array, first: jax.Array, key: jax.Array
     ) -> tuple[jax.Array, jax.Array, tuple[jax.Array, jax.Array]]:
@@ -133,10 +128,12 @@ class RecurrentPPO(PPO):
         hiddens, pi, _ = self.network.apply(params, carry, obs[None], first[None])
         return hiddens[-1], pi.mode()[0], None
 
-    def collect(self, state: PPOState) -> tuple[PPOState, rollout.RecurrentRollout]:
+    def collect(
+        self, state: PPOState, env: Any = None
+    ) -> tuple[PPOState, rollout.RecurrentRollout]:
         key, collect_key = jax.random.split(state.key)
         new_rollout, sequences = rollout.collect_recurrent(
-            self.env,
+            env or self.env,
             self.env_params,
             self.act,
             state.params,
@@ -151,24 +148,39 @@ class RecurrentPPO(PPO):
     ) -> tuple[PPOState, PPOMetrics]:
         return self._descend(state, self._sequences(state, sequences), sequences.transitions)
 
+    # --- what a loop driving this agent on its own env batch needs ------------------------
+
+    def initial_policy_carry(self, num_envs: int) -> jax.Array:
+        return self.network.initial_carry(num_envs)
+
+    def start_rollout(self, state: rollout.RolloutState) -> rollout.RecurrentRolloutState:
+        carry = self.initial_policy_carry(state.obs.shape[0])
+        return rollout.RecurrentRolloutState.start(state, carry)
+
+    def transitions(self, sequences: rollout.RecurrentRollout) -> rollout.Transition:
+        return sequences.transitions
+
+    def next_values(self, params: Any, sequences: rollout.RecurrentRollout) -> jax.Array:
+        """V(s'_t) `[num_steps, num_envs]`: the GRU re-run over each env's sequence from its
+        initial carry, then fed the pre-reset next observation without a reset."""
+        traj = sequences.transitions
+        *_, next_value = self.network.apply(
+            params, sequences.initial_carry, traj.obs, sequences.first, traj.next_obs
+        )
+        return next_value
+
     # --- pieces ---------------------------------------------------------------------------
 
     def _sequences(self, state: PPOState, sequences: rollout.RecurrentRollout) -> _Sequences:
         """GAE over the rollout, and the learning batch of whole env sequences."""
         traj = sequences.transitions
-        *_, next_value = self.network.apply(
-            state.params, sequences.initial_carry, traj.obs, sequences.first, traj.next_obs
-        )
-        steps = self._steps(state.hparams, traj, next_value)
+        steps = self._steps(state.hparams, traj, self.next_values(state.params, sequences))
         return _Sequences(
             swap_time_env(steps), swap_time_env(sequences.first), sequences.initial_carry
         )
 
     def _initialiser(self) -> _OneStepInit:
         return _OneStepInit(self.network)
-
-    def _eval_policy_carry(self) -> jax.Array:
-        return self.network.initial_carry(self.config.num_eval_episodes)
 
     def _loss(self, params: Any, mb: _Sequences, hp: PPOHParams, progress: jax.Array):
         """PPO's loss on a minibatch of whole sequences (`[B, T, ...]`), re-running the GRU

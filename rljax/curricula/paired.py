@@ -27,7 +27,7 @@ Every step trains all three agents, so gradient updates per step are `3 * update
 num_minibatches`. Env steps count all three agents' rollouts, the adversary's placements
 included; `student_env_steps` counts only the protagonist's and antagonist's.
 
-The students are the UED runner's agent (frame-stacked feed-forward PPO, `UED.ppo`), played
+The students are the UED runner's agent (recurrent PPO by default, `UED.ppo`), played
 and evaluated by a `UED` instance (`play`, `evaluate_params`, `level_results`): the held-out
 evaluation of the protagonist is the same function as every other method's. The adversary
 is PPO with the MinAtar CNN over its `[13, 13, 4]` observation (the paper's adversary is an
@@ -196,10 +196,10 @@ class PAIRED:
 
     def init(self, key: jax.Array, hparams: PAIREDHParams) -> PAIREDState:
         protagonist_key, antagonist_key, adversary_key, key = jax.random.split(key, 4)
-        ppo, dummy = self.students.ppo, jnp.zeros((1, *self.students.obs_shape))
+        ppo, obs_shape = self.students.ppo, self.students.obs_shape
         optimizer = ppo.optimizer(hparams.students)
-        protagonist = ppo.network.init(protagonist_key, dummy)
-        antagonist = ppo.network.init(antagonist_key, dummy)
+        protagonist = ppo.init_params(protagonist_key, obs_shape)
+        antagonist = ppo.init_params(antagonist_key, obs_shape)
         adversary = self.adversary.init(adversary_key, hparams.adversary)
         zero = jnp.zeros((), jnp.int32)
         return PAIREDState(
@@ -279,11 +279,13 @@ class PAIRED:
             levels,
             reset_key,
         )
+        steps = self.students.ppo.transitions
+        antagonist_steps, protagonist_steps = steps(antagonist_traj), steps(protagonist_traj)
         regret = level_scores.paired_regret(
-            antagonist_traj.reward,
-            antagonist_traj.terminated | antagonist_traj.truncated,
-            protagonist_traj.reward,
-            protagonist_traj.terminated | protagonist_traj.truncated,
+            antagonist_steps.reward,
+            antagonist_steps.terminated | antagonist_steps.truncated,
+            protagonist_steps.reward,
+            protagonist_steps.terminated | protagonist_steps.truncated,
         )
         learn = self.students.ppo.learn
         protagonist, protagonist_metrics = learn(protagonist, protagonist_traj)

@@ -22,11 +22,15 @@ computed inside the compiled loop at a cost amortised over `steps_per_eval` step
 on "every k-th step" would not do: under `vmap` over seeds its predicate is batched, so it
 lowers to a `select` that evaluates on every step.)
 
+The learner is the recurrent PPO of `rljax.agents.recurrent_ppo` (a GRU actor-critic: the
+maze is partially observed, and the papers' agent is an LSTM), or with `agent="feedforward"`
+PPO's MLP over a stack of the last `frame_stack` views. The loop touches the agent only
+through PPO's public interface (`init_params`, `start_rollout`, `collect(state, env)`,
+`transitions`, `next_values`, `learn`, `act`, `initial_policy_carry`), which both agents
+implement, so the two run the same code.
+
 Why here and not in `rljax/agents`: layers import downwards only, and this loop drives an
-agent (PPO) from a curriculum, so it belongs beside the curricula it serves. The agent is
-touched through `network.apply`, `act`, `learn` and the shared `TrainState`, so a recurrent
-PPO can replace it by swapping `_collect` (use `rollout.collect_recurrent`) and the value
-used for scoring.
+agent (PPO) from a curriculum, so it belongs beside the curricula it serves.
 """
 
 from __future__ import annotations
@@ -43,8 +47,9 @@ from gymnax.environments import spaces
 
 from rljax import config as cfg
 from rljax import rollout
-from rljax.agents.common import TrainState, collect
+from rljax.agents.common import TrainState
 from rljax.agents.ppo import PPO, PPOConfig, PPOHParams, PPOMetrics
+from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
 from rljax.curricula.curriculum import (
@@ -63,6 +68,7 @@ from rljax.returns import gae
 from rljax.wrappers import EpisodeStatistics, EpisodeStatisticsState, VecEnv, Wrapper
 
 SCORE_FUNCTIONS = ("pvl", "max_mc")
+AGENTS = ("recurrent", "feedforward")
 ADVERSARY_STEPS = 52
 """Steps of PAIRED's adversary per level on `MazeAdversary-13x13`: goal, agent, 50 walls."""
 
@@ -73,11 +79,10 @@ class UEDConfig:
 
     Defaults follow the common 13x13 maze settings of the PLR/ACCEL maze experiments (buffer
     4000, replay 0.8, staleness 0.3, temperature 0.3, 5 ACCEL edits, 256-step rollouts,
-    gamma 0.995, lambda 0.98, lr 1e-4, 5 epochs of 1 minibatch, entropy 1e-3) except for the
-    agent: a feed-forward MLP over a stack of the last `frame_stack` views instead of an LSTM
-    (the maze is partially observed; see `rljax.agents.recurrent_ppo` for the recurrent
-    agent this loop is meant to take next). Check the papers' appendices before claiming a
-    reproduction.
+    gamma 0.995, lambda 0.98, lr 1e-4, 5 epochs of 1 minibatch, entropy 1e-3). The agent is
+    recurrent PPO with a GRU of `gru_size` units over an MLP embedding of the view, where the
+    papers use an LSTM of 256 over a conv embedding and a direction embedding: check the
+    papers' appendices before claiming a reproduction.
     """
 
     method: str = "robust_plr"
@@ -117,8 +122,14 @@ class UEDConfig:
     """Wall budget of the DR generator (new levels of dr, plr, robust_plr)."""
     accel_num_walls: int = 0
     """Wall budget of ACCEL's new levels (0: empty rooms; ACCEL starts simple)."""
-    frame_stack: int = 4
-    """Views stacked along channels as the feed-forward policy's input (1: no stack)."""
+    agent: str = "recurrent"
+    """`recurrent` (GRU PPO, `rljax.agents.recurrent_ppo`) or `feedforward` (PPO's MLP; give
+    it `frame_stack` > 1 so that it sees some history)."""
+    gru_size: int = 128
+    """Units of the recurrent agent's GRU."""
+    frame_stack: int = 1
+    """Views stacked along channels as the policy's input (1: no stack; 4 suits the
+    feed-forward agent)."""
     learning_rate: float = 1e-4
     """Adam step size (traced)."""
     anneal_lr: bool = False
@@ -139,8 +150,9 @@ class UEDConfig:
     """Value loss weight."""
     max_grad_norm: float = 0.5
     """Global-norm gradient clipping."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """MLP torso widths of the actor and the critic."""
+    hidden_sizes: tuple[int, ...] = (64,)
+    """MLP widths: the feed-forward agent's torso; the recurrent agent's embedding before the
+    GRU, whose actor and critic heads have one hidden layer of the last width."""
     activation: str = "tanh"
     """`tanh` or `relu`."""
     eval_episodes: int = 4
@@ -154,7 +166,8 @@ class UEDConfig:
     def __post_init__(self) -> None:
         cfg.check_choice(self, "method", METHODS)
         cfg.check_choice(self, "score_function", SCORE_FUNCTIONS)
-        cfg.check_positive(self, "steps_per_eval", "frame_stack", "eval_episodes")
+        cfg.check_choice(self, "agent", AGENTS)
+        cfg.check_positive(self, "steps_per_eval", "frame_stack", "eval_episodes", "gru_size")
         cfg.check_non_negative(self, "num_walls", "accel_num_walls")
         self.curriculum_config()  # validates the curriculum's fields
         self.ppo_config()  # validates the learner's fields
@@ -200,9 +213,11 @@ class UEDConfig:
         )
 
     def ppo_config(self) -> PPOConfig:
-        names = {f.name for f in dataclasses.fields(PPOConfig)}
+        """The learner's config: `RecurrentPPOConfig` or `PPOConfig` (by `agent`)."""
+        kind = RecurrentPPOConfig if self.agent == "recurrent" else PPOConfig
+        names = {f.name for f in dataclasses.fields(kind)}
         shared = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return PPOConfig(
+        return kind(
             **{**shared, "num_envs": self.num_levels, "num_eval_episodes": self.eval_episodes}
         )
 
@@ -357,7 +372,8 @@ class UED:
         eval_levels: Mapping[str, Any],
     ):
         self.config = config
-        self.ppo = PPO(config.ppo_config())
+        ppo_config = config.ppo_config()
+        self.ppo = (RecurrentPPO if isinstance(ppo_config, RecurrentPPOConfig) else PPO)(ppo_config)
         self.curriculum = Curriculum(config.curriculum_config(), sample_level, mutate_level)
         base_env, self.env_params = make(config.env)
         if not hasattr(base_env, "reset_to_level"):
@@ -391,7 +407,7 @@ class UED:
 
     def init(self, key: jax.Array, hparams: UEDHParams) -> UEDState:
         net_key, level_key, curriculum_key, key = jax.random.split(key, 4)
-        params = self.ppo.network.init(net_key, jnp.zeros((1, *self.obs_shape)))
+        params = self.ppo.init_params(net_key, self.obs_shape)
         example_level = self.curriculum.sample_level(level_key)
         return UEDState(
             params=params,
@@ -418,7 +434,14 @@ class UED:
 
     @property
     def eval_policy(self) -> Callable:
+        """The policy of the held-out evaluation: `rollout.Policy`, or for the recurrent
+        agent a `rollout.RecurrentPolicy` starting from `eval_policy_carry`."""
         return self.ppo.act_greedy if self.config.greedy_eval else self.ppo.act
+
+    @property
+    def eval_policy_carry(self) -> Any:
+        """The policy's carry at the start of each held-out episode (None if feed-forward)."""
+        return self.ppo.initial_policy_carry(len(self.eval_names) * self.config.eval_episodes)
 
     def evaluate_params(self, params: Any) -> EvalResult:
         """`eval_episodes` episodes of the policy with `params` on each held-out level, on
@@ -433,6 +456,7 @@ class UED:
             jax.random.PRNGKey(self.config.eval_seed),
             self.max_episode_steps,
             reset=lambda key, _: self._reset_to_levels(levels, key),
+            policy_carry=self.eval_policy_carry,
         )
 
     def level_results(self, result: EvalResult) -> LevelResults:
@@ -460,12 +484,14 @@ class UED:
         )
         agent, traj = self.play(agent, levels, reset_key)
         score = self._score(agent.params, hp.ppo, traj, info.max_returns)
-        done = traj.terminated | traj.truncated
-        max_returns = level_scores.episode_returns(traj.reward, done).max
+        steps = self.ppo.transitions(traj)
+        done = steps.terminated | steps.truncated
+        max_returns = level_scores.episode_returns(steps.reward, done).max
 
         def skip(agent, traj):
             zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(self.ppo.learn, agent, traj)[1])
-            return agent, zeros._replace(episode_return=rollout.mean_episode_return(traj))
+            steps = self.ppo.transitions(traj)
+            return agent, zeros._replace(episode_return=rollout.mean_episode_return(steps))
 
         trains = info.train.any()
         agent, learner = jax.lax.cond(trains, self.ppo.learn, skip, agent, traj)
@@ -481,17 +507,14 @@ class UED:
         )
         return new_state, StepRecord(info.step_type, trains, learner, cstate.mean_score)
 
-    def play(
-        self, agent: TrainState, levels: Any, key: jax.Array
-    ) -> tuple[TrainState, rollout.Transition]:
+    def play(self, agent: TrainState, levels: Any, key: jax.Array) -> tuple[TrainState, Any]:
         """`num_steps` steps of `agent`'s policy on each of `levels` (leaves `[num_levels,
-        ...]`), from a reset onto them (`key`); episodes auto-reset onto the same level.
-        `agent.rollout` is replaced; the trajectory is `[num_steps, num_levels]`."""
+        ...]`), from a reset onto them (`key`) and a fresh policy carry; episodes auto-reset
+        onto the same level. `agent.rollout` is replaced. Returns what `self.ppo.collect`
+        returns (`self.ppo.transitions` of it is `[num_steps, num_levels]`)."""
         obs, env_state = self._reset_to_levels(levels, key)
-        agent = agent.replace(rollout=rollout.RolloutState(env_state=env_state, obs=obs))
-        return collect(
-            self.env, self.env_params, self.ppo.act, agent.params, agent, self.config.num_steps
-        )
+        start = self.ppo.start_rollout(rollout.RolloutState(env_state=env_state, obs=obs))
+        return self.ppo.collect(agent.replace(rollout=start), self.env)
 
     def _reset_to_levels(self, levels: Any, key: jax.Array) -> tuple[jax.Array, Any]:
         """`(obs, env_state)` of `self.env`'s batch (or the eval batch: any batch size) reset
@@ -504,20 +527,21 @@ class UED:
         return obs, stats
 
     def _score(
-        self, params: Any, hp: PPOHParams, traj: rollout.Transition, max_returns: jax.Array
+        self, params: Any, hp: PPOHParams, traj: Any, max_returns: jax.Array
     ) -> level_scores.LevelScore:
-        """Each level's score `[num_levels]` from the collecting policy's trajectory."""
-        _, value = traj.extras
-        done = traj.terminated | traj.truncated
+        """Each level's score `[num_levels]` from the collecting policy's trajectory (what
+        `play` returned)."""
+        steps = self.ppo.transitions(traj)
+        _, value = steps.extras
+        done = steps.terminated | steps.truncated
         if self.config.score_function == "max_mc":
-            return level_scores.max_mc(traj.reward, done, value, max_returns)
-        _, next_value = self.ppo.network.apply(params, traj.next_obs)
+            return level_scores.max_mc(steps.reward, done, value, max_returns)
         advantage, _ = gae(
-            traj.reward * hp.reward_scale,
+            steps.reward * hp.reward_scale,
             value,
-            next_value,
-            traj.terminated,
-            traj.truncated,
+            self.ppo.next_values(params, traj),
+            steps.terminated,
+            steps.truncated,
             hp.gamma,
             hp.gae_lambda,
         )
