@@ -225,7 +225,12 @@ class PPO:
         """`num_steps` steps from `state.rollout` on `env` (default: the training batch; a
         curriculum loop passes its own batch of levels)."""
         return collect(
-            env or self.env, self.env_params, self.act, state.params, state, self.config.num_steps
+            self.env if env is None else env,
+            self.env_params,
+            self.act,
+            state.params,
+            state,
+            self.config.num_steps,
         )
 
     def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:

@@ -133,7 +133,7 @@ class RecurrentPPO(PPO):
     ) -> tuple[PPOState, rollout.RecurrentRollout]:
         key, collect_key = jax.random.split(state.key)
         new_rollout, sequences = rollout.collect_recurrent(
-            env or self.env,
+            self.env if env is None else env,
             self.env_params,
             self.act,
             state.params,

@@ -229,6 +229,11 @@ class PAIRED:
         """The protagonist's parameters: the policy PAIRED trains for transfer."""
         return state.protagonist_params
 
+    @property
+    def eval_names(self) -> tuple[str, ...]:
+        """The held-out levels' names, in `level_results` order (the students')."""
+        return self.students.eval_names
+
     def level_results(self, result: EvalResult) -> LevelResults:
         return self.students.level_results(result)
 
