@@ -306,11 +306,11 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     import numpy as np
 
     from rljax.checkpoint import Checkpointer
-    from rljax.experiment import enable_compilation_cache, fingerprint
+    from rljax.experiment import enable_compilation_cache, fingerprint, restore_latest
     from rljax.plotting import plot_learning_curves
     from rljax.results import RunWriter, new_run_dir, write_json
-    from rljax.sweep import is_main_process, runs_mesh, summarize, sweep
-    from rljax.training import RunInterrupted
+    from rljax.sweep import is_main_process, runs_mesh, state_template, summarize, sweep
+    from rljax.training import RunInterrupted, seed_keys
 
     enable_compilation_cache(args.compilation_cache)
     config = spec.config
@@ -349,7 +349,12 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     try:
         state, updates_done = None, 0
         if args.resume:
-            state, updates_done = _restore(checkpointer, algo, spec, mesh, main_process)
+            state, updates_done = restore_latest(
+                checkpointer,
+                algo.num_updates,
+                lambda: state_template(algo, seed_keys(spec.seeds), spec.hparams(), mesh),
+                announce=main_process,
+            )
             if writer is not None:
                 writer.resume(updates_done)
         result = sweep(
@@ -414,26 +419,6 @@ def _shared_path(path: Any) -> Any:
         buffer[: encoded.size] = encoded
     shared = np.asarray(multihost_utils.broadcast_one_to_all(buffer))
     return Path(bytes(shared[shared > 0]).decode())
-
-
-def _restore(
-    checkpointer: Any, algo: Any, spec: Any, mesh: Any, main_process: bool
-) -> tuple[Any, int]:
-    """The latest checkpoint's padded, sharded state and update count, or `(None, 0)` if the
-    sweep stopped before its first checkpoint (every process restores its own shards)."""
-    from rljax.sweep import state_template
-    from rljax.training import seed_keys
-
-    where = checkpointer.directory.parent
-    if checkpointer.latest_step() is None:
-        if main_process:
-            print(f"resuming {where}: no checkpoint yet, starting over")
-        return None, 0
-    template = state_template(algo, seed_keys(spec.seeds), spec.hparams(), mesh)
-    step, state, _ = checkpointer.restore(template)
-    if main_process:
-        print(f"resuming {where} from its checkpoint after update {step} of {algo.num_updates}")
-    return state, step
 
 
 if __name__ == "__main__":

@@ -153,7 +153,11 @@ def run_experiment(
     try:
         state, updates_done = None, 0
         if args.resume:
-            state, updates_done = _restore(checkpointer, algo, keys, hparams)
+            state, updates_done = restore_latest(
+                checkpointer,
+                algo.num_updates,
+                lambda: jax.eval_shape(jax.vmap(algo.init), keys, hparams),
+            )
             writer.resume(updates_done)
         if args.tensorboard:
             outputs.append(
@@ -220,18 +224,21 @@ def run_experiment(
     return run_dir, result
 
 
-def _restore(checkpointer: Any, algo: Any, keys: jax.Array, hparams: Any) -> tuple[Any, int]:
+def restore_latest(
+    checkpointer: Any, num_updates: int, template: Callable[[], Any], announce: bool = True
+) -> tuple[Any, int]:
     """The latest checkpoint's state and update count, or `(None, 0)` if the run stopped
-    before its first checkpoint."""
+    before its first checkpoint. `template()` gives the state's shapes, dtypes and shardings
+    (called only if there is a checkpoint); `announce` prints what happened (one process of
+    a multi-host sweep)."""
+    where = checkpointer.directory.parent
     if checkpointer.latest_step() is None:
-        print(f"resuming {checkpointer.directory.parent}: no checkpoint yet, starting over")
+        if announce:
+            print(f"resuming {where}: no checkpoint yet, starting over")
         return None, 0
-    template = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
-    step, state, _ = checkpointer.restore(template)
-    print(
-        f"resuming {checkpointer.directory.parent} from its checkpoint after update {step} "
-        f"of {algo.num_updates}"
-    )
+    step, state, _ = checkpointer.restore(template())
+    if announce:
+        print(f"resuming {where} from its checkpoint after update {step} of {num_updates}")
     return state, step
 
 

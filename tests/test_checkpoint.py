@@ -56,6 +56,25 @@ def test_checkpointer_round_trip_keeps_the_last_n(tmp_path):
         assert ckpt.restore(_state(0), step=2)[1].step == 2
 
 
+def test_resume_restores_the_latest_or_starts_over_without_a_checkpoint(tmp_path, capsys):
+    """`restore_latest`, what every CLI's `--resume` calls: with no checkpoint yet the run
+    starts over (and the template is never built); otherwise the latest step comes back."""
+    from rljax.experiment import restore_latest
+
+    def no_template():
+        raise AssertionError("the template is not needed without a checkpoint")
+
+    directory = tmp_path / "run" / "checkpoints"
+    with Checkpointer(directory, FINGERPRINT) as ckpt:
+        assert restore_latest(ckpt, 10, no_template) == (None, 0)
+        assert "no checkpoint yet, starting over" in capsys.readouterr().out
+        ckpt.save(4, _state(4), {"updates_done": 4})
+        ckpt.wait()
+        state, step = restore_latest(ckpt, 10, lambda: _state(0), announce=False)
+        assert step == 4 and int(state.step) == 4
+        assert capsys.readouterr().out == ""
+
+
 def test_checkpointer_refuses_what_does_not_fit(tmp_path):
     with Checkpointer(tmp_path, FINGERPRINT) as ckpt:
         ckpt.save(1, _state(1))
