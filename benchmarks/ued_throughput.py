@@ -1,11 +1,12 @@
 """The UED loop's env-steps/s against plain PPO on the same mazes and network, and the share
 of the curriculum machinery (proposing, resetting onto levels, scoring, buffer updates).
 
-    python benchmarks/ued_throughput.py [--steps 16] [--num-levels 16]
+    python benchmarks/ued_throughput.py [--steps 16] [--num-levels 16] [--agent feedforward]
 
 Every row is one run's compiled scan of `--steps` rollouts of `num_levels x 256` steps
-(compile excluded, best of 3), with the same MLP over the same single-frame maze view:
-- `ppo`: `PPO.update` on `Maze-13x13` (auto-reset onto the same DR level);
+(compile excluded, best of 3), with the same network (the loop's default GRU agent, or the
+MLP with `--agent feedforward`) over the same single-frame maze view:
+- `ppo`: the agent's own `update` on `Maze-13x13` (auto-reset onto the same DR level);
 - `plr`: the curriculum loop with PLR, which trains on every rollout like PPO, so its extra
   time over `ppo` is the machinery: share = 1 - ppo_time / plr_time;
 - `dr`, `robust_plr`, `accel`: the loop as configured; robust PLR and ACCEL skip the gradient
@@ -38,8 +39,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--num-levels", type=int, default=16)
+    parser.add_argument("--agent", default="recurrent", choices=["recurrent", "feedforward"])
     args = parser.parse_args()
-    base = UEDConfig(num_levels=args.num_levels, frame_stack=1, min_fill_ratio=0.01)
+    base = UEDConfig(
+        num_levels=args.num_levels, frame_stack=1, min_fill_ratio=0.01, agent=args.agent
+    )
     rollout_steps = args.num_levels * base.num_steps * args.steps
     paired_steps = args.num_levels * (2 * base.num_steps + ADVERSARY_STEPS) * args.steps
     rows = {}
@@ -56,7 +60,7 @@ def main() -> None:
     state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
     rows["paired"] = scan_seconds(algo.step, state, args.steps)
     print(
-        f"{rollout_steps} env steps per scan ({paired_steps} for paired), "
+        f"{rollout_steps} env steps per scan ({paired_steps} for paired), {args.agent} agent, "
         f"{jax.devices()[0].platform}"
     )
     print(f"{'loop':<12}{'env steps/s':>14}{'compile s':>12}")
