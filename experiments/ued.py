@@ -1,9 +1,10 @@
-"""Train PPO on a curriculum of 13x13 mazes (DR, PLR, robust PLR, ACCEL or PAIRED) over
-several seeds in one vmapped batch, evaluate on the held-out named mazes, and write a run
-folder.
+"""Train a recurrent (GRU) PPO agent on a curriculum of 13x13 mazes (DR, PLR, robust PLR,
+ACCEL or PAIRED) over several seeds in one vmapped batch, evaluate on the held-out named
+mazes, and write a run folder.
 
     python -m experiments.ued --method accel                 # 4 seeds, 1e7 env steps each
     python -m experiments.ued --method dr --total-timesteps 2000000 --seeds 2
+    python -m experiments.ued --agent feedforward --frame-stack 4   # an MLP over 4 views
     python -m experiments.ued --resume runs/ued-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                         # every field of UEDConfig
 

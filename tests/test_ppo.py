@@ -125,7 +125,7 @@ def test_vmap_over_hyperparameters_does_not_recompile(count_compilations):
 def test_continuous_and_image_networks_build():
     for env, shape in (("Pendulum-v1", (3,)), ("Breakout-MinAtar", (10, 10, 4))):
         algo = rljax.PPO(rljax.PPOConfig(env=env, **TINY))
-        state = algo.init(jax.random.PRNGKey(0), algo.config.hparams())
+        state = jax.jit(algo.init)(jax.random.PRNGKey(0), algo.config.hparams())
         assert state.rollout.obs.shape == (4, *shape)
         state, metrics = jax.jit(algo.update)(state)
         assert np.isfinite(metrics.value_loss)
