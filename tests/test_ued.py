@@ -158,6 +158,8 @@ def test_accel_mixes_step_kinds_and_counts_env_steps_apart_from_gradient_updates
         ({"capacity": 8, "num_levels": 16}, "capacity"),
         ({"score_function": "regret"}, "score_function"),
         ({"total_timesteps": 100}, "total_timesteps"),
+        ({"agent": "lstm"}, "agent"),
+        ({"gru_size": 0}, "gru_size"),
     ],
 )
 def test_bad_config_is_a_clear_error(changes, field):
