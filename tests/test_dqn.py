@@ -14,7 +14,12 @@ from rljax.agents import DQN, DQNConfig
 from rljax.agents.dqn import td_targets
 from rljax.config import ConfigError
 from rljax.returns import n_step_returns
-from rljax.training import compiled_chunk
+from tests.agent_contract import (
+    assert_chunk_compiles_once,
+    assert_same_seed_same_run,
+    assert_vmap_equals_separate_runs,
+    train_one,
+)
 
 TINY = dict(
     total_timesteps=4 * 4 * 8,
@@ -27,6 +32,12 @@ TINY = dict(
     target_update_interval=3,
     hidden_sizes=(32, 32),
 )
+
+
+@functools.cache
+def _tiny() -> DQN:
+    """One algorithm object for the contract tests, so they share one compiled `train`."""
+    return DQN(DQNConfig(**TINY))
 
 
 def _train(config, seed=0):
@@ -205,50 +216,20 @@ def test_bad_config_is_refused_before_compiling(changes, field, words, count_com
 
 def test_training_chunk_compiles_exactly_once(count_compilations):
     config = DQNConfig(**TINY)
-    algo = DQN(config)
-    state = jax.jit(jax.vmap(algo.init))(
-        rljax.seed_keys([0, 1]), rljax.stack_hparams([config.hparams()] * 2)
-    )
-    chunk = compiled_chunk(algo, chunk_size=4)
-    # Made outside the count: the first int32 scalar of a process compiles a conversion.
-    four, two = jnp.int32(4), jnp.int32(2)
-    with count_compilations() as compiles:
-        state, _ = chunk(state, four)
-        state, _ = chunk(state, two)  # a partial last chunk reuses the same program
-        state, metrics = chunk(state, four)
-        jax.block_until_ready(metrics)
-    assert compiles.value == 1
-    assert chunk._cache_size() == 1
-    assert int(state.update_step[0]) == 10
+    state = assert_chunk_compiles_once(DQN(config), config.hparams(), count_compilations)
+    assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
 def test_same_seed_gives_identical_results():
     config = DQNConfig(**TINY)
-    (state_a, metrics_a), (state_b, metrics_b) = _train(config, 3), _train(config, 3)
-    for a, b in zip(jax.tree.leaves(state_a), jax.tree.leaves(state_b), strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(metrics_a.td_loss, metrics_b.td_loss)
-    assert np.all(np.asarray(metrics_a.td_loss)[2:] > 0)  # learning started after warm-up
-    state_c, _ = _train(config, 4)
-    assert not np.array_equal(
-        jax.tree.leaves(state_a.params)[0], jax.tree.leaves(state_c.params)[0]
-    )
+    assert_same_seed_same_run(_tiny(), config.hparams())
+    _, metrics = train_one(_tiny(), config.hparams(), 3)  # cached: no new compile
+    assert np.all(np.asarray(metrics.td_loss)[2:] > 0)  # learning started after warm-up
 
 
 def test_vmap_over_seeds_equals_separate_runs():
     config = DQNConfig(**TINY)
-    algo = DQN(config)
-    seeds = [0, 1, 2, 3]
-    batched = jax.jit(jax.vmap(functools.partial(rljax.train, algo)))(
-        rljax.seed_keys(seeds), rljax.stack_hparams([config.hparams()] * 4)
-    )
-    for i, seed in enumerate(seeds):
-        single = _train(config, seed)
-        for a, b in zip(
-            jax.tree.leaves(batched[0].params), jax.tree.leaves(single[0].params), strict=True
-        ):
-            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(batched[1].td_loss[i], single[1].td_loss, rtol=1e-5, atol=1e-6)
+    assert_vmap_equals_separate_runs(_tiny(), config.hparams())
 
 
 # --- learning checks ----------------------------------------------------------------------

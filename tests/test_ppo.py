@@ -3,14 +3,23 @@
 import functools
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import rljax
-from rljax.training import compiled_chunk
+from tests.agent_contract import (
+    assert_chunk_compiles_once,
+    assert_same_seed_same_run,
+    assert_vmap_equals_separate_runs,
+)
 
 TINY = dict(total_timesteps=4 * 128 * 6, num_envs=4, num_steps=128)
+
+
+@functools.cache
+def _tiny() -> rljax.PPO:
+    """One algorithm object for the contract tests, so they share one compiled `train`."""
+    return rljax.PPO(rljax.PPOConfig(**TINY))
 
 
 def _train(config, seed=0, hparams=None):
@@ -41,51 +50,18 @@ def test_bad_config_is_refused_before_compiling(changes, field, count_compilatio
 
 def test_training_chunk_compiles_exactly_once(count_compilations):
     config = rljax.PPOConfig(**TINY)
-    algo = rljax.PPO(config)
-    state = jax.jit(jax.vmap(algo.init))(
-        rljax.seed_keys([0, 1]), rljax.stack_hparams([config.hparams()] * 2)
-    )
-    chunk = compiled_chunk(algo, chunk_size=4)
-    # Made outside the count: the first jnp.int32(...) of a process compiles a conversion.
-    full, partial = jnp.int32(4), jnp.int32(2)
-    with count_compilations() as compiles:
-        state, _ = chunk(state, full)
-        state, _ = chunk(state, partial)  # a partial last chunk reuses the same program
-        state, metrics = chunk(state, full)
-        jax.block_until_ready(metrics)
-    assert compiles.value == 1
-    assert chunk._cache_size() == 1
-    assert int(state.update_step[0]) == 10
+    state = assert_chunk_compiles_once(rljax.PPO(config), config.hparams(), count_compilations)
+    assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
 def test_same_seed_gives_identical_results():
     config = rljax.PPOConfig(**TINY)
-    (state_a, metrics_a), (state_b, metrics_b) = _train(config, 3), _train(config, 3)
-    for a, b in zip(jax.tree.leaves(state_a.params), jax.tree.leaves(state_b.params), strict=True):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(metrics_a.value_loss, metrics_b.value_loss)
-    state_c, _ = _train(config, 4)
-    assert not np.array_equal(
-        jax.tree.leaves(state_a.params)[0], jax.tree.leaves(state_c.params)[0]
-    )
+    assert_same_seed_same_run(_tiny(), config.hparams())
 
 
 def test_vmap_over_seeds_equals_separate_runs():
     config = rljax.PPOConfig(**TINY)
-    algo = rljax.PPO(config)
-    seeds = [0, 1, 2, 3]
-    batched = jax.jit(jax.vmap(functools.partial(rljax.train, algo)))(
-        rljax.seed_keys(seeds), rljax.stack_hparams([config.hparams()] * 4)
-    )
-    for i, seed in enumerate(seeds):
-        single = _train(config, seed)
-        for a, b in zip(
-            jax.tree.leaves(batched[0].params), jax.tree.leaves(single[0].params), strict=True
-        ):
-            np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(
-            batched[1].policy_loss[i], single[1].policy_loss, rtol=1e-4, atol=1e-6
-        )
+    assert_vmap_equals_separate_runs(_tiny(), config.hparams(), rtol=1e-4)
 
 
 def test_vmap_over_hyperparameters_does_not_recompile(count_compilations):
