@@ -1,8 +1,9 @@
 """The behaviour every algorithm shares, as reusable assertions for its test file.
 
 Each algorithm's tests call these with a tiny config: a training chunk compiles exactly once
-(a partial last chunk included), the same seed gives bitwise the same run, and `vmap` over
-seeds equals separate runs.
+(a partial last chunk included), the same seed gives bitwise the same run, `vmap` over
+seeds equals separate runs, and the vmapped program calls no LAPACK. Learning checks share
+`final_eval_returns`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,29 @@ def _jitted_train(algo: Any) -> Any:
     """One jitted `train` per algorithm object, so repeated runs reuse one compilation (a
     fresh `jit(partial(...))` per call would compile again every time)."""
     return jax.jit(functools.partial(rljax.train, algo))
+
+
+def final_eval_returns(algo: Any, config: Any, seeds: list[int], chunk_size: int = 512) -> Any:
+    """Train `config` on every seed in one vmapped batch; the last evaluation's mean return
+    per seed `[len(seeds)]`."""
+    result = rljax.run(
+        algo,
+        rljax.seed_keys(seeds),
+        rljax.stack_hparams([config.hparams()] * len(seeds)),
+        chunk_size=chunk_size,
+        progress=False,
+    )
+    return result.eval_returns.mean(axis=1)
+
+
+def assert_no_lapack(algo: Any, hparams: Any) -> None:
+    """The vmapped training program calls no LAPACK routine: a vmapped LAPACK call (flax's
+    orthogonal init, and the GRU's recurrent kernel init, use QR) can deadlock XLA:CPU's
+    intra-op pool on 2-core machines; see rljax/networks.py."""
+    lowered = jax.jit(jax.vmap(functools.partial(rljax.train, algo))).lower(
+        rljax.seed_keys([0, 1]), rljax.stack_hparams([hparams] * 2)
+    )
+    assert "lapack" not in lowered.as_text().lower()
 
 
 def train_one(algo: Any, hparams: Any, seed: int) -> tuple[Any, Any]:

@@ -14,12 +14,7 @@ from rljax.agents import DQN, DQNConfig
 from rljax.agents.dqn import td_targets
 from rljax.config import ConfigError
 from rljax.returns import n_step_returns
-from tests.agent_contract import (
-    assert_chunk_compiles_once,
-    assert_same_seed_same_run,
-    assert_vmap_equals_separate_runs,
-    train_one,
-)
+from tests import agent_contract
 
 TINY = dict(
     total_timesteps=4 * 4 * 8,
@@ -216,34 +211,29 @@ def test_bad_config_is_refused_before_compiling(changes, field, words, count_com
 
 def test_training_chunk_compiles_exactly_once(count_compilations):
     config = DQNConfig(**TINY)
-    state = assert_chunk_compiles_once(DQN(config), config.hparams(), count_compilations)
+    state = agent_contract.assert_chunk_compiles_once(
+        DQN(config), config.hparams(), count_compilations
+    )
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
 def test_same_seed_gives_identical_results():
     config = DQNConfig(**TINY)
-    assert_same_seed_same_run(_tiny(), config.hparams())
-    _, metrics = train_one(_tiny(), config.hparams(), 3)  # cached: no new compile
+    agent_contract.assert_same_seed_same_run(_tiny(), config.hparams())
+    _, metrics = agent_contract.train_one(_tiny(), config.hparams(), 3)  # cached: no new compile
     assert np.all(np.asarray(metrics.td_loss)[2:] > 0)  # learning started after warm-up
 
 
 def test_vmap_over_seeds_equals_separate_runs():
     config = DQNConfig(**TINY)
-    assert_vmap_equals_separate_runs(_tiny(), config.hparams())
+    agent_contract.assert_vmap_equals_separate_runs(_tiny(), config.hparams())
 
 
 # --- learning checks ----------------------------------------------------------------------
 
 
 def _final_eval(config, seeds):
-    result = rljax.run(
-        DQN(config),
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=512,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
+    return agent_contract.final_eval_returns(DQN(config), config, seeds, chunk_size=512)
 
 
 def test_cartpole_learns_at_ci_budget():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import rljax
 from rljax.objectives import DRIFTS, DPODrift, LPODrift, MDPODrift, PPOClipDrift, TALPODrift
+from tests import agent_contract
 
 TINY = dict(total_timesteps=4 * 128 * 6, num_envs=4, num_steps=128)
 
@@ -197,14 +198,7 @@ def test_unknown_drift_is_refused():
 
 
 def _final_eval(config, seeds):
-    result = rljax.run(
-        rljax.PPO(config),
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=256,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
+    return agent_contract.final_eval_returns(rljax.PPO(config), config, seeds, chunk_size=256)
 
 
 def test_mdpo_matches_ppo_on_cartpole():

@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 
 import rljax
-from tests.agent_contract import (
-    assert_chunk_compiles_once,
-    assert_same_seed_same_run,
-    assert_vmap_equals_separate_runs,
-)
+from tests import agent_contract
 
 TINY = dict(total_timesteps=4 * 128 * 6, num_envs=4, num_steps=128)
 
@@ -50,18 +46,20 @@ def test_bad_config_is_refused_before_compiling(changes, field, count_compilatio
 
 def test_training_chunk_compiles_exactly_once(count_compilations):
     config = rljax.PPOConfig(**TINY)
-    state = assert_chunk_compiles_once(rljax.PPO(config), config.hparams(), count_compilations)
+    state = agent_contract.assert_chunk_compiles_once(
+        rljax.PPO(config), config.hparams(), count_compilations
+    )
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
 def test_same_seed_gives_identical_results():
     config = rljax.PPOConfig(**TINY)
-    assert_same_seed_same_run(_tiny(), config.hparams())
+    agent_contract.assert_same_seed_same_run(_tiny(), config.hparams())
 
 
 def test_vmap_over_seeds_equals_separate_runs():
     config = rljax.PPOConfig(**TINY)
-    assert_vmap_equals_separate_runs(_tiny(), config.hparams(), rtol=1e-4)
+    agent_contract.assert_vmap_equals_separate_runs(_tiny(), config.hparams(), rtol=1e-4)
 
 
 def test_vmap_over_hyperparameters_does_not_recompile(count_compilations):
@@ -111,15 +109,7 @@ def test_continuous_and_image_networks_build():
 
 
 def _final_eval(config, seeds):
-    algo = rljax.PPO(config)
-    result = rljax.run(
-        algo,
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=256,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
+    return agent_contract.final_eval_returns(rljax.PPO(config), config, seeds, chunk_size=256)
 
 
 def test_cartpole_learns_at_ci_budget():
@@ -182,12 +172,6 @@ def test_cartpole_full_budget_16_seeds():
 
 
 def test_vmapped_training_program_calls_no_lapack():
-    # A vmapped LAPACK call (flax's orthogonal init uses QR) can deadlock XLA:CPU's intra-op
-    # pool on 2-core machines; see rljax/networks.py. Keep the whole program free of it.
     for env in ("CartPole-v1", "Pendulum-v1", "Breakout-MinAtar"):
         config = rljax.PPOConfig(env=env, **TINY)
-        algo = rljax.PPO(config)
-        lowered = jax.jit(jax.vmap(functools.partial(rljax.train, algo))).lower(
-            rljax.seed_keys([0, 1]), rljax.stack_hparams([config.hparams()] * 2)
-        )
-        assert "lapack" not in lowered.as_text().lower(), env
+        agent_contract.assert_no_lapack(rljax.PPO(config), config.hparams())

@@ -9,11 +9,7 @@ import pytest
 import rljax
 from rljax.agents import PQN, PQNConfig
 from rljax.config import ConfigError
-from tests.agent_contract import (
-    assert_chunk_compiles_once,
-    assert_same_seed_same_run,
-    assert_vmap_equals_separate_runs,
-)
+from tests import agent_contract
 
 TINY = dict(total_timesteps=8 * 16 * 6, num_envs=8, num_steps=16, num_minibatches=4)
 
@@ -57,18 +53,20 @@ def test_continuous_env_error_says_what_fits():
 
 def test_training_chunk_compiles_exactly_once(count_compilations):
     config = PQNConfig(**TINY)
-    state = assert_chunk_compiles_once(PQN(config), config.hparams(), count_compilations)
+    state = agent_contract.assert_chunk_compiles_once(
+        PQN(config), config.hparams(), count_compilations
+    )
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
 def test_same_seed_gives_identical_results():
     config = PQNConfig(**TINY)
-    assert_same_seed_same_run(_tiny(), config.hparams())
+    agent_contract.assert_same_seed_same_run(_tiny(), config.hparams())
 
 
 def test_vmap_over_seeds_equals_separate_runs():
     config = PQNConfig(**TINY)
-    assert_vmap_equals_separate_runs(_tiny(), config.hparams())
+    agent_contract.assert_vmap_equals_separate_runs(_tiny(), config.hparams())
 
 
 def test_epsilon_anneals_linearly_then_holds():
@@ -92,14 +90,7 @@ def test_minatar_network_builds():
 
 
 def _final_eval(config, seeds):
-    result = rljax.run(
-        PQN(config),
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=512,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
+    return agent_contract.final_eval_returns(PQN(config), config, seeds, chunk_size=512)
 
 
 def test_cartpole_learns_at_ci_budget():

@@ -1,8 +1,6 @@
 """Recurrent PPO: hidden-state resets at episode boundaries, re-computation over sequences,
 sequence minibatches, the agent contract, bad config, and learning a task that needs memory."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -176,27 +174,10 @@ def test_vmap_over_seeds_equals_separate_runs(tiny):
 
 
 def test_vmapped_training_program_calls_no_lapack(tiny):
-    # flax's GRUCell initialises its recurrent kernel with LAPACK's QR by default; see
-    # rljax/networks.py for why a vmapped LAPACK call must never appear.
-    algo, hparams = tiny
-    lowered = jax.jit(jax.vmap(functools.partial(rljax.train, algo))).lower(
-        rljax.seed_keys([0, 1]), rljax.stack_hparams([hparams] * 2)
-    )
-    assert "lapack" not in lowered.as_text().lower()
+    agent_contract.assert_no_lapack(*tiny)
 
 
 # --- learning a task that needs memory ------------------------------------------------------
-
-
-def _final_eval(algo, config, seeds):
-    result = rljax.run(
-        algo,
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=1024,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
 
 
 def test_memory_chain_learns_at_ci_budget():
@@ -205,7 +186,9 @@ def test_memory_chain_learns_at_ci_budget():
     # training return at 0.99 after ~1e4 steps; this 2 x 3e4 check passes (per-seed values
     # not recorded yet).
     config = RecurrentPPOConfig(total_timesteps=30_000)
-    returns = _final_eval(RecurrentPPO(config), config, seeds=[0, 1])
+    returns = agent_contract.final_eval_returns(
+        RecurrentPPO(config), config, chunk_size=1024, seeds=[0, 1]
+    )
     assert returns.min() >= 0.9, returns
 
 
@@ -214,11 +197,15 @@ def test_memory_chain_needs_memory_full_budget():
     # The default config (2e5 steps), 4 seeds: recurrent PPO recalls every time, while PPO
     # with the same config and budget cannot beat chance.
     config = RecurrentPPOConfig()
-    returns = _final_eval(RecurrentPPO(config), config, seeds=[0, 1, 2, 3])
+    returns = agent_contract.final_eval_returns(
+        RecurrentPPO(config), config, chunk_size=1024, seeds=[0, 1, 2, 3]
+    )
     print(f"recurrent PPO on MemoryChain-bsuite, evaluation return per seed: {returns}")
     assert (returns >= 0.95).all(), returns
     fields = {k: v for k, v in vars(config).items() if k != "gru_size"}
     ppo_config = PPOConfig(**fields)
-    ppo_returns = _final_eval(PPO(ppo_config), ppo_config, seeds=[0, 1, 2, 3])
+    ppo_returns = agent_contract.final_eval_returns(
+        PPO(ppo_config), ppo_config, chunk_size=1024, seeds=[0, 1, 2, 3]
+    )
     print(f"feed-forward PPO, same config and budget, per seed: {ppo_returns}")
     assert abs(ppo_returns.mean()) <= 0.3, ppo_returns

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-import rljax
 from rljax.agents.sac import SAC, Actor, SACConfig
 from rljax.config import ConfigError
 from rljax.environment import SpaceSpec
@@ -149,14 +148,7 @@ def test_vmap_over_seeds_equals_separate_runs(tiny):
 
 
 def _final_eval(config, seeds):
-    result = rljax.run(
-        SAC(config),
-        rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
-        chunk_size=4096,
-        progress=False,
-    )
-    return result.eval_returns.mean(axis=1)
+    return agent_contract.final_eval_returns(SAC(config), config, seeds, chunk_size=4096)
 
 
 def test_pendulum_learns_at_ci_budget():

@@ -233,8 +233,15 @@ class PPO:
             self.config.num_steps,
         )
 
-    def learn(self, state: PPOState, traj: rollout.Transition) -> tuple[PPOState, PPOMetrics]:
-        steps = self._steps(state.hparams, traj, self.next_values(state.params, traj))
+    def learn(
+        self, state: PPOState, traj: rollout.Transition, next_value: jax.Array | None = None
+    ) -> tuple[PPOState, PPOMetrics]:
+        """PPO's epochs on `traj`. `next_value` `[num_steps, num_envs]` is
+        `self.next_values(state.params, traj)` where the caller has it already (a curriculum
+        that scored the levels with GAE); None computes it."""
+        if next_value is None:
+            next_value = self.next_values(state.params, traj)
+        steps = self._steps(state.hparams, traj, next_value)
         return self._descend(state, flatten_time(steps), traj)
 
     def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:

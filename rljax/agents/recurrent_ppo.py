@@ -144,9 +144,15 @@ class RecurrentPPO(PPO):
         return state.replace(rollout=new_rollout, key=key), sequences
 
     def learn(
-        self, state: PPOState, sequences: rollout.RecurrentRollout
+        self,
+        state: PPOState,
+        sequences: rollout.RecurrentRollout,
+        next_value: jax.Array | None = None,
     ) -> tuple[PPOState, PPOMetrics]:
-        return self._descend(state, self._sequences(state, sequences), sequences.transitions)
+        """PPO's epochs over whole env sequences; `next_value` as in `PPO.learn` (None
+        re-runs the GRU for it)."""
+        batch = self._sequences(state, sequences, next_value)
+        return self._descend(state, batch, sequences.transitions)
 
     # --- what a loop driving this agent on its own env batch needs ------------------------
 
@@ -171,10 +177,17 @@ class RecurrentPPO(PPO):
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _sequences(self, state: PPOState, sequences: rollout.RecurrentRollout) -> _Sequences:
+    def _sequences(
+        self,
+        state: PPOState,
+        sequences: rollout.RecurrentRollout,
+        next_value: jax.Array | None = None,
+    ) -> _Sequences:
         """GAE over the rollout, and the learning batch of whole env sequences."""
+        if next_value is None:
+            next_value = self.next_values(state.params, sequences)
         traj = sequences.transitions
-        steps = self._steps(state.hparams, traj, self.next_values(state.params, sequences))
+        steps = self._steps(state.hparams, traj, next_value)
         return _Sequences(
             swap_time_env(steps), swap_time_env(sequences.first), sequences.initial_carry
         )

@@ -373,7 +373,7 @@ class UED:
     ):
         self.config = config
         ppo_config = config.ppo_config()
-        self.ppo = (RecurrentPPO if isinstance(ppo_config, RecurrentPPOConfig) else PPO)(ppo_config)
+        self.ppo = (RecurrentPPO if config.agent == "recurrent" else PPO)(ppo_config)
         self.curriculum = Curriculum(config.curriculum_config(), sample_level, mutate_level)
         base_env, self.env_params = make(config.env)
         if not hasattr(base_env, "reset_to_level"):
@@ -483,18 +483,24 @@ class UED:
             update_step=state.update_step,
         )
         agent, traj = self.play(agent, levels, reset_key)
-        score = self._score(agent.params, hp.ppo, traj, info.max_returns)
+        # V(s'_t) once, for both the PVL score and the learner's GAE (for the recurrent
+        # agent a GRU re-run over the whole rollout); MaxMC scores need no bootstrap.
+        next_value = None
+        if self.config.score_function == "pvl":
+            next_value = self.ppo.next_values(agent.params, traj)
+        score = self._score(hp.ppo, traj, info.max_returns, next_value)
         steps = self.ppo.transitions(traj)
         done = steps.terminated | steps.truncated
         max_returns = level_scores.episode_returns(steps.reward, done).max
 
-        def skip(agent, traj):
-            zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(self.ppo.learn, agent, traj)[1])
+        def skip(agent, traj, next_value):
+            learned = jax.eval_shape(self.ppo.learn, agent, traj, next_value)[1]
+            zeros = jax.tree.map(jnp.zeros_like, learned)
             steps = self.ppo.transitions(traj)
             return agent, zeros._replace(episode_return=rollout.mean_episode_return(steps))
 
         trains = info.train.any()
-        agent, learner = jax.lax.cond(trains, self.ppo.learn, skip, agent, traj)
+        agent, learner = jax.lax.cond(trains, self.ppo.learn, skip, agent, traj, next_value)
         cstate = self.curriculum.observe(
             cstate, levels, info, score.score, score.valid, max_returns
         )
@@ -527,10 +533,10 @@ class UED:
         return obs, stats
 
     def _score(
-        self, params: Any, hp: PPOHParams, traj: Any, max_returns: jax.Array
+        self, hp: PPOHParams, traj: Any, max_returns: jax.Array, next_value: jax.Array | None
     ) -> level_scores.LevelScore:
         """Each level's score `[num_levels]` from the collecting policy's trajectory (what
-        `play` returned)."""
+        `play` returned); `next_value` is `ppo.next_values` of it (PVL only)."""
         steps = self.ppo.transitions(traj)
         _, value = steps.extras
         done = steps.terminated | steps.truncated
@@ -539,7 +545,7 @@ class UED:
         advantage, _ = gae(
             steps.reward * hp.reward_scale,
             value,
-            self.ppo.next_values(params, traj),
+            next_value,
             steps.terminated,
             steps.truncated,
             hp.gamma,
