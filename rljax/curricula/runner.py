@@ -372,8 +372,7 @@ class UED:
         eval_levels: Mapping[str, Any],
     ):
         self.config = config
-        ppo_config = config.ppo_config()
-        self.ppo = (RecurrentPPO if config.agent == "recurrent" else PPO)(ppo_config)
+        self.ppo = (RecurrentPPO if config.agent == "recurrent" else PPO)(config.ppo_config())
         self.curriculum = Curriculum(config.curriculum_config(), sample_level, mutate_level)
         base_env, self.env_params = make(config.env)
         if not hasattr(base_env, "reset_to_level"):
@@ -488,15 +487,14 @@ class UED:
         next_value = None
         if self.config.score_function == "pvl":
             next_value = self.ppo.next_values(agent.params, traj)
-        score = self._score(hp.ppo, traj, info.max_returns, next_value)
         steps = self.ppo.transitions(traj)
         done = steps.terminated | steps.truncated
+        score = self._score(hp.ppo, steps, done, info.max_returns, next_value)
         max_returns = level_scores.episode_returns(steps.reward, done).max
 
         def skip(agent, traj, next_value):
             learned = jax.eval_shape(self.ppo.learn, agent, traj, next_value)[1]
             zeros = jax.tree.map(jnp.zeros_like, learned)
-            steps = self.ppo.transitions(traj)
             return agent, zeros._replace(episode_return=rollout.mean_episode_return(steps))
 
         trains = info.train.any()
@@ -533,13 +531,17 @@ class UED:
         return obs, stats
 
     def _score(
-        self, hp: PPOHParams, traj: Any, max_returns: jax.Array, next_value: jax.Array | None
+        self,
+        hp: PPOHParams,
+        steps: rollout.Transition,
+        done: jax.Array,
+        max_returns: jax.Array,
+        next_value: jax.Array | None,
     ) -> level_scores.LevelScore:
-        """Each level's score `[num_levels]` from the collecting policy's trajectory (what
-        `play` returned); `next_value` is `ppo.next_values` of it (PVL only)."""
-        steps = self.ppo.transitions(traj)
+        """Each level's score `[num_levels]` from the collecting policy's transitions `steps`
+        (`[num_steps, num_levels]`, `done` their episode ends); `next_value` is
+        `ppo.next_values` of the rollout (PVL only)."""
         _, value = steps.extras
-        done = steps.terminated | steps.truncated
         if self.config.score_function == "max_mc":
             return level_scores.max_mc(steps.reward, done, value, max_returns)
         advantage, _ = gae(
