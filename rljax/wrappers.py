@@ -215,10 +215,21 @@ class NormalizeObservation(Wrapper):
     """
 
     def reset(self, key, params):
-        obs, inner = self.env.reset(key, params)
-        stats = RunningMeanStd.create(obs.shape[1:]).update(obs)
-        state = NormalizeObservationState(inner, stats, jnp.asarray(True))
-        return stats.normalize(obs), state
+        return self.reset_onto(*self.env.reset(key, params))
+
+    def reset_onto(
+        self, obs: jax.Array, inner: Any, stats: RunningMeanStd | None = None, frozen=False
+    ):
+        """The normalised start of the batch `(obs, inner)` reset below this wrapper (e.g.
+        onto a loop's own tasks): statistics `stats` carry on (fresh ones if None), updated
+        with `obs` unless `frozen`, in which case they are never updated (evaluation)."""
+        if stats is None:
+            stats = RunningMeanStd.create(obs.shape[1:])
+        if not frozen:
+            stats = stats.update(obs)
+        return stats.normalize(obs), NormalizeObservationState(
+            inner, stats, jnp.asarray(not frozen)
+        )
 
     def step(self, key, state, action, params):
         obs, inner, reward, terminated, truncated, info = self.env.step(
@@ -234,5 +245,52 @@ class NormalizeObservation(Wrapper):
 
     def reset_frozen(self, key, params, stats: RunningMeanStd):
         """Reset for evaluation: normalise with `stats` (from training) and never update them."""
+        return self.reset_onto(*self.env.reset(key, params), stats=stats, frozen=True)
+
+
+# --- frame stacking -------------------------------------------------------------------------
+
+
+@struct.dataclass
+class FrameStackState:
+    inner: Any
+    frames: jax.Array
+
+
+class FrameStack(Wrapper):
+    """The last `num_frames` observations concatenated along the channel axis, oldest first;
+    an episode starts with its first observation repeated. A memoryless policy then sees a
+    little history (Mnih et al. 2015, Methods, "preprocessing"). Keeps `reset_to` (a task
+    space's reset onto a task)."""
+
+    def __init__(self, env: Any, num_frames: int):
+        super().__init__(env)
+        self.num_frames = num_frames
+
+    def _fresh(self, obs: jax.Array) -> jax.Array:
+        return jnp.concatenate([obs] * self.num_frames, axis=-1)
+
+    def _push(self, frames: jax.Array, obs: jax.Array) -> jax.Array:
+        return jnp.concatenate([frames[..., obs.shape[-1] :], obs], axis=-1)
+
+    def reset(self, key, params):
         obs, inner = self.env.reset(key, params)
-        return stats.normalize(obs), NormalizeObservationState(inner, stats, jnp.asarray(False))
+        return self._fresh(obs), FrameStackState(inner, self._fresh(obs))
+
+    def reset_to(self, key, task, params):
+        obs, inner = self.env.reset_to(key, task, params)
+        return self._fresh(obs), FrameStackState(inner, self._fresh(obs))
+
+    def step(self, key, state, action, params):
+        obs, inner, reward, terminated, truncated, info = self.env.step(
+            key, state.inner, action, params
+        )
+        final = self._push(state.frames, info["final_observation"])
+        frames = jnp.where(terminated | truncated, self._fresh(obs), self._push(state.frames, obs))
+        info = {**info, "final_observation": final}
+        return frames, FrameStackState(inner, frames), reward, terminated, truncated, info
+
+    def observation_space(self, params):
+        space = self.env.observation_space(params)
+        shape = (*space.shape[:-1], space.shape[-1] * self.num_frames)
+        return spaces.Box(0.0, 1.0, shape, space.dtype)

@@ -50,6 +50,8 @@ register("Maze-13x13", _maze)
 register("Maze-13x13-DR", _maze_dr)
 register("MazeAdversary-13x13", _adversary)
 
+from envs.maze.task_space import MazeConfig, MazeTaskSpace  # noqa: E402  (registers "maze")
+
 __all__ = [
     "FORWARD",
     "LEFT",
@@ -61,8 +63,10 @@ __all__ = [
     "Level",
     "Maze",
     "MazeAdversaryEnv",
+    "MazeConfig",
     "MazeParams",
     "MazeState",
+    "MazeTaskSpace",
     "check_level",
     "check_level_structure",
     "distance_map",

@@ -96,6 +96,9 @@ class Maze:
         )
         return observe(state, params), state
 
+    reset_to = reset_to_level
+    """The task-space name (`rljax.task_space`): a maze task is a level."""
+
     def reset(self, key: jax.Array, params: MazeParams) -> tuple[jax.Array, MazeState]:
         return self.reset_to_level(key, sample_level(key, params, params.num_walls), params)
 

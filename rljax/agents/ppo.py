@@ -18,6 +18,7 @@ without recompiling.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,9 +29,10 @@ from flax import struct
 
 from rljax import config as cfg
 from rljax import optim, rollout
-from rljax.agents.common import TrainState, collect, init_train_state, resolve_torso
+from rljax.agents.common import TrainState, collect, resolve_torso
 from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
+from rljax.learner import ScoreInputs
 from rljax.minibatch import flatten_time
 from rljax.networks import ActorCritic
 from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
@@ -173,8 +175,22 @@ class PPOBatch(NamedTuple):
     target: jax.Array
 
 
+class PPOTrajectory(NamedTuple):
+    """What `PPO.collect` returns: the rollout and V(s'_t) `[num_steps, num_envs]` of each
+    step's pre-reset next observation, GAE's bootstrap on truncation. `steps` is a
+    `rollout.Transition` (`[num_steps, num_envs, ...]`), or for the recurrent agent a
+    `rollout.RecurrentRollout` holding one."""
+
+    steps: Any
+    next_value: jax.Array
+
+
 class PPO:
-    """PPO as pure functions over `PPOState`; the instance holds only static structure."""
+    """PPO as pure functions over `PPOState`; the instance holds only static structure.
+
+    It implements the learner interface (`rljax.learner`), and its own training step is
+    written with it: `update = learn . collect` on its own env batch.
+    """
 
     def __init__(self, config: PPOConfig):
         self.config = config
@@ -182,32 +198,39 @@ class PPO:
         self.action: SpaceSpec = action_spec(base_env, self.env_params)
         if not self.action.discrete:
             base_env = ClipAction(base_env)
-        self.env = self._vectorise(EpisodeStatistics(base_env), config.num_envs)
-        self.eval_env = self._vectorise(EpisodeStatistics(base_env), config.num_eval_episodes)
+        self.env = self.vectorise(base_env, config.num_envs)
+        self.eval_env = self.vectorise(base_env, config.num_eval_episodes)
         self.max_episode_steps = max_episode_steps(base_env, self.env_params)
         self.obs_shape = base_env.observation_space(self.env_params).shape
         self.network = self._make_network(resolve_torso(config.network, config.env))
         self.drift = make_drift(config.drift)
+        self.num_steps = config.num_steps
         self.num_updates = config.total_timesteps // (config.num_envs * config.num_steps)
         self.steps_per_update = config.num_envs * config.num_steps
+        self.updates_per_learn = config.update_epochs * config.num_minibatches
 
-    def _vectorise(self, env: Any, num_envs: int) -> Any:
-        env = VecEnv(env, num_envs)
-        return NormalizeObservation(env) if self.config.normalize_observations else env
-
-    # --- pure functions -------------------------------------------------------------------
+    # --- the training step ----------------------------------------------------------------
 
     def init(self, key: jax.Array, hparams: PPOHParams) -> PPOState:
-        state = init_train_state(
-            self._initialiser(),
-            self.optimizer(hparams),
-            self.env,
+        net_key, env_key, key = jax.random.split(key, 3)
+        state = self.init_learner(net_key, hparams).replace(key=key)
+        return self.start(state, self.env, self.env_params, env_key)
+
+    def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
+        return self.learn(*self.collect(state, self.env, self.env_params))
+
+    def evaluate(self, state: PPOState) -> EvalResult:
+        """`num_eval_episodes` episodes on keys fixed by `eval_seed`."""
+        return evaluate(
+            self.eval_env,
             self.env_params,
-            self.obs_shape,
-            key,
-            hparams,
+            self.policy(self.config.greedy_eval),
+            state.params,
+            jax.random.PRNGKey(self.config.eval_seed),
+            self.max_episode_steps,
+            reset=self.reset_fn(state, self.eval_env, frozen=True),
+            policy_carry=self.initial_carry(self.config.num_eval_episodes),
         )
-        return state.replace(rollout=self.start_rollout(state.rollout))
 
     def act(
         self, params: Any, obs: jax.Array, key: jax.Array
@@ -221,70 +244,109 @@ class PPO:
         pi, _ = self.network.apply(params, obs)
         return pi.mode(), None
 
-    def collect(self, state: PPOState, env: Any = None) -> tuple[PPOState, rollout.Transition]:
-        """`num_steps` steps from `state.rollout` on `env` (default: the training batch; a
-        curriculum loop passes its own batch of levels)."""
-        return collect(
-            self.env if env is None else env,
-            self.env_params,
-            self.act,
-            state.params,
-            state,
-            self.config.num_steps,
-        )
+    # --- the learner interface (`rljax.learner`) ------------------------------------------
 
-    def learn(
-        self, state: PPOState, traj: rollout.Transition, next_value: jax.Array | None = None
-    ) -> tuple[PPOState, PPOMetrics]:
-        """PPO's epochs on `traj`. `next_value` `[num_steps, num_envs]` is
-        `self.next_values(state.params, traj)` where the caller has it already (a curriculum
-        that scored the levels with GAE); None computes it."""
-        if next_value is None:
-            next_value = self.next_values(state.params, traj)
-        steps = self._steps(state.hparams, traj, next_value)
-        return self._descend(state, flatten_time(steps), traj)
+    def vectorise(self, env: Any, num_envs: int) -> Any:
+        """`num_envs` copies of `env` as this learner sees them: episode statistics, and the
+        running observation normalisation where the config asks for it."""
+        env = VecEnv(EpisodeStatistics(env), num_envs)
+        return NormalizeObservation(env) if self.config.normalize_observations else env
 
-    def update(self, state: PPOState) -> tuple[PPOState, PPOMetrics]:
-        return self.learn(*self.collect(state))
-
-    def evaluate(self, state: PPOState) -> EvalResult:
-        """`num_eval_episodes` episodes on keys fixed by `eval_seed`."""
-        policy = self.act_greedy if self.config.greedy_eval else self.act
-        return evaluate(
-            self.eval_env,
-            self.env_params,
-            policy,
-            state.params,
-            jax.random.PRNGKey(self.config.eval_seed),
-            self.max_episode_steps,
-            reset=self._eval_reset(state),
-            policy_carry=self.initial_policy_carry(self.config.num_eval_episodes),
-        )
-
-    # --- what a loop driving this agent on its own env batch needs (`rljax.curricula`) ----
-
-    def init_params(self, key: jax.Array, obs_shape: tuple[int, ...] | None = None) -> Any:
-        """Fresh network parameters for observations of `obs_shape` (default: the env's)."""
+    def init_learner(
+        self, key: jax.Array, hparams: PPOHParams, obs_shape: tuple[int, ...] | None = None
+    ) -> PPOState:
+        """Fresh parameters (from `key`) for observations of `obs_shape` (default: the env's)
+        and their optimiser state; no env batch yet (`rollout` is None: see `start`)."""
         dummy = jnp.zeros((1, *(obs_shape or self.obs_shape)))
-        return self._initialiser().init(key, dummy)
+        params = self._initialiser().init(key, dummy)
+        return PPOState(
+            params=params,
+            opt_state=self._optimizer(hparams).init(params),
+            rollout=None,
+            key=key,
+            hparams=hparams,
+            update_step=jnp.zeros((), jnp.int32),
+        )
 
-    def initial_policy_carry(self, num_envs: int) -> Any:
+    def start(
+        self,
+        state: PPOState,
+        env: Any,
+        env_params: Any,
+        key: jax.Array,
+        reset: Callable[[jax.Array], tuple[jax.Array, Any]] | None = None,
+    ) -> PPOState:
+        """`state` with a fresh rollout on `env` (a batch from `vectorise`): reset by
+        `env.reset`, or by `reset(key) -> (obs, env_state)` of the batch without this
+        learner's own wrappers on top (a loop resetting onto its own tasks:
+        `rljax.task_space.reset_to_tasks`). Observation statistics in `state.rollout` carry
+        on."""
+        obs, env_state = self.reset_fn(state, env, reset)(key, env_params)
+        start = rollout.RolloutState(env_state=env_state, obs=obs)
+        return state.replace(rollout=self._start_carry(start))
+
+    def reset_fn(
+        self,
+        state: PPOState,
+        env: Any,
+        reset: Callable[[jax.Array], tuple[jax.Array, Any]] | None = None,
+        frozen: bool = False,
+    ) -> Callable[[jax.Array, Any], tuple[jax.Array, Any]]:
+        """`(key, env_params) -> (obs, env_state)` for `env` (a batch from `vectorise`):
+        `env.reset`, or `reset` with this learner's wrappers on top. With observation
+        normalisation the statistics of `state.rollout` (if any) carry on; `frozen` (for
+        evaluation) normalises with them and never updates them."""
+        if not self.config.normalize_observations:
+            return env.reset if reset is None else (lambda k, p: reset(k))
+        has_stats = state.rollout is not None
+        if reset is None and not has_stats:
+            return env.reset
+        stats = state.rollout.env_state.stats if has_stats else None
+        inner = reset or (lambda k: env.env.reset(k, self.env_params))
+        return lambda k, p: env.reset_onto(*inner(k), stats=stats, frozen=frozen)
+
+    def collect(self, state: PPOState, env: Any, env_params: Any) -> tuple[PPOState, PPOTrajectory]:
+        """`num_steps` steps from `state.rollout` on `env`, and V(s'_t)."""
+        state, traj = collect(env, env_params, self.act, state.params, state, self.num_steps)
+        return state, PPOTrajectory(traj, self.network.apply(state.params, traj.next_obs)[1])
+
+    def transitions(self, traj: PPOTrajectory) -> rollout.Transition:
+        """The per-step record `[num_steps, num_envs, ...]` of a trajectory."""
+        return traj.steps
+
+    def score_inputs(self, state: PPOState, traj: PPOTrajectory) -> ScoreInputs:
+        """Rewards, episode ends, values and GAE advantages `[num_steps, num_envs]`: what level
+        scores are computed from (`rljax.curricula.scores`)."""
+        steps = self.transitions(traj)
+        batch = self._steps(state.hparams, steps, traj.next_value)
+        done = steps.terminated | steps.truncated
+        return ScoreInputs(steps.reward, done, batch.value, batch.advantage)
+
+    def learn(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
+        """PPO's epochs on `traj`."""
+        steps = self._steps(state.hparams, traj.steps, traj.next_value)
+        return self._descend(state, flatten_time(steps), traj.steps)
+
+    def skip(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
+        """What `learn` returns, without learning: the state as it is, zero losses, and the
+        trajectory's mean episode return."""
+        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(self.learn, state, traj)[1])
+        returns = rollout.mean_episode_return(self.transitions(traj))
+        return state, zeros._replace(episode_return=returns)
+
+    def policy(self, greedy: bool) -> Callable:
+        """The acting policy, its mode (`greedy`) or a sample: a `rollout.Policy`, or a
+        `rollout.RecurrentPolicy` where `initial_carry` is not None."""
+        return self.act_greedy if greedy else self.act
+
+    def initial_carry(self, num_envs: int) -> Any:
         """The policy's state at the start of an episode in each of `num_envs` envs: None for
-        a feed-forward policy (`rljax.evaluation.evaluate`'s `policy_carry`)."""
+        a feed-forward policy."""
         return None
 
-    def start_rollout(self, state: rollout.RolloutState) -> Any:
-        """The rollout state `collect` starts from, given a freshly reset env batch."""
-        return state
-
-    def transitions(self, traj: rollout.Transition) -> rollout.Transition:
-        """The per-step record of what `collect` returned (`[num_steps, num_envs, ...]`)."""
-        return traj
-
-    def next_values(self, params: Any, traj: rollout.Transition) -> jax.Array:
-        """V(s'_t) `[num_steps, num_envs]` of each step's pre-reset next observation: GAE's
-        bootstrap on truncation."""
-        return self.network.apply(params, traj.next_obs)[1]
+    def checked_leaves(self, state: PPOState) -> Any:
+        """What the NaN guard checks besides the losses: the network parameters."""
+        return state.params
 
     # --- pieces ---------------------------------------------------------------------------
 
@@ -298,15 +360,12 @@ class PPO:
         )
 
     def _initialiser(self) -> Any:
-        """What `init_train_state` calls `.init(key, obs [1, *obs_shape])` on for parameters."""
+        """What `init_learner` calls `.init(key, obs [1, *obs_shape])` on for parameters."""
         return self.network
 
-    def _eval_reset(self, state: PPOState):
-        """Evaluation starts with the training observation statistics, frozen (if any)."""
-        if not self.config.normalize_observations:
-            return None
-        stats = state.rollout.env_state.stats
-        return lambda k, p: self.eval_env.reset_frozen(k, p, stats)
+    def _start_carry(self, state: rollout.RolloutState) -> Any:
+        """The rollout state `collect` starts from, given a freshly reset env batch."""
+        return state
 
     def _steps(self, hp: PPOHParams, traj: rollout.Transition, next_value: jax.Array) -> PPOBatch:
         """GAE over the rollout (`[T, N]`, bootstrapping from `next_value` = V(s'_t) on
@@ -334,7 +393,7 @@ class PPO:
         key, sgd_key = jax.random.split(state.key)
         params, opt_state, aux = optim.minibatch_epochs(
             lambda p, mb: self._loss(p, mb, hp, progress),
-            self.optimizer(hp),
+            self._optimizer(hp),
             lr,
             state.params,
             state.opt_state,
@@ -356,9 +415,7 @@ class PPO:
         )
         return new_state, metrics
 
-    def optimizer(self, hp) -> optax.GradientTransformation:
-        """The learner's optimiser; public because curriculum loops (`rljax.curricula`) build
-        optimiser state for the networks they initialise themselves."""
+    def _optimizer(self, hp) -> optax.GradientTransformation:
         return optim.clipped_adam(hp.max_grad_norm, eps=1e-5)
 
     def _loss(self, params: Any, mb: PPOBatch, hp: PPOHParams, progress: jax.Array):

@@ -29,7 +29,15 @@ import jax.numpy as jnp
 
 from rljax import config as cfg
 from rljax import rollout
-from rljax.agents.ppo import PPO, PPOBatch, PPOConfig, PPOHParams, PPOMetrics, PPOState
+from rljax.agents.ppo import (
+    PPO,
+    PPOBatch,
+    PPOConfig,
+    PPOHParams,
+    PPOMetrics,
+    PPOState,
+    PPOTrajectory,
+)
 from rljax.minibatch import swap_time_env
 from rljax.networks import RecurrentActorCritic
 
@@ -128,69 +136,48 @@ class RecurrentPPO(PPO):
         hiddens, pi, _ = self.network.apply(params, carry, obs[None], first[None])
         return hiddens[-1], pi.mode()[0], None
 
-    def collect(
-        self, state: PPOState, env: Any = None
-    ) -> tuple[PPOState, rollout.RecurrentRollout]:
+    # --- the learner interface (`rljax.learner`), where it differs from PPO's ------------
+
+    def collect(self, state: PPOState, env: Any, env_params: Any) -> tuple[PPOState, PPOTrajectory]:
+        """`num_steps` steps from `state.rollout` on `env`, carrying the GRU's hidden state,
+        and V(s'_t): the GRU re-run over each env's sequence from its initial carry, then fed
+        the pre-reset next observation without a reset."""
         key, collect_key = jax.random.split(state.key)
         new_rollout, sequences = rollout.collect_recurrent(
-            self.env if env is None else env,
-            self.env_params,
+            env,
+            env_params,
             self.act,
             state.params,
             state.rollout,
             collect_key,
-            self.config.num_steps,
+            self.num_steps,
         )
-        return state.replace(rollout=new_rollout, key=key), sequences
-
-    def learn(
-        self,
-        state: PPOState,
-        sequences: rollout.RecurrentRollout,
-        next_value: jax.Array | None = None,
-    ) -> tuple[PPOState, PPOMetrics]:
-        """PPO's epochs over whole env sequences; `next_value` as in `PPO.learn` (None
-        re-runs the GRU for it)."""
-        batch = self._sequences(state, sequences, next_value)
-        return self._descend(state, batch, sequences.transitions)
-
-    # --- what a loop driving this agent on its own env batch needs ------------------------
-
-    def initial_policy_carry(self, num_envs: int) -> jax.Array:
-        return self.network.initial_carry(num_envs)
-
-    def start_rollout(self, state: rollout.RolloutState) -> rollout.RecurrentRolloutState:
-        carry = self.initial_policy_carry(state.obs.shape[0])
-        return rollout.RecurrentRolloutState.start(state, carry)
-
-    def transitions(self, sequences: rollout.RecurrentRollout) -> rollout.Transition:
-        return sequences.transitions
-
-    def next_values(self, params: Any, sequences: rollout.RecurrentRollout) -> jax.Array:
-        """V(s'_t) `[num_steps, num_envs]`: the GRU re-run over each env's sequence from its
-        initial carry, then fed the pre-reset next observation without a reset."""
         traj = sequences.transitions
         *_, next_value = self.network.apply(
-            params, sequences.initial_carry, traj.obs, sequences.first, traj.next_obs
+            state.params, sequences.initial_carry, traj.obs, sequences.first, traj.next_obs
         )
-        return next_value
+        return state.replace(rollout=new_rollout, key=key), PPOTrajectory(sequences, next_value)
+
+    def transitions(self, traj: PPOTrajectory) -> rollout.Transition:
+        return traj.steps.transitions
+
+    def learn(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
+        """PPO's epochs over whole env sequences."""
+        sequences = traj.steps
+        steps = self._steps(state.hparams, sequences.transitions, traj.next_value)
+        batch = _Sequences(
+            swap_time_env(steps), swap_time_env(sequences.first), sequences.initial_carry
+        )
+        return self._descend(state, batch, sequences.transitions)
+
+    def initial_carry(self, num_envs: int) -> jax.Array:
+        return self.network.initial_carry(num_envs)
 
     # --- pieces ---------------------------------------------------------------------------
 
-    def _sequences(
-        self,
-        state: PPOState,
-        sequences: rollout.RecurrentRollout,
-        next_value: jax.Array | None = None,
-    ) -> _Sequences:
-        """GAE over the rollout, and the learning batch of whole env sequences."""
-        if next_value is None:
-            next_value = self.next_values(state.params, sequences)
-        traj = sequences.transitions
-        steps = self._steps(state.hparams, traj, next_value)
-        return _Sequences(
-            swap_time_env(steps), swap_time_env(sequences.first), sequences.initial_carry
-        )
+    def _start_carry(self, state: rollout.RolloutState) -> rollout.RecurrentRolloutState:
+        carry = self.initial_carry(state.obs.shape[0])
+        return rollout.RecurrentRolloutState.start(state, carry)
 
     def _initialiser(self) -> _OneStepInit:
         return _OneStepInit(self.network)

@@ -1,0 +1,81 @@
+"""The 13x13 maze as a task space (`rljax.task_space`): a task is a `Level`.
+
+New levels are domain randomisation's (`sample_level` with `num_walls` walls, Dennis et al.
+2020, sec. 5); the simplest levels, where ACCEL's editor starts, are rooms with
+`initial_num_walls` walls (Parker-Holder et al. 2022, sec. 4: ACCEL starts from empty
+rooms); `mutate` is ACCEL's editor (`mutate_level`: each edit flips a wall or moves the
+goal); the held-out set is the 14 named mazes (`envs/maze/named.py`); an episode succeeds
+when it reaches the goal, the only reward (return > 0); PAIRED's adversary builds a level in
+`MazeAdversary-13x13`: goal, agent, then 50 walls, one cell per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from envs.maze.adversary import AdversaryParams, level_from_adversary_actions
+from envs.maze.generators import mutate_level, sample_level
+from envs.maze.level import Level
+from envs.maze.named import named_levels
+from rljax import config as cfg
+from rljax.environment import make
+from rljax.task_space import AdversarySpec, register_task_space
+
+ADVERSARY_ENV = "MazeAdversary-13x13"
+
+
+@dataclass(frozen=True)
+class MazeConfig:
+    """The maze family (`--task-space.*`)."""
+
+    num_walls: int = 25
+    """Wall budget of domain randomisation's new levels."""
+    initial_num_walls: int = 0
+    """Wall budget of the simplest levels (ACCEL's new levels; 0: empty rooms)."""
+
+    def __post_init__(self) -> None:
+        cfg.check_non_negative(self, "num_walls", "initial_num_walls")
+
+
+class MazeTaskSpace:
+    """Levels of `Maze-13x13`, whose episodes auto-reset onto the same level."""
+
+    env_name = "Maze-13x13"
+    box = None
+
+    def __init__(self, config: MazeConfig):
+        self.config = config
+        self.env, self.env_params = make(self.env_name)
+        adversary_params = AdversaryParams()
+
+        def build(actions: jax.Array, start) -> Level:
+            return level_from_adversary_actions(actions, start.level.agent_dir, adversary_params)
+
+        self.adversary = AdversarySpec(
+            env=ADVERSARY_ENV,
+            num_steps=adversary_params.max_steps_in_episode,
+            build=build,
+            complexity=lambda levels: jnp.asarray(levels.walls, jnp.float32).sum(axis=(-2, -1)),
+        )
+
+    def sample(self, key: jax.Array) -> Level:
+        return sample_level(key, self.env_params, self.config.num_walls)
+
+    def initial(self, key: jax.Array) -> Level:
+        return sample_level(key, self.env_params, self.config.initial_num_walls)
+
+    def mutate(self, key: jax.Array, level: Level, num_edits: int) -> Level:
+        return mutate_level(key, level, num_edits)
+
+    def heldout(self) -> dict[str, Level]:
+        return named_levels()
+
+    def success(self, returns: jax.Array) -> jax.Array:
+        """The only reward is on reaching the goal."""
+        return returns > 0
+
+
+register_task_space("maze", MazeConfig, MazeTaskSpace)

@@ -1,0 +1,87 @@
+"""The learner interface: what a loop (a curriculum, PAIRED, an outer loop) needs of an agent.
+
+A learner is an agent that a loop can drive on an env batch the loop hands it. The agent's
+own training step is written with the same methods, so nothing here exists for one loop:
+
+    update(state) = learn(*collect(state, agent.env, agent.env_params))
+
+The methods, all pure functions over typed pytrees (`TrainState` from
+`rljax.agents.common`):
+
+    init_learner(key, hparams, obs_shape=None) -> TrainState
+        fresh parameters and optimiser state; `rollout` is None (no env batch yet).
+    vectorise(env, num_envs) -> env
+        the learner's view of a batch of `num_envs` copies of `env` (its wrappers, e.g.
+        episode statistics, observation normalisation).
+    start(state, env_batch, env_params, key, reset=None) -> TrainState
+        the state with a fresh rollout on `env_batch`: reset by `env_batch.reset` or by
+        `reset(key) -> (obs, env_state)` (a loop resetting onto its own tasks); what the
+        learner carries across resets (observation statistics) is kept.
+    collect(state, env_batch, env_params) -> (TrainState, trajectory)
+        `num_steps` steps from `state.rollout`; the trajectory is the learner's own type.
+    transitions(trajectory) -> rljax.rollout.Transition      # leaves [num_steps, num_envs]
+    score_inputs(state, trajectory) -> ScoreInputs
+        what level scores are computed from (`rljax.curricula.scores`).
+    learn(state, trajectory) -> (TrainState, metrics)
+    skip(state, trajectory) -> (TrainState, metrics)
+        the same outputs as `learn` without a gradient step (zeros for the losses), so a
+        loop can `lax.cond` between them.
+    policy(greedy) -> rljax.rollout.RecurrentPolicy, and initial_carry(n)
+        the acting policy in the recurrent signature, for evaluation on the loop's tasks.
+    updates_per_learn: int
+        gradient steps one `learn` takes (for counting gradient updates apart from env steps).
+
+`PPO` and `RecurrentPPO` (any drift, learned drifts included) implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Protocol
+
+import jax
+
+from rljax import rollout
+
+
+class ScoreInputs(NamedTuple):
+    """Per-step quantities of one rollout, `[num_steps, num_envs]`, for level scores.
+
+    `value` and `advantage` are the learner's estimates (GAE for PPO); a learner without a
+    critic leaves them None, and only scores that need no critic (e.g. learnability from
+    returns) apply to it.
+    """
+
+    reward: jax.Array
+    done: jax.Array
+    value: jax.Array | None
+    advantage: jax.Array | None
+
+
+class Learner(Protocol):
+    num_steps: int
+    updates_per_learn: int
+
+    def init_learner(
+        self, key: jax.Array, hparams: Any, obs_shape: tuple[int, ...] | None = None
+    ) -> Any: ...
+
+    def vectorise(self, env: Any, num_envs: int) -> Any: ...
+
+    def start(self, state: Any, env: Any, env_params: Any, key: jax.Array, reset=None) -> Any: ...
+
+    def collect(self, state: Any, env: Any, env_params: Any) -> tuple[Any, Any]: ...
+
+    def transitions(self, trajectory: Any) -> rollout.Transition: ...
+
+    def score_inputs(self, state: Any, trajectory: Any) -> ScoreInputs: ...
+
+    def learn(self, state: Any, trajectory: Any) -> tuple[Any, Any]: ...
+
+    def skip(self, state: Any, trajectory: Any) -> tuple[Any, Any]: ...
+
+    def policy(self, greedy: bool) -> rollout.RecurrentPolicy: ...
+
+    def initial_carry(self, num_envs: int) -> Any: ...
+
+
+__all__ = ["Learner", "ScoreInputs"]
