@@ -1,7 +1,10 @@
 """rljax.curricula: the PLR level buffer against worked numbers, level scores on hand-built
-trajectories, and the init/propose/observe curricula on a toy level type (no maze needed)."""
+trajectories and their registry, and the registered curricula (DR, PLR, robust PLR, ACCEL) on
+a toy task space (no maze needed)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
@@ -11,14 +14,26 @@ from flax import struct
 
 from rljax import ConfigError
 from rljax.curricula import (
+    ACCEL,
+    CURRICULA,
+    DR,
     MUTATE,
     NEW,
+    PLR,
     REPLAY,
-    Curriculum,
-    CurriculumConfig,
+    SCORES,
+    ACCELConfig,
+    DRConfig,
+    LevelScore,
+    PLRConfig,
+    RobustPLR,
+    RobustPLRConfig,
+    curriculum_class,
     level_buffer,
+    make_curriculum,
     scores,
 )
+from rljax.learner import ScoreInputs
 
 
 @struct.dataclass
@@ -37,6 +52,26 @@ def mutate_level(key: jax.Array, level: ToyLevel, num_edits: int) -> ToyLevel:
     """Each edit adds 1 to a random cell, so a child's sum is its parent's + num_edits."""
     cells = jax.random.randint(key, (num_edits,), 0, 3)
     return ToyLevel(level.cells.at[cells].add(1))
+
+
+def initial_level(key: jax.Array) -> ToyLevel:
+    """The editor's simplest levels: negative cells, so they are told apart from samples."""
+    return ToyLevel(jax.random.randint(key, (3,), -3, 0, jnp.int32))
+
+
+class ToySpace:
+    """A task space with a generator, simple starting levels and an editor."""
+
+    sample = staticmethod(sample_level)
+    initial = staticmethod(initial_level)
+    mutate = staticmethod(mutate_level)
+
+
+class NoEditorSpace(ToySpace):
+    mutate = None
+
+
+SPACE = ToySpace()
 
 
 def toy_buffer(score_list, last_sampled, episode_count, filled=None):
@@ -231,6 +266,25 @@ def test_paired_regret():
     np.testing.assert_allclose(score, [0.875, 1.0, np.nan])
 
 
+def test_score_registry_wraps_the_score_functions():
+    assert {"pvl", "max_mc"} <= set(SCORES)
+    advantage = jnp.asarray([[0.5, 1.0, 3.0], [-1.0, 3.0, 3.0], [2.0, 5.0, 3.0], [0.0, 7.0, 3.0]])
+    value = jnp.asarray([[0.2, 1.0, 0.0], [0.4, 2.0, 0.0], [0.1, 9.0, 0.0], [0.3, 9.0, 0.0]])
+    stored_best = jnp.asarray([0.8, 3.0, 10.0])
+    inputs = ScoreInputs(reward=REWARD, done=DONE, value=value, advantage=advantage)
+    for got, want in (
+        (SCORES["pvl"](inputs, stored_best), scores.positive_value_loss(advantage, DONE)),
+        (SCORES["max_mc"](inputs, stored_best), scores.max_mc(REWARD, DONE, value, stored_best)),
+    ):
+        assert isinstance(got, LevelScore)
+        np.testing.assert_array_equal(got.score, want.score)
+        np.testing.assert_array_equal(got.valid, want.valid)
+    # The worked numbers of test_max_mc: the stored best returns reach the registry's MaxMC.
+    np.testing.assert_allclose(SCORES["max_mc"](inputs, stored_best).score, [0.75, 1.5, np.nan])
+    with pytest.raises(ValueError, match="advantage"):
+        SCORES["pvl"](inputs._replace(advantage=None), stored_best)
+
+
 # --- curricula on the toy level ---------------------------------------------------------------
 
 
@@ -242,95 +296,134 @@ def compiled_step(curriculum):
         cstate, levels, info = curriculum.propose(cstate, key)
         s = levels.cells.sum(-1).astype(jnp.float32)
         best = jnp.where(valid, s, -jnp.inf)
-        return curriculum.observe(cstate, levels, info, s, valid, best), levels, info
+        score = LevelScore(jnp.where(valid, s, jnp.nan), valid)
+        return curriculum.observe(cstate, levels, info, score, best), levels, info
 
     return jax.jit(step)
 
 
-ACCEL = Curriculum(
-    CurriculumConfig(
-        method="accel", num_levels=2, capacity=4, min_fill_ratio=0.5, replay_prob=0.5, num_edits=3
-    ),
-    sample_level,
-    mutate_level,
-)
-ACCEL_STEP = compiled_step(ACCEL)  # shared: the tests below reuse one compiled program
+class Counts:
+    """What the loop counts from `ProposeInfo` (the curricula keep no counters)."""
+
+    def __init__(self):
+        self.kinds, self.trained = [], 0
+
+    def add(self, info):
+        self.kinds.append(int(info.step_type))
+        self.trained += int(info.train)
+
+    def of(self, kind):
+        return self.kinds.count(kind)
+
+
+ACCEL_CONFIG = ACCELConfig(capacity=4, min_fill_ratio=0.5, replay_prob=0.5, num_edits=3)
+ACCEL_CURRICULUM = make_curriculum(ACCEL_CONFIG, SPACE, 2)
+ACCEL_STEP = compiled_step(ACCEL_CURRICULUM)  # shared: the tests below reuse one program
+
+
+def test_registry_lists_methods_with_their_configs():
+    expected = {
+        "dr": (DR, DRConfig),
+        "plr": (PLR, PLRConfig),
+        "robust_plr": (RobustPLR, RobustPLRConfig),
+        "accel": (ACCEL, ACCELConfig),
+    }
+    for name, (cls, config_cls) in expected.items():
+        assert CURRICULA[name] is cls
+        assert cls.name == name and cls.Config is config_cls
+        # The exact config type selects the method: RobustPLRConfig subclasses PLRConfig.
+        assert curriculum_class(config_cls()) is cls
+    assert isinstance(make_curriculum(RobustPLRConfig(capacity=4), SPACE, 2), RobustPLR)
+    assert isinstance(ACCEL_CURRICULUM, ACCEL)
 
 
 def test_robust_plr_replays_only_after_min_fill_and_never_trains_on_new():
-    config = CurriculumConfig(
-        method="robust_plr", num_levels=1, capacity=4, min_fill_ratio=0.5, replay_prob=1.0
-    )
-    curriculum = Curriculum(config, sample_level)
+    config = RobustPLRConfig(capacity=4, min_fill_ratio=0.5, replay_prob=1.0)
+    curriculum = make_curriculum(config, SPACE, 1)
     step = compiled_step(curriculum)
     cstate = curriculum.init(jax.random.PRNGKey(0), EXAMPLE)
     keys = jax.random.split(jax.random.PRNGKey(1), 4)
     valid, invalid = jnp.ones(1, bool), jnp.zeros(1, bool)
+    counts = Counts()
 
     # An invalid score is not inserted, so the buffer stays empty and the step stays NEW.
     cstate, _, info = step(cstate, keys[0], invalid)
+    counts.add(info)
     assert int(info.step_type) == NEW and int(cstate.buffer.size) == 0
+    assert np.isnan(float(cstate.mean_score))  # nothing valid was measured
     for i, expected_size in ((1, 1), (2, 2)):  # 0/4 and 1/4 filled: below 0.5, no replay
-        cstate, _, info = step(cstate, keys[i], valid)
+        cstate, levels, info = step(cstate, keys[i], valid)
+        counts.add(info)
         assert int(info.step_type) == NEW
-        assert not bool(info.train.any())  # PLR-perp: new levels are only evaluated
+        assert not bool(info.train)  # PLR-perp: new levels are only evaluated
         assert int(cstate.buffer.size) == expected_size
+        assert (np.asarray(levels.cells) >= 0).all()  # from `sample`, not `initial`
+        np.testing.assert_array_equal(info.indices, [-1])
+        np.testing.assert_array_equal(info.max_returns, [-np.inf])
+    assert float(curriculum.stats(cstate).buffer_fill) == 0.5
     cstate, levels, info = step(cstate, keys[3], valid)  # 2/4 filled: replay
-    assert int(info.step_type) == REPLAY and bool(info.train.all())
+    counts.add(info)
+    assert int(info.step_type) == REPLAY and bool(info.train)
     np.testing.assert_array_equal(levels.cells, cstate.buffer.levels.cells[info.indices])
-    c = cstate.counters
-    assert (int(c.new_steps), int(c.replay_steps), int(c.grad_updates)) == (3, 1, 1)
-    assert int(c.env_steps) == 4 * config.steps_per_level
+    # A replayed level brings its stored best return (MaxMC's R_max): here its cell sum.
+    np.testing.assert_array_equal(info.max_returns, levels.cells.sum(-1).astype(np.float32))
+    assert (counts.of(NEW), counts.of(REPLAY), counts.trained) == (3, 1, 1)
 
 
-@pytest.mark.parametrize("method", ["plr", "dr"])
-def test_plr_and_dr_train_on_new_levels(method):
-    config = CurriculumConfig(
-        method=method, num_levels=2, capacity=2, min_fill_ratio=0.0, replay_prob=1.0
-    )
-    curriculum = Curriculum(config, sample_level)
+@pytest.mark.parametrize(
+    "config", [PLRConfig(capacity=2, min_fill_ratio=0.0, replay_prob=1.0), DRConfig()]
+)
+def test_plr_and_dr_train_on_new_levels(config):
+    curriculum = make_curriculum(config, SPACE, 2)
     step = compiled_step(curriculum)
-    cstate = curriculum.init(jax.random.PRNGKey(0), EXAMPLE)
-    step_types = []
+    cstate = curriculum.init(jax.random.PRNGKey(0), EXAMPLE, curriculum.hparams())
+    counts = Counts()
     for key in jax.random.split(jax.random.PRNGKey(2), 3):
-        cstate, _, info = step(cstate, key, jnp.ones(2, bool))
-        step_types.append(int(info.step_type))
-        assert bool(info.train.all())
+        cstate, levels, info = step(cstate, key, jnp.ones(2, bool))
+        counts.add(info)
+        assert bool(info.train)
+        if int(info.step_type) == NEW:
+            assert (np.asarray(levels.cells) >= 0).all()  # from `sample`, not `initial`
     # PLR replays as soon as one level is in (min fill 0); DR has no buffer and never replays.
-    assert step_types == ([NEW, REPLAY, REPLAY] if method == "plr" else [NEW] * 3)
-    assert int(cstate.counters.grad_updates) == 3
+    assert counts.kinds == ([NEW, REPLAY, REPLAY] if isinstance(config, PLRConfig) else [NEW] * 3)
+    assert counts.trained == 3
 
 
 def test_accel_mutates_the_replayed_levels_without_gradient():
     # replay_prob and min_fill_ratio are traced: new values reuse ACCEL_STEP's program.
-    hparams = ACCEL.config.replace(replay_prob=1.0).hparams()
-    cstate = ACCEL.init(jax.random.PRNGKey(0), EXAMPLE, hparams)
+    hparams = ACCEL_CONFIG.replace(replay_prob=1.0).hparams()
+    cstate = ACCEL_CURRICULUM.init(jax.random.PRNGKey(0), EXAMPLE, hparams)
     keys = jax.random.split(jax.random.PRNGKey(3), 4)
     valid = jnp.ones(2, bool)
-    cstate, _, info = ACCEL_STEP(cstate, keys[0], valid)
-    assert int(info.step_type) == NEW and not bool(info.train.any())
+    counts = Counts()
+    cstate, new_levels, info = ACCEL_STEP(cstate, keys[0], valid)
+    counts.add(info)
+    assert int(info.step_type) == NEW and not bool(info.train)
+    assert (np.asarray(new_levels.cells) < 0).all()  # ACCEL starts from `initial` levels
     cstate, parents, info = ACCEL_STEP(cstate, keys[1], valid)
-    assert int(info.step_type) == REPLAY and bool(info.train.all())
+    counts.add(info)
+    assert int(info.step_type) == REPLAY and bool(info.train)
     parent_slots = info.indices
     cstate, children, info = ACCEL_STEP(cstate, keys[2], valid)
-    assert int(info.step_type) == MUTATE
-    assert bool(info.is_mutated.all()) and not bool(info.train.any())
+    counts.add(info)
+    assert int(info.step_type) == MUTATE and not bool(info.train)
     np.testing.assert_array_equal(info.indices, parent_slots)
+    # A child has not been played: its parent's best return says nothing of it.
+    np.testing.assert_array_equal(info.max_returns, [-np.inf, -np.inf])
     # Each child is its parent with num_edits = 3 unit edits, and scored (sum + 3) above
     # every stored level, so both children are in the buffer now.
     np.testing.assert_array_equal(children.cells.sum(-1) - parents.cells.sum(-1), [3, 3])
     stored = {tuple(c) for c in np.asarray(cstate.buffer.levels.cells)}
     assert {tuple(c) for c in np.asarray(children.cells)} <= stored
     cstate, _, info = ACCEL_STEP(cstate, keys[3], valid)
+    counts.add(info)
     assert int(info.step_type) == REPLAY  # after a mutate step the coin decides again
-    c = cstate.counters
-    assert (int(c.new_steps), int(c.replay_steps), int(c.mutate_steps)) == (1, 2, 1)
-    assert int(c.grad_updates) == 2 * ACCEL.config.updates_per_train_step
-    assert int(c.env_steps) == 4 * 2 * ACCEL.config.steps_per_level
+    assert (counts.of(NEW), counts.of(REPLAY), counts.of(MUTATE)) == (1, 2, 1)
+    assert counts.trained == 2
 
 
 def test_one_compiled_step_serves_new_replay_and_mutate(count_compilations):
-    cstate = ACCEL.init(jax.random.PRNGKey(0), EXAMPLE)
+    cstate = ACCEL_CURRICULUM.init(jax.random.PRNGKey(0), EXAMPLE)
     keys = list(jax.random.split(jax.random.PRNGKey(4), 16))  # made outside the count
     valid = jnp.ones(2, bool)
     seen = []
@@ -348,71 +441,104 @@ def test_vmap_over_seeds_equals_separate_runs():
     batched_step = jax.jit(jax.vmap(ACCEL_STEP))
     keys = jax.random.split(jax.random.PRNGKey(5), 12).reshape(6, 2, 2)  # [steps, seeds]
     valid = jnp.ones((2, 2), bool)
-    single = ACCEL.init(None, EXAMPLE)
+    single = ACCEL_CURRICULUM.init(None, EXAMPLE)
     batched = jax.tree.map(lambda x: jnp.stack([x, x]), single)
     singles = [single, single]
+    mutated = 0
     for step_keys in keys:
-        batched, _, _ = batched_step(batched, step_keys, valid)
+        batched, _, info = batched_step(batched, step_keys, valid)
+        mutated += int((info.step_type == MUTATE).sum())
         singles = [ACCEL_STEP(s, step_keys[i], valid[i])[0] for i, s in enumerate(singles)]
-    assert int(batched.counters.mutate_steps.sum()) > 0  # every branch was exercised
+    assert mutated > 0  # every branch was exercised
     for i, single in enumerate(singles):
         for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(single), strict=True):
             np.testing.assert_allclose(a[i], b, rtol=1e-6)
 
 
-def test_paired_takes_adversary_levels_and_counts_both_players():
-    config = CurriculumConfig(method="paired", num_levels=2, steps_per_level=10)
-    curriculum = Curriculum(config)
-    cstate = curriculum.init(jax.random.PRNGKey(0), EXAMPLE)
-    with pytest.raises(ValueError, match="adversary"):
-        curriculum.propose(cstate, jax.random.PRNGKey(1))
-    built = ToyLevel(jnp.asarray([[1, 1, 1], [2, 2, 2]], jnp.int32))
-    cstate, levels, info = curriculum.propose(cstate, jax.random.PRNGKey(1), built)
-    np.testing.assert_array_equal(levels.cells, built.cells)
-    assert bool(info.is_new.all()) and bool(info.train.all())
-    regret = scores.LevelScore(jnp.asarray([0.5, 1.5]), jnp.asarray([True, True]))
-    cstate = curriculum.observe(cstate, levels, info, *regret)
-    assert float(cstate.mean_score) == 1.0  # the adversary's objective, mean regret
-    assert int(cstate.counters.env_steps) == 2 * 2 * 10  # protagonist and antagonist
+def test_mean_score_averages_valid_scores_only():
+    curriculum = make_curriculum(DRConfig(), SPACE, 3)
+    cstate = curriculum.init(None, EXAMPLE)
+    cstate, levels, info = curriculum.propose(cstate, jax.random.PRNGKey(0))
+    score = LevelScore(jnp.asarray([1.0, jnp.nan, 2.0]), jnp.asarray([True, False, True]))
+    no_returns = jnp.full(3, -jnp.inf)
+    cstate = curriculum.observe(cstate, levels, info, score, no_returns)
+    stats = curriculum.stats(cstate)
+    assert float(stats.mean_score) == 1.5 and float(stats.buffer_fill) == 0.0
+    none = LevelScore(jnp.full(3, jnp.nan), jnp.zeros(3, bool))
+    unmeasured = curriculum.observe(cstate, levels, info, none, no_returns)
+    assert np.isnan(float(curriculum.stats(unmeasured).mean_score))
+    assert curriculum.top_tasks(cstate, 2) == ([], None)
+
+
+def test_top_tasks_are_the_best_filled_levels():
+    curriculum = make_curriculum(PLRConfig(capacity=4), SPACE, 2)
+    cstate = curriculum.init(None, EXAMPLE)
+    # Slot 1 (score 2.0) is the best but empty; then slots 2 (1.0), 0 (0.5), 3 (0.1).
+    buffer = toy_buffer([0.5, 2.0, 1.0, 0.1], [0, 2, 5, 1], 6, filled=[True, False, True, True])
+    best, tasks = curriculum.top_tasks(cstate.replace(buffer=buffer), 2)
+    assert best == [1.0, 0.5]
+    np.testing.assert_array_equal(tasks.cells, buffer.levels.cells[np.asarray([2, 0])])
 
 
 # --- bad input --------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "changes, field",
+    "config_cls, changes, field",
     [
-        ({"method": "poet"}, "method"),
-        ({"replay_prob": 1.5}, "replay_prob"),
-        ({"replay_prob": -0.1}, "replay_prob"),
-        ({"capacity": 8, "num_levels": 16}, "capacity"),
-        ({"temperature": 0.0}, "temperature"),
-        ({"staleness_coef": 1.2}, "staleness_coef"),
-        ({"min_fill_ratio": -0.5}, "min_fill_ratio"),
-        ({"prioritization": "softmax"}, "prioritization"),
+        (PLRConfig, {"replay_prob": 1.5}, "replay_prob"),
+        (PLRConfig, {"replay_prob": -0.1}, "replay_prob"),
+        (PLRConfig, {"capacity": 0}, "capacity"),
+        (PLRConfig, {"temperature": 0.0}, "temperature"),
+        (RobustPLRConfig, {"staleness_coef": 1.2}, "staleness_coef"),
+        (RobustPLRConfig, {"min_fill_ratio": -0.5}, "min_fill_ratio"),
+        (ACCELConfig, {"prioritization": "softmax"}, "prioritization"),
+        (ACCELConfig, {"num_edits": 0}, "num_edits"),
     ],
 )
-def test_bad_config_names_field_and_fix(changes, field):
-    with pytest.raises(ConfigError, match=f"CurriculumConfig.{field}=.*Fix:"):
-        CurriculumConfig(**changes)
+def test_bad_config_names_field_and_fix(config_cls, changes, field):
+    with pytest.raises(ConfigError, match=f"{config_cls.__name__}.{field}=.*Fix:"):
+        config_cls(**changes)
 
 
-def test_unknown_method_lists_valid_ones():
-    with pytest.raises(ConfigError, match="dr, plr, robust_plr, accel, paired"):
-        CurriculumConfig(method="poet")
+def test_unknown_prioritization_lists_valid_ones():
+    with pytest.raises(ConfigError, match="rank, topk"):
+        PLRConfig(prioritization="softmax")
 
 
-def test_missing_generator_or_editor_is_refused():
-    with pytest.raises(ConfigError, match="sample_level"):
-        Curriculum(CurriculumConfig(method="plr"))
-    with pytest.raises(ConfigError, match="mutate_level"):
-        Curriculum(CurriculumConfig(method="accel"), sample_level)
+@pytest.mark.parametrize("config_cls", [PLRConfig, RobustPLRConfig, ACCELConfig])
+def test_capacity_below_the_batch_is_refused(config_cls):
+    with pytest.raises(
+        ConfigError, match=f"{config_cls.__name__}.capacity=8 .*num_levels=16.*Fix:"
+    ):
+        make_curriculum(config_cls(capacity=8), SPACE, 16)
+
+
+def test_unregistered_config_lists_registered_curricula():
+    @dataclass(frozen=True)
+    class POETConfig:
+        pass
+
+    with pytest.raises(ConfigError, match=r"POETConfig.*Fix:.*dr \(DRConfig\), plr \(PLRConfig\)"):
+        make_curriculum(POETConfig(), SPACE, 2)
+    with pytest.raises(ConfigError, match=r"robust_plr \(RobustPLRConfig\), accel \(ACCELConfig\)"):
+        curriculum_class(POETConfig())
+
+
+def test_accel_without_editor_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"ACCELConfig.num_edits=5 .*NoEditorSpace.*Fix: use robust_plr"
+    ):
+        make_curriculum(ACCELConfig(capacity=4), NoEditorSpace(), 2)
+    make_curriculum(RobustPLRConfig(capacity=4), NoEditorSpace(), 2)  # needs no editor
 
 
 def test_generator_dtype_mismatch_fails_at_trace_time():
     # A level whose dtype differs from the buffer's would otherwise mean a second compile.
-    int16_level = lambda k: ToyLevel(jax.random.randint(k, (3,), 0, 10, jnp.int16))
-    curriculum = Curriculum(CurriculumConfig(method="plr", num_levels=2, capacity=4), int16_level)
+    class Int16Space(ToySpace):
+        sample = staticmethod(lambda k: ToyLevel(jax.random.randint(k, (3,), 0, 10, jnp.int16)))
+
+    curriculum = make_curriculum(PLRConfig(capacity=4), Int16Space(), 2)
     cstate = curriculum.init(None, EXAMPLE)
     with pytest.raises(TypeError, match="equal output types"):
         jax.jit(curriculum.propose).lower(cstate, jax.random.PRNGKey(0))

@@ -1,39 +1,67 @@
 """Curricula over levels (unsupervised environment design): a typed level buffer, level
-scores as pure functions of trajectories, and DR / PLR / robust PLR / ACCEL / PAIRED behind one
-`init / propose / observe` interface. See `curriculum.py` for how a learner drives them."""
+scores as pure functions of trajectories (registered by name in `SCORES`), and DR / PLR /
+robust PLR / ACCEL behind one `init / propose / observe` interface, one file per method,
+registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
 
-from rljax.curricula import level_buffer, scores
+from rljax.curricula import accel, dr, level_buffer, plr, scores
+from rljax.curricula.accel import ACCEL, ACCELConfig, ACCELState
 from rljax.curricula.curriculum import (
-    BUFFERED,
-    METHODS,
+    CURRICULA,
     MUTATE,
     NEW,
     REPLAY,
-    CState,
     Curriculum,
-    CurriculumConfig,
-    CurriculumCounters,
-    CurriculumHParams,
+    CurriculumStats,
     ProposeInfo,
+    curriculum_class,
+    make_curriculum,
+    register_curriculum,
 )
+from rljax.curricula.dr import DR, DRConfig, DRState
 from rljax.curricula.level_buffer import LevelBuffer
-from rljax.curricula.scores import EpisodeReturns, LevelScore
+from rljax.curricula.plr import (
+    PLR,
+    BufferedCurriculum,
+    PLRConfig,
+    PLRHParams,
+    PLRState,
+    RobustPLR,
+    RobustPLRConfig,
+)
+from rljax.curricula.scores import SCORES, EpisodeReturns, LevelScore, register_score
 
 __all__ = [
-    "BUFFERED",
-    "METHODS",
+    "ACCEL",
+    "CURRICULA",
+    "DR",
     "MUTATE",
     "NEW",
+    "PLR",
     "REPLAY",
-    "CState",
+    "SCORES",
+    "ACCELConfig",
+    "ACCELState",
+    "BufferedCurriculum",
     "Curriculum",
-    "CurriculumConfig",
-    "CurriculumCounters",
-    "CurriculumHParams",
+    "CurriculumStats",
+    "DRConfig",
+    "DRState",
     "EpisodeReturns",
     "LevelBuffer",
     "LevelScore",
+    "PLRConfig",
+    "PLRHParams",
+    "PLRState",
     "ProposeInfo",
+    "RobustPLR",
+    "RobustPLRConfig",
+    "accel",
+    "curriculum_class",
+    "dr",
     "level_buffer",
+    "make_curriculum",
+    "plr",
+    "register_curriculum",
+    "register_score",
     "scores",
 ]

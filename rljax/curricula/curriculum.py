@@ -1,367 +1,192 @@
-"""Curricula over levels: DR, PLR, robust PLR (PLR-perp), ACCEL and PAIRED's bookkeeping.
+"""The curriculum interface, the types it shares, and the registry of curricula by name.
 
-The interface is three pure functions over a typed state, driven by the learner's loop:
+A curriculum picks the tasks (levels) a learner trains on. It is three pure functions over
+its own typed state, driven by a loop (`rljax.curricula.runner`):
 
-    cstate = curriculum.init(key, example_level)
-    cstate, levels, info = curriculum.propose(cstate, key)        # levels [num_levels, ...]
-    ... reset envs to `levels`, collect a trajectory, score it (rljax.curricula.scores),
+    curriculum = make_curriculum(config, task_space, num_levels)
+    state = curriculum.init(key, example_task, curriculum.hparams())
+    state, tasks, info = curriculum.propose(state, key)       # tasks: leaves [num_levels, ...]
+    ... reset envs onto `tasks`, collect, score (`rljax.curricula.scores.SCORES`) ...
     ... take a gradient step where `info.train` (and only there) ...
-    cstate = curriculum.observe(cstate, levels, info, scores, valid, max_returns)
+    state = curriculum.observe(state, tasks, info, score, max_returns)
 
-The batch size `num_levels` is a static shape fixed in `CurriculumConfig` rather than an
-argument of `propose`: the buffer capacity must be checked against it before anything
-compiles, and ACCEL keeps the batch of replayed parents in the state.
+Every step is one of three kinds (`info.step_type`): NEW tasks from the task space, a REPLAY
+batch from a level buffer, or MUTATE (edited children of the last replay batch). A whole
+batch shares the kind, as in PLR, and the kind is a traced value that selects a
+`lax.switch` branch, so one compiled step serves them all. The loop, not the curriculum,
+counts env steps, gradient updates and steps of each kind, from `info`.
 
-Every step is one of three kinds, drawn inside the compiled step (`info.step_type`): NEW
-levels from the generator, a REPLAY batch from the level buffer, or MUTATE (ACCEL's edited
-children of the previous replay batch). A whole batch shares the kind, as in PLR, and the
-kind is a traced value that selects a `lax.switch` branch, so one compiled training step
-serves them all.
+The methods live one per file and register themselves by name with their config class:
 
-| method       | NEW levels        | REPLAY         | MUTATE          | paper                    |
-|--------------|-------------------|----------------|-----------------|--------------------------|
-| `dr`         | train             | never          | never           | domain randomisation     |
-| `plr`        | train, insert     | train, rescore | never           | Jiang et al. 2021, sec. 3|
-| `robust_plr` | no grad, insert   | train, rescore | never           | Jiang et al. 2021b (PLR⊥)|
-| `accel`      | no grad, insert   | train, rescore | no grad, insert | Parker-Holder et al. 2022|
-| `paired`     | train (adversary) | never          | never           | Dennis et al. 2020, sec.4|
+| name         | NEW tasks            | REPLAY         | MUTATE          | file      |
+|--------------|----------------------|----------------|-----------------|-----------|
+| `dr`         | `sample`, train      | never          | never           | dr.py     |
+| `plr`        | `sample`, train      | train, rescore | never           | plr.py    |
+| `robust_plr` | `sample`, no grad    | train, rescore | never           | plr.py    |
+| `accel`      | `initial`, no grad   | train, rescore | no grad, insert | accel.py  |
 
-Replay happens with probability `replay_prob` once the buffer is filled to `min_fill_ratio`.
-ACCEL (Parker-Holder et al. 2022, "Evolving Curricula with Regret-Based Environment Design",
-Alg. 1) edits the levels it just replayed and trained on, scores the children without a
-gradient step and offers them to the buffer; here that second half of Alg. 1's replay branch
-is the next step (MUTATE), so each step is one rollout of `num_levels` levels.
-
-Environment steps and gradient updates are counted apart (`CurriculumCounters`): robust PLR
-and ACCEL spend rollouts on levels they never train on, so equal env steps are not equal
-learning.
+`make_curriculum(config, ...)` builds the curriculum registered for `type(config)`, so a run
+config holds a curriculum config and nothing else names the method.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax import config as cfg
-from rljax.curricula import level_buffer
-from rljax.curricula.level_buffer import LevelBuffer
-
-METHODS = ("dr", "plr", "robust_plr", "accel", "paired")
-BUFFERED = ("plr", "robust_plr", "accel")
-PRIORITIZATIONS = ("rank", "topk")
+from rljax.config import ConfigError
+from rljax.curricula.scores import LevelScore
 
 NEW, REPLAY, MUTATE = 0, 1, 2
 """Values of `ProposeInfo.step_type`."""
 
 
-@dataclass(frozen=True)
-class CurriculumConfig:
-    """Static structure and coefficients of a curriculum. Defaults are common maze settings
-    for robust PLR/ACCEL (check the papers' appendices before claiming a reproduction)."""
-
-    method: str = "robust_plr"
-    """One of dr, plr, robust_plr, accel, paired."""
-    num_levels: int = 16
-    """Levels per proposal: the env batch of one rollout (static: a shape)."""
-    capacity: int = 4000
-    """Level buffer size (PLR family; static: a shape)."""
-    replay_prob: float = 0.8
-    """Probability of a replay step once the buffer is filled enough (traced)."""
-    min_fill_ratio: float = 0.5
-    """No replay until this fraction of the buffer is filled (traced)."""
-    temperature: float = 0.3
-    """beta of the rank weights h_i^(1/beta) (traced)."""
-    staleness_coef: float = 0.3
-    """rho, the weight of staleness in the replay distribution (traced)."""
-    prioritization: str = "rank"
-    """`rank` (every filled level) or `topk` (rank weights on the top_k levels only)."""
-    top_k: int = 4
-    """Levels kept by `topk` prioritisation (static)."""
-    duplicate_check: bool = False
-    """Update an identical stored level instead of inserting a copy."""
-    num_edits: int = 5
-    """ACCEL: random edits per child level (static)."""
-    steps_per_level: int = 256
-    """Env steps one rollout takes on each proposed level (for the env-step counter)."""
-    updates_per_train_step: int = 1
-    """Gradient updates the learner takes on a step that trains, e.g. epochs * minibatches."""
-
-    def __post_init__(self) -> None:
-        cfg.check_choice(self, "method", METHODS)
-        cfg.check_choice(self, "prioritization", PRIORITIZATIONS)
-        cfg.check_positive(self, "num_levels", "capacity", "temperature", "top_k")
-        cfg.check_positive(self, "num_edits", "steps_per_level")
-        cfg.check_non_negative(self, "updates_per_train_step")
-        cfg.check_unit_interval(self, "replay_prob", "min_fill_ratio", "staleness_coef")
-        if self.method in BUFFERED and self.capacity < self.num_levels:
-            cfg.fail(
-                self,
-                "capacity",
-                f"is smaller than the batch of levels num_levels={self.num_levels}",
-                f"pass capacity >= {self.num_levels} or fewer num_levels",
-            )
-
-    def replace(self, **changes: Any) -> CurriculumConfig:
-        return dataclasses.replace(self, **changes)
-
-    def hparams(self) -> CurriculumHParams:
-        """The traced coefficients, as a pytree that vmaps over runs."""
-        return cfg.traced_coefficients(self, CurriculumHParams)
-
-
-@struct.dataclass
-class CurriculumHParams:
-    """Traced coefficients; scalars (or `[runs]` under vmap)."""
-
-    replay_prob: jax.Array
-    min_fill_ratio: jax.Array
-    temperature: jax.Array
-    staleness_coef: jax.Array
-
-
-@struct.dataclass
-class CurriculumCounters:
-    """What a curriculum has spent, int32 scalars. `env_steps` counts every rollout step on a
-    proposed level, trained on or not; `grad_updates` only those of steps that train."""
-
-    env_steps: jax.Array
-    grad_updates: jax.Array
-    new_steps: jax.Array
-    replay_steps: jax.Array
-    mutate_steps: jax.Array
-
-
 @struct.dataclass
 class ProposeInfo:
-    """What `propose` tells the learner and `observe` about one batch; flags are `[n]`."""
+    """What `propose` tells the loop and `observe` about one batch."""
 
     step_type: jax.Array
     """int32 scalar: NEW, REPLAY or MUTATE."""
-    is_new: jax.Array
-    is_replay: jax.Array
-    is_mutated: jax.Array
     train: jax.Array
-    """Whether the learner takes a gradient step on the level's trajectory."""
+    """bool scalar: whether the learner takes a gradient step on this batch."""
     indices: jax.Array
-    """int32: buffer slot of a replayed level, the parent's slot of a child, -1 if new."""
+    """`[n]` int32: buffer slot of a replayed task, the parent's slot of a child, -1 if new."""
     max_returns: jax.Array
-    """float32: best return ever achieved on the level (MaxMC's R_max); -inf if unknown."""
+    """`[n]` float32: best return ever achieved on the task (MaxMC's R_max); -inf if
+    unknown."""
 
 
 @struct.dataclass
-class CState:
-    buffer: LevelBuffer | None
-    """The level buffer (PLR family); None for dr and paired."""
-    counters: CurriculumCounters
-    hparams: CurriculumHParams
-    last_step: jax.Array
-    """int32 scalar, the previous step's type (ACCEL mutates after a replay)."""
-    parents: jax.Array
-    """`[num_levels]` int32, buffer slots of the last replay batch (ACCEL's parents)."""
+class CurriculumStats:
+    """Scalars a loop reports about its curriculum."""
+
+    buffer_fill: jax.Array
+    """float32 scalar: filled fraction of the level buffer (0 without one)."""
     mean_score: jax.Array
-    """float32 scalar, mean valid score of the last observed batch (NaN if none valid); for
-    PAIRED the mean regret, the adversary's objective."""
+    """float32 scalar: mean valid score of the last observed batch (NaN if none)."""
 
 
-SampleLevel = Callable[[jax.Array], Any]
-MutateLevel = Callable[[jax.Array, Any, int], Any]
+def mean_valid_score(score: LevelScore) -> jax.Array:
+    """float32 scalar: the mean of the valid scores `[n]`, NaN if none is valid."""
+    num_valid = score.valid.sum()
+    mean = jnp.where(
+        num_valid > 0,
+        jnp.where(score.valid, score.score, 0.0).sum() / jnp.maximum(num_valid, 1),
+        jnp.nan,
+    )
+    return mean.astype(jnp.float32)
+
+
+def no_score() -> jax.Array:
+    """The `mean_score` of a curriculum that has observed nothing yet."""
+    return jnp.full((), jnp.nan, jnp.float32)
 
 
 class Curriculum:
-    """A curriculum as pure functions over `CState`; the instance holds static structure.
+    """Base class of the curricula: an instance holds static structure (config, task space,
+    batch size); its methods are pure functions of a state pytree.
 
-    `sample_level(key) -> level` generates a fresh level (DR's distribution, or ACCEL's
-    simple starting levels); `mutate_level(key, level, num_edits) -> level` edits one (ACCEL).
-    Both must return the dtypes of the example level, or the `switch` over step kinds fails
-    to trace (rather than compiling twice, as a dtype flip would elsewhere).
-
-    PAIRED (Dennis et al. 2020, sec. 4, Alg. 1) here is only the curriculum side: `propose`
-    passes the adversary's levels through as NEW and trainable, `scores.paired_regret` gives
-    the regret estimate, and `observe` counts the steps of both players and keeps the mean
-    regret. The training loop (adversary policy, protagonist and antagonist rollouts, the
-    three PPO updates) is `rljax.curricula.paired.PAIRED`, which keeps its own counters,
-    since it also counts the adversary's steps and three agents' gradient updates.
+    Subclasses set `name` and `Config`, implement `init`, `propose` and `observe`, and are
+    registered with `@register_curriculum`. `__init__` raises `rljax.ConfigError` when the
+    config does not fit the task space or the batch size.
     """
 
-    def __init__(
-        self,
-        config: CurriculumConfig,
-        sample_level: SampleLevel | None = None,
-        mutate_level: MutateLevel | None = None,
-    ):
-        if config.method != "paired" and sample_level is None:
-            cfg.fail(config, "method", "needs a level generator", "pass sample_level(key)")
-        if config.method == "accel" and mutate_level is None:
-            cfg.fail(config, "method", "needs a level editor", "pass mutate_level(key, level, n)")
+    name: ClassVar[str]
+    """Registry name, e.g. `robust_plr`."""
+    Config: ClassVar[type]
+    """The frozen config dataclass of the method."""
+
+    def __init__(self, config: Any, task_space: Any, num_levels: int):
         self.config = config
-        self.sample_level = sample_level
-        self.mutate_level = mutate_level
-        self.top_k = config.top_k if config.prioritization == "topk" else None
-        self.buffered = config.method in BUFFERED
-        self.train_on_new = config.method in ("dr", "plr", "paired")
+        self.task_space = task_space
+        self.num_levels = num_levels
+        """Tasks per proposal: the env batch of one rollout (static: a shape)."""
 
-    # --- the interface --------------------------------------------------------------------
+    def hparams(self) -> Any:
+        """The traced coefficients, a pytree that vmaps over runs."""
+        return self.config.hparams()
 
-    def init(
-        self, key: jax.Array, example_level: Any, hparams: CurriculumHParams | None = None
-    ) -> CState:
-        """An empty curriculum for levels shaped like `example_level` (no batch axis).
-        `key` is unused by these methods; the signature is shared with stateful teachers."""
-        del key
-        zero = jnp.zeros((), jnp.int32)
-        return CState(
-            buffer=level_buffer.init(example_level, self.config.capacity)
-            if self.buffered
-            else None,
-            counters=CurriculumCounters(zero, zero, zero, zero, zero),
-            hparams=self.config.hparams() if hparams is None else hparams,
-            last_step=jnp.full((), NEW, jnp.int32),
-            parents=jnp.zeros(self.config.num_levels, jnp.int32),
-            mean_score=jnp.full((), jnp.nan, jnp.float32),
-        )
+    def init(self, key: jax.Array, example_task: Any, hparams: Any = None) -> Any:
+        """An empty state for tasks shaped like `example_task` (no batch axis); `hparams`
+        defaults to `self.hparams()`."""
+        raise NotImplementedError
 
-    def propose(
-        self, cstate: CState, key: jax.Array, new_levels: Any | None = None
-    ) -> tuple[CState, Any, ProposeInfo]:
-        """The next batch of `num_levels` levels and what to do with them.
-
-        `new_levels` (leaves `[num_levels, ...]`) replace the generator's levels on a NEW
-        step; PAIRED requires them: they are the adversary's levels.
-        """
-        n = self.config.num_levels
-        if self.config.method == "paired" and new_levels is None:
-            raise ValueError(
-                "Curriculum(method='paired').propose needs new_levels: the batch of levels "
-                "the adversary built (leaves [num_levels, ...])"
-            )
-        coin_key, branch_key = jax.random.split(key)
-
-        def generate() -> Any:
-            if new_levels is not None:
-                return new_levels
-            return jax.vmap(self.sample_level)(jax.random.split(branch_key, n))
-
-        if not self.buffered:
-            return cstate, generate(), self._info(jnp.int32(NEW), jnp.full(n, -1), None)
-
-        hp, buffer = cstate.hparams, cstate.buffer
-        filled_enough = (buffer.size > 0) & (buffer.size >= hp.min_fill_ratio * buffer.capacity)
-        replay = filled_enough & (jax.random.uniform(coin_key) < hp.replay_prob)
-        step_type = jnp.where(replay, REPLAY, NEW)
-        if self.config.method == "accel":
-            step_type = jnp.where(cstate.last_step == REPLAY, MUTATE, step_type)
-
-        # Generating inside the branch skips it on replay steps (outside vmap, where a
-        # `switch` runs one branch).
-        def new(buffer):
-            return buffer, generate(), jnp.full(n, -1, jnp.int32)
-
-        def replay_batch(buffer):
-            buffer, indices, levels = level_buffer.sample_replay(
-                buffer, branch_key, n, hp.temperature, hp.staleness_coef, self.top_k
-            )
-            return buffer, levels, indices
-
-        def mutate(buffer):
-            parents = jax.tree.map(lambda x: x[cstate.parents], buffer.levels)
-            edit = lambda k, level: self.mutate_level(k, level, self.config.num_edits)
-            children = jax.vmap(edit)(jax.random.split(branch_key, n), parents)
-            return buffer, children, cstate.parents
-
-        branches = [new, replay_batch] + ([mutate] if self.config.method == "accel" else [])
-        buffer, levels, indices = jax.lax.switch(step_type, branches, buffer)
-        info = self._info(step_type, indices, buffer)
-        return cstate.replace(buffer=buffer), levels, info
+    def propose(self, state: Any, key: jax.Array) -> tuple[Any, Any, ProposeInfo]:
+        """The next batch of `num_levels` tasks (leaves `[num_levels, ...]`) and what to do
+        with them."""
+        raise NotImplementedError
 
     def observe(
         self,
-        cstate: CState,
-        levels: Any,
+        state: Any,
+        tasks: Any,
         info: ProposeInfo,
-        scores: jax.Array,
-        valid: jax.Array,
-        max_returns: jax.Array | None = None,
-    ) -> CState:
-        """Record the scores `[n]` of the proposed batch (see `rljax.curricula.scores`).
+        score: LevelScore,
+        max_returns: jax.Array,
+    ) -> Any:
+        """Record the scores `[n]` of the proposed batch. `max_returns [n]` are the best
+        finished-episode returns of this rollout (`scores.episode_returns(...).max`)."""
+        raise NotImplementedError
 
-        REPLAY rescores the replayed slots; NEW (robust PLR, PLR, ACCEL) and MUTATE (ACCEL)
-        offer the levels to the buffer. `max_returns [n]` are the best finished-episode returns
-        of this rollout (`scores.episode_returns(...).max`), kept per level for MaxMC.
-        Invalid scores change no score. Counters advance by what the step spent.
-        """
-        config, hp = self.config, cstate.hparams
-        buffer = cstate.buffer
-        if self.buffered:
+    def stats(self, state: Any) -> CurriculumStats:
+        """Scalars to report; without a buffer the fill is 0."""
+        return CurriculumStats(jnp.zeros((), jnp.float32), state.mean_score)
 
-            def rescore(buffer):
-                return level_buffer.update_scores(buffer, info.indices, scores, valid, max_returns)
+    def top_tasks(self, state: Any, k: int) -> tuple[list[float], Any]:
+        """Host side: the `k` best buffer tasks of one run (an unbatched state) and their
+        scores, best first; `([], None)` without a buffer."""
+        del state, k
+        return [], None
 
-            def offer(buffer):
-                buffer, _ = level_buffer.insert(
-                    buffer,
-                    levels,
-                    scores,
-                    valid,
-                    hp.temperature,
-                    hp.staleness_coef,
-                    self.top_k,
-                    max_returns,
-                    config.duplicate_check,
-                )
-                return buffer
 
-            buffer = jax.lax.cond(info.step_type == REPLAY, rescore, offer, buffer)
+# --- the registry ---------------------------------------------------------------------------
 
-        c = cstate.counters
-        trains = info.train.any()
-        # PAIRED plays every level with both the protagonist and the antagonist.
-        players = 2 if config.method == "paired" else 1
-        counters = CurriculumCounters(
-            env_steps=c.env_steps + players * config.num_levels * config.steps_per_level,
-            grad_updates=c.grad_updates + jnp.where(trains, config.updates_per_train_step, 0),
-            new_steps=c.new_steps + (info.step_type == NEW),
-            replay_steps=c.replay_steps + (info.step_type == REPLAY),
-            mutate_steps=c.mutate_steps + (info.step_type == MUTATE),
+CURRICULA: dict[str, type] = {}
+"""name -> curriculum class."""
+_BY_CONFIG: dict[type, type] = {}
+"""config class -> curriculum class."""
+
+
+def register_curriculum(cls: type) -> type:
+    """Class decorator: register `cls` under `cls.name` and its config class `cls.Config`."""
+    CURRICULA[cls.name] = cls
+    _BY_CONFIG[cls.Config] = cls
+    return cls
+
+
+def curriculum_class(config: Any) -> type:
+    """The curriculum class registered for `type(config)` (the exact type: a subclass of a
+    config is a different method)."""
+    cls = _BY_CONFIG.get(type(config))
+    if cls is None:
+        known = ", ".join(f"{name} ({c.Config.__name__})" for name, c in CURRICULA.items())
+        raise ConfigError(
+            f"no curriculum is registered for the config type {type(config).__name__}. Fix: "
+            f"pass the config of a registered curriculum, one of {known}, or register yours "
+            "with @register_curriculum."
         )
-        num_valid = valid.sum()
-        mean_score = jnp.where(
-            num_valid > 0, jnp.where(valid, scores, 0.0).sum() / jnp.maximum(num_valid, 1), jnp.nan
-        )
-        return cstate.replace(
-            buffer=buffer,
-            counters=counters,
-            last_step=info.step_type.astype(jnp.int32),
-            parents=jnp.where(info.step_type == REPLAY, info.indices, cstate.parents),
-            mean_score=mean_score.astype(jnp.float32),
-        )
+    return cls
 
-    # --- pieces ---------------------------------------------------------------------------
 
-    def _info(
-        self, step_type: jax.Array, indices: jax.Array, buffer: LevelBuffer | None
-    ) -> ProposeInfo:
-        n = self.config.num_levels
-        step_type = jnp.asarray(step_type, jnp.int32)
-        train = jnp.where(step_type == REPLAY, True, (step_type == NEW) & self.train_on_new)
-        known = indices >= 0
-        max_returns = jnp.full(n, -jnp.inf, jnp.float32)
-        if buffer is not None:
-            # A child has not been played yet: its parent's best return says nothing of it.
-            stored = buffer.max_returns[jnp.maximum(indices, 0)]
-            max_returns = jnp.where(known & (step_type == REPLAY), stored, max_returns)
-        flag = lambda kind: jnp.full(n, step_type == kind)
-        return ProposeInfo(
-            step_type=step_type,
-            is_new=flag(NEW),
-            is_replay=flag(REPLAY),
-            is_mutated=flag(MUTATE),
-            train=jnp.full(n, train),
-            indices=indices.astype(jnp.int32),
-            max_returns=max_returns,
-        )
+def make_curriculum(config: Any, task_space: Any, num_levels: int) -> Curriculum:
+    """The curriculum for `config` over `task_space`, proposing `num_levels` tasks a step."""
+    return curriculum_class(config)(config, task_space, num_levels)
+
+
+__all__ = [
+    "CURRICULA",
+    "MUTATE",
+    "NEW",
+    "REPLAY",
+    "Curriculum",
+    "CurriculumStats",
+    "ProposeInfo",
+    "curriculum_class",
+    "make_curriculum",
+    "mean_valid_score",
+    "no_score",
+    "register_curriculum",
+]

@@ -5,16 +5,16 @@ sec. 4 and Alg. 1), as one `rljax.training.Algorithm`.
 One PAIRED step, following Alg. 1:
 
   1. the adversary builds `num_levels` levels: one episode of its level-editor env
-     (`MazeAdversary-13x13`: goal, agent, then 50 walls, one cell per step), collected with
-     PPO's rollout; `build_level(actions [T], start_state)` turns each episode's actions into
-     the level it built;
+     (the maze's `MazeAdversary-13x13`: goal, agent, then 50 walls, one cell per step),
+     collected with the adversary learner's rollout; the task space's `adversary.build(actions
+     [T], start_state)` turns each episode's actions into the level it built;
   2. the protagonist and the antagonist each play every level for `num_steps` steps
-     (`UED.play`); episodes auto-reset onto the same level, so each agent plays several
+     (`TaskPlay.play`); episodes auto-reset onto the same level, so each agent plays several
      episodes per level. Sec. 4 estimates the regret with the antagonist's *maximum* episode
      return against the protagonist's *mean* return, which needs more than one episode each;
   3. regret = max antagonist return - mean protagonist return per level
      (`scores.paired_regret`, over the episodes that finished);
-  4. three PPO updates (`PPO.learn`, the same loss for all three):
+  4. three learner updates (`learn`):
      - the adversary on its build episode, with reward 0 at every placement and the regret at
        the final one (`adversary_reward`): it maximises regret;
      - the protagonist and the antagonist on their own env rewards. Alg. 1 writes their
@@ -27,36 +27,37 @@ Every step trains all three agents, so gradient updates per step are `3 * update
 num_minibatches`. Env steps count all three agents' rollouts, the adversary's placements
 included; `student_env_steps` counts only the protagonist's and antagonist's.
 
-The students are the UED runner's agent (recurrent PPO by default, `UED.ppo`), played
-and evaluated by a `UED` instance (`play`, `evaluate_params`, `level_results`): the held-out
-evaluation of the protagonist is the same function as every other method's. The adversary
-is PPO with the MinAtar CNN over its `[13, 13, 4]` observation (the paper's adversary is an
-LSTM over a conv embedding with a time step and noise input; see `envs/maze/adversary.py`).
+The students are the run's learner (`UEDConfig.learner`, recurrent PPO by default), played
+and evaluated by `rljax.curricula.runner.TaskPlay` through the learner interface: the held-out
+evaluation of the protagonist is the same function as every other method's. The adversary is
+the learner of `PAIREDConfig.adversary` (`rljax.curricula.paired_adversary`) on the task
+space's level-building env (`TaskSpace.adversary`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax import rollout
-from rljax.agents.common import TrainState
-from rljax.agents.ppo import PPO, PPOConfig, PPOMetrics
+from rljax.agents.ppo import PPO, PPOMetrics
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
-from rljax.curricula.runner import ADVERSARY_STEPS, UED, LevelResults, PAIREDHParams, UEDConfig
+from rljax.curricula.paired_adversary import PAIREDConfig, adversary_reward
+from rljax.curricula.runner import LevelResults, TaskPlay, UEDConfig, make_learner
 from rljax.evaluation import EvalResult
+from rljax.task_space import make_task_space
 
 
-class PAIREDParams(NamedTuple):
-    """The three networks' parameters (`PAIREDState.params`)."""
+@struct.dataclass
+class PAIREDHParams:
+    """Traced coefficients: the students' learner (protagonist and antagonist) and the
+    adversary's."""
 
-    protagonist: Any
-    antagonist: Any
+    students: Any
     adversary: Any
 
 
@@ -73,28 +74,15 @@ class PAIREDCounters(NamedTuple):
 
 @struct.dataclass
 class PAIREDState:
-    """One run. Parameter fields end in `params` so that `rljax.training`'s finite check
-    looks at all three networks."""
+    """One run: the three learners' states (`rljax.learner`), the counters and the loop's
+    PRNG key. The adversary's env batch is always at the start of a build episode between
+    steps (a rollout is exactly one episode and the env auto-resets)."""
 
-    protagonist_params: Any
-    antagonist_params: Any
-    adversary_params: Any
-    protagonist_opt_state: Any
-    antagonist_opt_state: Any
-    adversary_opt_state: Any
-    update_step: jax.Array
-    """int32, PAIRED steps so far (each agent's PPO learn calls)."""
-    adversary_rollout: rollout.RolloutState
-    """The adversary's env batch, always at the start of a build episode between steps (a
-    rollout is exactly one episode and the env auto-resets)."""
+    protagonist: Any
+    antagonist: Any
+    adversary: Any
     counters: PAIREDCounters
     key: jax.Array
-    hparams: PAIREDHParams
-
-    @property
-    def params(self) -> PAIREDParams:
-        """All three networks' parameters, as other algorithms' `state.params`."""
-        return PAIREDParams(self.protagonist_params, self.antagonist_params, self.adversary_params)
 
 
 class PAIREDRecord(NamedTuple):
@@ -103,7 +91,7 @@ class PAIREDRecord(NamedTuple):
     regret: jax.Array
     """Mean valid regret over the step's levels (NaN if none valid)."""
     num_walls: jax.Array
-    """Mean number of walls of the built levels."""
+    """Mean complexity of the built levels (`AdversarySpec.complexity`: walls on the maze)."""
     protagonist: PPOMetrics
     antagonist: PPOMetrics
     adversary: PPOMetrics
@@ -117,7 +105,7 @@ class PAIREDMetrics(NamedTuple):
     antagonist_return: jax.Array
     heldout_return: jax.Array
     heldout_solve_rate: jax.Array
-    """The protagonist's held-out results, from `UED.evaluate_params`."""
+    """The protagonist's held-out results, from `TaskPlay.evaluate`."""
     total_env_steps: jax.Array
     student_env_steps: jax.Array
     grad_updates: jax.Array
@@ -128,92 +116,74 @@ class PAIREDMetrics(NamedTuple):
     value_loss: jax.Array
     entropy: jax.Array
     approx_kl: jax.Array
-    """The protagonist's PPO losses."""
+    """The protagonist's losses."""
     antagonist_value_loss: jax.Array
     adversary_policy_loss: jax.Array
     adversary_value_loss: jax.Array
     adversary_entropy: jax.Array
 
 
-def adversary_reward(regret: level_scores.LevelScore, num_steps: int) -> jax.Array:
-    """The adversary's reward `[num_steps, num_levels]`: 0 for every placement but the last,
-    which gets the level's regret (0 where it is not valid: no finished episode to measure
-    it by). Dennis et al. 2020, Alg. 1: the adversary is trained with reward REGRET."""
-    final = jnp.where(regret.valid, regret.score, 0.0)
-    return jnp.zeros((num_steps, final.shape[0]), jnp.float32).at[-1].set(final)
+class PAIRED(TaskPlay):
+    """PAIRED on the task space of `config` (which must have an `adversary`), as an
+    `rljax.training.Algorithm`; the students are `config.learner`, the adversary
+    `config.curriculum.adversary` (a `PAIREDConfig`)."""
 
-
-class PAIRED:
-    """PAIRED on the levels of `students` (a `UED` for the same `UEDConfig`, method
-    `paired`), with the adversary env `adversary_env` (a registered name) and
-    `build_level(actions [T], start_state) -> level`, where `start_state` is the adversary
-    env's (unbatched) state at the start of its episode."""
-
-    def __init__(
-        self,
-        config: UEDConfig,
-        students: UED,
-        adversary_env: str,
-        build_level: Callable[[jax.Array, Any], Any],
-    ):
-        if config.method != "paired":
+    def __init__(self, config: UEDConfig, task_space: Any = None):
+        if not isinstance(config.curriculum, PAIREDConfig):
             raise ConfigError(
-                f"UEDConfig.method={config.method!r} for PAIRED. Fix: pass method='paired'."
+                f"UEDConfig.curriculum is {type(config.curriculum).__name__} for PAIRED. "
+                "Fix: pass curriculum=PAIREDConfig() (CLI: curriculum:paired)."
             )
-        self.config = config
-        self.students = students
-        self.build_level = build_level
+        task_space = make_task_space(config.task_space) if task_space is None else task_space
+        spec = task_space.adversary
+        if spec is None:
+            raise ConfigError(
+                f"the task space {type(task_space).__name__} has no level-building adversary "
+                "env, which PAIRED needs. Fix: pick another curriculum, or a task space with "
+                "one (the maze)."
+            )
+        students = make_learner(dataclasses.replace(config.learner, env=task_space.env_name))
+        super().__init__(config, task_space, students)
+        adversary = config.curriculum.adversary
+        if adversary.num_steps != spec.num_steps:
+            raise ConfigError(
+                f"UEDConfig.curriculum.adversary.num_steps={adversary.num_steps}, but the "
+                f"adversary env {spec.env} builds a level in {spec.num_steps} steps. Fix: pass "
+                f"--curriculum.adversary.num-steps {spec.num_steps}."
+            )
+        self.spec = spec
         self.adversary = PPO(
-            PPOConfig(
-                env=adversary_env,
-                total_timesteps=config.total_timesteps,
-                num_envs=config.num_levels,
-                num_steps=ADVERSARY_STEPS,
-                update_epochs=config.update_epochs,
-                num_minibatches=config.num_minibatches,
-                learning_rate=config.learning_rate,
-                anneal_lr=False,
-                gamma=config.gamma,
-                gae_lambda=config.gae_lambda,
-                clip_eps=config.clip_eps,
-                ent_coef=config.ent_coef,
-                vf_coef=config.vf_coef,
-                max_grad_norm=config.max_grad_norm,
-                network="minatar_cnn",
-                num_eval_episodes=1,
+            dataclasses.replace(
+                adversary,
+                env=spec.env,
+                total_timesteps=config.learner.total_timesteps,
+                num_envs=config.learner.num_envs,
             )
         )
-        if self.adversary.max_episode_steps != ADVERSARY_STEPS:
+        if self.adversary.max_episode_steps != spec.num_steps:
             raise ConfigError(
-                f"adversary_env={adversary_env!r} builds a level in "
-                f"{self.adversary.max_episode_steps} steps, but a PAIRED rollout is "
-                f"{ADVERSARY_STEPS}. Fix: use MazeAdversary-13x13 (50 wall steps)."
+                f"the adversary env {spec.env} ends its episodes after "
+                f"{self.adversary.max_episode_steps} steps, not {spec.num_steps}. Fix: register "
+                "an adversary env whose episode builds exactly one level."
             )
         self.steps_per_update = config.steps_per_update
-        self.num_updates = config.total_timesteps // self.steps_per_update
+        self.num_updates = config.learner.total_timesteps // self.steps_per_update
+
+    def hparams(self) -> PAIREDHParams:
+        return PAIREDHParams(self.config.learner.hparams(), self.adversary.config.hparams())
 
     # --- the Algorithm protocol -----------------------------------------------------------
 
     def init(self, key: jax.Array, hparams: PAIREDHParams) -> PAIREDState:
         protagonist_key, antagonist_key, adversary_key, key = jax.random.split(key, 4)
-        ppo, obs_shape = self.students.ppo, self.students.obs_shape
-        optimizer = ppo.optimizer(hparams.students)
-        protagonist = ppo.init_params(protagonist_key, obs_shape)
-        antagonist = ppo.init_params(antagonist_key, obs_shape)
-        adversary = self.adversary.init(adversary_key, hparams.adversary)
+        tasks_key = jax.random.fold_in(adversary_key, 1)
         zero = jnp.zeros((), jnp.int32)
         return PAIREDState(
-            protagonist_params=protagonist,
-            antagonist_params=antagonist,
-            adversary_params=adversary.params,
-            protagonist_opt_state=optimizer.init(protagonist),
-            antagonist_opt_state=optimizer.init(antagonist),
-            adversary_opt_state=adversary.opt_state,
-            update_step=zero,
-            adversary_rollout=adversary.rollout,
+            protagonist=self.init_learner(protagonist_key, hparams.students, tasks_key),
+            antagonist=self.init_learner(antagonist_key, hparams.students, tasks_key),
+            adversary=self.adversary.init(adversary_key, hparams.adversary),
             counters=PAIREDCounters(zero, zero, zero),
             key=key,
-            hparams=hparams,
         )
 
     def update(self, state: PAIREDState) -> tuple[PAIREDState, PAIREDMetrics]:
@@ -223,68 +193,44 @@ class PAIRED:
         return state, self._metrics(state, record, self.evaluate(state))
 
     def evaluate(self, state: PAIREDState) -> EvalResult:
-        return self.students.evaluate_params(self.policy_params(state))
+        return super().evaluate(self.policy_params(state))
 
     def policy_params(self, state: PAIREDState) -> Any:
-        """The protagonist's parameters: the policy PAIRED trains for transfer."""
-        return state.protagonist_params
+        """The protagonist's learner state: the policy PAIRED trains for transfer."""
+        return state.protagonist
 
-    @property
-    def eval_names(self) -> tuple[str, ...]:
-        """The held-out levels' names, in `level_results` order (the students')."""
-        return self.students.eval_names
+    def checked_leaves(self, state: PAIREDState) -> Any:
+        """The NaN guard's leaves: all three networks' parameters."""
+        return (state.protagonist.params, state.antagonist.params, state.adversary.params)
 
     def level_results(self, result: EvalResult) -> LevelResults:
-        return self.students.level_results(result)
+        return super().level_results(result)
 
     # --- one PAIRED step ------------------------------------------------------------------
 
-    def _adversary(self, state: PAIREDState, key: jax.Array) -> TrainState:
-        """The adversary's PPO state, at the start of its build episodes."""
-        return TrainState(
-            params=state.adversary_params,
-            opt_state=state.adversary_opt_state,
-            rollout=state.adversary_rollout,
-            key=key,
-            hparams=state.hparams.adversary,
-            update_step=state.update_step,
-        )
-
-    def build(self, adversary: TrainState) -> tuple[TrainState, rollout.Transition, Any]:
-        """One build episode per level: `(adversary, trajectory [T, num_levels], levels)`."""
+    def build(self, adversary: Any) -> tuple[Any, Any, Any]:
+        """One build episode per level: `(adversary, trajectory, levels)`."""
         start = adversary.rollout.env_state.inner  # under EpisodeStatistics, batched
-        adversary, traj = self.adversary.collect(adversary)
-        levels = jax.vmap(self.build_level, in_axes=(1, 0))(traj.action, start)
+        adversary, traj = self.adversary.collect(
+            adversary, self.adversary.env, self.adversary.env_params
+        )
+        actions = self.adversary.transitions(traj).action
+        levels = jax.vmap(self.spec.build, in_axes=(1, 0))(actions, start)
         return adversary, traj, levels
 
     def step(self, state: PAIREDState) -> tuple[PAIREDState, PAIREDRecord]:
         """Build, play with both students, score the regret, train all three (Alg. 1)."""
-        hp, config = state.hparams, self.config
+        config = self.config
         key, build_key, reset_key, protagonist_key, antagonist_key = jax.random.split(state.key, 5)
-
-        def student(params, opt_state, agent_key):
-            return TrainState(
-                params=params,
-                opt_state=opt_state,
-                rollout=None,
-                key=agent_key,
-                hparams=hp.students,
-                update_step=state.update_step,
-            )
-
-        adversary, build_traj, levels = self.build(self._adversary(state, build_key))
+        adversary, build_traj, levels = self.build(state.adversary.replace(key=build_key))
         # Both students start from the same resets of the same levels.
-        protagonist, protagonist_traj = self.students.play(
-            student(state.protagonist_params, state.protagonist_opt_state, protagonist_key),
-            levels,
-            reset_key,
+        protagonist, protagonist_traj = self.play(
+            state.protagonist.replace(key=protagonist_key), levels, reset_key
         )
-        antagonist, antagonist_traj = self.students.play(
-            student(state.antagonist_params, state.antagonist_opt_state, antagonist_key),
-            levels,
-            reset_key,
+        antagonist, antagonist_traj = self.play(
+            state.antagonist.replace(key=antagonist_key), levels, reset_key
         )
-        steps = self.students.ppo.transitions
+        steps = self.learner.transitions
         antagonist_steps, protagonist_steps = steps(antagonist_traj), steps(protagonist_traj)
         regret = level_scores.paired_regret(
             antagonist_steps.reward,
@@ -292,35 +238,25 @@ class PAIRED:
             protagonist_steps.reward,
             protagonist_steps.terminated | protagonist_steps.truncated,
         )
-        learn = self.students.ppo.learn
-        protagonist, protagonist_metrics = learn(protagonist, protagonist_traj)
-        antagonist, antagonist_metrics = learn(antagonist, antagonist_traj)
-        build_traj = build_traj._replace(reward=adversary_reward(regret, ADVERSARY_STEPS))
+        protagonist, protagonist_metrics = self.learner.learn(protagonist, protagonist_traj)
+        antagonist, antagonist_metrics = self.learner.learn(antagonist, antagonist_traj)
+        reward = adversary_reward(regret, self.spec.num_steps)
+        build_traj = build_traj._replace(steps=build_traj.steps._replace(reward=reward))
         adversary, adversary_metrics = self.adversary.learn(adversary, build_traj)
 
         c = state.counters
-        student_steps = 2 * config.num_levels * config.num_steps
+        num_levels, num_steps = config.learner.num_envs, config.learner.num_steps
+        student_steps = 2 * num_levels * num_steps
+        updates = 2 * self.learner.updates_per_learn + self.adversary.updates_per_learn
         counters = PAIREDCounters(
-            env_steps=c.env_steps + student_steps + config.num_levels * ADVERSARY_STEPS,
+            env_steps=c.env_steps + student_steps + num_levels * self.spec.num_steps,
             student_env_steps=c.student_env_steps + student_steps,
-            grad_updates=c.grad_updates + 3 * config.update_epochs * config.num_minibatches,
+            grad_updates=c.grad_updates + updates,
         )
-        new_state = state.replace(
-            protagonist_params=protagonist.params,
-            antagonist_params=antagonist.params,
-            adversary_params=adversary.params,
-            protagonist_opt_state=protagonist.opt_state,
-            antagonist_opt_state=antagonist.opt_state,
-            adversary_opt_state=adversary.opt_state,
-            update_step=protagonist.update_step,
-            adversary_rollout=adversary.rollout,
-            counters=counters,
-            key=key,
-        )
-        walls = jnp.asarray(levels.walls, jnp.float32).sum(axis=(-2, -1)).mean()
+        new_state = PAIREDState(protagonist, antagonist, adversary, counters, key)
         record = PAIREDRecord(
             level_scores.nanmean(regret.score),
-            walls,
+            self.spec.complexity(levels).mean(),
             protagonist_metrics,
             antagonist_metrics,
             adversary_metrics,
@@ -357,7 +293,7 @@ class PAIRED:
     def sample_levels(self, state: PAIREDState, key: jax.Array) -> Any:
         """`num_levels` levels built by one run's current adversary (leaves `[num_levels,
         ...]`), for pictures."""
-        return self.build(self._adversary(state, key))[2]
+        return self.build(state.adversary.replace(key=key))[2]
 
 
 __all__ = [
@@ -365,7 +301,6 @@ __all__ = [
     "PAIREDCounters",
     "PAIREDHParams",
     "PAIREDMetrics",
-    "PAIREDParams",
+    "PAIREDRecord",
     "PAIREDState",
-    "adversary_reward",
 ]

@@ -1,185 +1,157 @@
-"""The UED training loop: a PPO learner trained on the levels a curriculum proposes.
+"""The UED training loop: any learner trained on the tasks any curriculum proposes, from any
+task space.
 
 One curriculum step (Jiang et al. 2021, "Prioritized Level Replay", Alg. 1 and 2; robust PLR,
 Jiang et al. 2021b, "Replay-Guided Adversarial Environment Design", Alg. 1; ACCEL,
 Parker-Holder et al. 2022, "Evolving Curricula with Regret-Based Environment Design", Alg. 1):
 
-  1. `curriculum.propose` picks `num_levels` levels: NEW from the generator, a REPLAY batch
-     from the level buffer, or ACCEL's MUTATE children of the last replay batch;
-  2. the env batch is reset onto them (`reset_to_level`) and PPO's policy collects `num_steps`
-     steps on each; episodes auto-reset onto the same level;
-  3. each level is scored from that trajectory (positive value loss over GAE advantages, or
-     MaxMC), only from episodes that finished (`rljax.curricula.scores`);
-  4. PPO learns from the trajectory only if the step trains (`ProposeInfo.train`: robust PLR
-     and ACCEL never take a gradient step on NEW or MUTATE levels); a traced `lax.cond`, so
-     every step kind runs the same compiled program;
-  5. `curriculum.observe` records the scores (rescore the replayed slots, or offer the levels
-     to the buffer) and counts env steps and gradient updates apart.
+  1. `curriculum.propose` picks one task per env of the learner's batch (`ProposeInfo` says
+     whether the learner trains on them);
+  2. the env batch is reset onto them (`rljax.task_space.reset_to_tasks`) and the learner
+     collects its `num_steps` steps on each; episodes auto-reset onto the same task;
+  3. each task is scored from that trajectory by the score function chosen by name
+     (`rljax.curricula.scores.SCORES`: positive value loss, MaxMC, ...), only from episodes
+     that finished;
+  4. the learner learns from the trajectory only where the step trains (robust PLR and ACCEL
+     never take a gradient step on NEW or MUTATE levels); a traced `lax.cond` between
+     `learner.learn` and `learner.skip`, so every step kind runs the same compiled program;
+  5. `curriculum.observe` records the scores; the loop counts env steps and gradient updates
+     apart.
 
 An `Algorithm` update (`rljax.training`) is `steps_per_eval` curriculum steps followed by one
-evaluation on the held-out levels, so the held-out solve rate is a metric of every update,
-computed inside the compiled loop at a cost amortised over `steps_per_eval` steps. (A `cond`
-on "every k-th step" would not do: under `vmap` over seeds its predicate is batched, so it
-lowers to a `select` that evaluates on every step.)
+evaluation on the task space's held-out tasks, so the held-out success rate is a metric of
+every update, computed inside the compiled loop at a cost amortised over `steps_per_eval`
+steps. (A `cond` on "every k-th step" would not do: under `vmap` over seeds its predicate is
+batched, so it lowers to a `select` that evaluates on every step.)
 
-The learner is the recurrent PPO of `rljax.agents.recurrent_ppo` (a GRU actor-critic: the
-maze is partially observed, and the papers' agent is an LSTM), or with `agent="feedforward"`
-PPO's MLP over a stack of the last `frame_stack` views. The loop touches the agent only
-through PPO's public interface (`init_params`, `start_rollout`, `collect(state, env)`,
-`transitions`, `next_values`, `learn`, `act`, `initial_policy_carry`), which both agents
-implement, so the two run the same code.
-
-Why here and not in `rljax/agents`: layers import downwards only, and this loop drives an
-agent (PPO) from a curriculum, so it belongs beside the curricula it serves.
+The loop talks to the learner only through `rljax.learner`, to the curriculum only through
+`rljax.curricula.curriculum`, and to the env family only through `rljax.task_space`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import tyro
 from flax import struct
-from gymnax.environments import spaces
 
 from rljax import config as cfg
-from rljax import rollout
-from rljax.agents.common import TrainState
-from rljax.agents.ppo import PPO, PPOConfig, PPOHParams, PPOMetrics
+from rljax.agents.ppo import PPO, PPOConfig
 from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
-from rljax.curricula.curriculum import (
-    METHODS,
-    MUTATE,
-    NEW,
-    REPLAY,
-    CState,
-    Curriculum,
-    CurriculumConfig,
-    CurriculumHParams,
-)
-from rljax.environment import make, max_episode_steps
+from rljax.curricula.accel import ACCELConfig
+from rljax.curricula.curriculum import MUTATE, NEW, REPLAY, make_curriculum
+from rljax.curricula.dr import DRConfig
+from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.evaluation import EvalResult, evaluate
-from rljax.returns import gae
-from rljax.wrappers import EpisodeStatistics, EpisodeStatisticsState, VecEnv, Wrapper
+from rljax.task_space import make_task_space, reset_to_tasks, stack_tasks
+from rljax.wrappers import FrameStack
 
-SCORE_FUNCTIONS = ("pvl", "max_mc")
-AGENTS = ("recurrent", "feedforward")
-ADVERSARY_STEPS = 52
-"""Steps of PAIRED's adversary per level on `MazeAdversary-13x13`: goal, agent, 50 walls."""
+AGENTS = {RecurrentPPOConfig: RecurrentPPO, PPOConfig: PPO}
+"""Learner classes by config type (most derived first); a learner built on a task space."""
+
+
+def make_learner(config: Any) -> Any:
+    """The learner for `config` (`RecurrentPPOConfig` -> `RecurrentPPO`, ...)."""
+    for config_type, learner in AGENTS.items():
+        if isinstance(config, config_type):
+            return learner(config)
+    raise ConfigError(
+        f"{type(config).__name__} is not a learner config. Fix: pass one of "
+        f"{', '.join(t.__name__ for t in AGENTS)} as UEDConfig.learner (CLI: learner:...)."
+    )
+
+
+def maze_learner(**changes: Any) -> RecurrentPPOConfig:
+    """The maze default of the PLR/ACCEL papers' settings: 16 levels x 256-step rollouts,
+    gamma 0.995, lambda 0.98, lr 1e-4 (not annealed), 5 epochs of 1 minibatch, entropy 1e-3,
+    4 sampled (not greedy) evaluation episodes per held-out level; a GRU of 128 over an MLP
+    embedding of 64, where the papers use an LSTM of 256 over a conv embedding and a direction
+    embedding: check the papers' appendices before claiming a reproduction."""
+    base = RecurrentPPOConfig(
+        env="Maze-13x13",
+        total_timesteps=10_000_000,
+        num_envs=16,
+        num_steps=256,
+        update_epochs=5,
+        num_minibatches=1,
+        learning_rate=1e-4,
+        anneal_lr=False,
+        gamma=0.995,
+        gae_lambda=0.98,
+        ent_coef=1e-3,
+        hidden_sizes=(64,),
+        gru_size=128,
+        num_eval_episodes=4,
+        greedy_eval=False,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def _maze_config() -> Any:
+    from envs.maze.task_space import MazeConfig
+
+    return MazeConfig()
+
+
+def _paired_config_type() -> type:
+    from rljax.curricula.paired import PAIREDConfig
+
+    return PAIREDConfig
+
+
+CurriculumChoice = (
+    Annotated[ACCELConfig, tyro.conf.subcommand("accel")]
+    | Annotated[RobustPLRConfig, tyro.conf.subcommand("robust_plr")]
+    | Annotated[PLRConfig, tyro.conf.subcommand("plr")]
+    | Annotated[DRConfig, tyro.conf.subcommand("dr")]
+)
+LearnerChoice = (
+    Annotated[RecurrentPPOConfig, tyro.conf.subcommand("recurrent")]
+    | Annotated[PPOConfig, tyro.conf.subcommand("feedforward")]
+)
 
 
 @dataclass(frozen=True)
 class UEDConfig:
-    """A UED run: the curriculum, the PPO learner and the held-out evaluation.
+    """A UED run: the learner's, the curriculum's and the task space's configs, nested, and
+    what only the loop has. The learner's `num_envs` is the batch of tasks per curriculum
+    step, its `num_steps` the steps per task per rollout, its `total_timesteps` the run's env
+    steps (every rollout counted), its evaluation settings (`num_eval_episodes` per held-out
+    task, `greedy_eval`, `eval_seed`) the held-out evaluation's; its `env` is set from the task
+    space."""
 
-    Defaults follow the common 13x13 maze settings of the PLR/ACCEL maze experiments (buffer
-    4000, replay 0.8, staleness 0.3, temperature 0.3, 5 ACCEL edits, 256-step rollouts,
-    gamma 0.995, lambda 0.98, lr 1e-4, 5 epochs of 1 minibatch, entropy 1e-3). The agent is
-    recurrent PPO with a GRU of `gru_size` units over an MLP embedding of the view, where the
-    papers use an LSTM of 256 over a conv embedding and a direction embedding: check the
-    papers' appendices before claiming a reproduction.
-    """
-
-    method: str = "robust_plr"
-    """dr, plr, robust_plr, accel or paired (`rljax.curricula.paired`)."""
-    env: str = "Maze-13x13"
-    """An env with `reset_to_level` whose episodes auto-reset onto the same level."""
-    total_timesteps: int = 10_000_000
-    """Env steps per run, every rollout counted (trained on or not)."""
-    num_levels: int = 16
-    """Levels per curriculum step: the env batch of one rollout (static)."""
-    num_steps: int = 256
-    """Steps per level per rollout; >= the episode limit (250) so every level finishes an
-    episode and gets a valid score."""
+    curriculum: Any = dataclasses.field(default_factory=RobustPLRConfig)
+    """The curriculum: dr, plr, robust_plr, accel (`rljax.curricula`), or PAIRED
+    (`rljax.curricula.paired.PAIREDConfig`); any registered curriculum config in Python."""
+    learner: LearnerChoice = dataclasses.field(default_factory=maze_learner)
+    """The learner: recurrent PPO (default) or feed-forward PPO, with any drift."""
+    task_space: Any = dataclasses.field(default_factory=_maze_config)
+    """The task space (`rljax.task_space`): the maze (default) or any registered one."""
     steps_per_eval: int = 8
-    """Curriculum steps per update; the held-out levels are evaluated after each update."""
+    """Curriculum steps per update; the held-out tasks are evaluated after each update."""
     score_function: str = "pvl"
-    """`pvl` (positive value loss) or `max_mc` (MaxMC)."""
-    capacity: int = 4000
-    """Level buffer size (plr, robust_plr, accel)."""
-    replay_prob: float = 0.8
-    """Probability of a replay step once the buffer is filled to min_fill_ratio."""
-    min_fill_ratio: float = 0.5
-    """Fraction of the buffer filled before replay starts."""
-    temperature: float = 0.3
-    """beta of PLR's rank prioritisation."""
-    staleness_coef: float = 0.3
-    """rho, PLR's staleness mixing weight."""
-    prioritization: str = "rank"
-    """`rank` or `topk`."""
-    top_k: int = 4
-    """Levels kept by `topk` prioritisation."""
-    duplicate_check: bool = False
-    """Update an identical stored level instead of inserting a copy."""
-    num_edits: int = 5
-    """ACCEL: random edits per child level."""
-    num_walls: int = 25
-    """Wall budget of the DR generator (new levels of dr, plr, robust_plr)."""
-    accel_num_walls: int = 0
-    """Wall budget of ACCEL's new levels (0: empty rooms; ACCEL starts simple)."""
-    agent: str = "recurrent"
-    """`recurrent` (GRU PPO, `rljax.agents.recurrent_ppo`) or `feedforward` (PPO's MLP; give
-    it `frame_stack` > 1 so that it sees some history)."""
-    gru_size: int = 128
-    """Units of the recurrent agent's GRU."""
+    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss) or max_mc;
+    `num_steps` must cover an episode for the scores to be valid."""
     frame_stack: int = 1
-    """Views stacked along channels as the policy's input (1: no stack; 4 suits the
-    feed-forward agent)."""
-    learning_rate: float = 1e-4
-    """Adam step size (traced)."""
-    anneal_lr: bool = False
-    """Anneal the learning rate over PPO's nominal updates (gradient steps vary by method)."""
-    update_epochs: int = 5
-    """PPO epochs per trained rollout."""
-    num_minibatches: int = 1
-    """PPO minibatches per epoch."""
-    gamma: float = 0.995
-    """Discount factor."""
-    gae_lambda: float = 0.98
-    """GAE's lambda (also used by the positive value loss score)."""
-    clip_eps: float = 0.2
-    """PPO's clip epsilon."""
-    ent_coef: float = 1e-3
-    """Entropy bonus weight."""
-    vf_coef: float = 0.5
-    """Value loss weight."""
-    max_grad_norm: float = 0.5
-    """Global-norm gradient clipping."""
-    hidden_sizes: tuple[int, ...] = (64,)
-    """MLP widths: the feed-forward agent's torso; the recurrent agent's embedding before the
-    GRU, whose actor and critic heads have one hidden layer of the last width."""
-    activation: str = "tanh"
-    """`tanh` or `relu`."""
-    eval_episodes: int = 4
-    """Episodes per held-out level in each evaluation."""
-    greedy_eval: bool = False
-    """Evaluate with the policy's mode instead of sampling (a memoryless greedy policy can
-    loop forever in a partially observed maze)."""
-    eval_seed: int = 0
-    """Fixes the evaluation episodes, the same for every run and every update."""
+    """Observations stacked along channels as the policy's input (1: no stack; 4 suits the
+    feed-forward learner on the maze)."""
 
     def __post_init__(self) -> None:
-        cfg.check_choice(self, "method", METHODS)
-        cfg.check_choice(self, "score_function", SCORE_FUNCTIONS)
-        cfg.check_choice(self, "agent", AGENTS)
-        cfg.check_positive(self, "steps_per_eval", "frame_stack", "eval_episodes", "gru_size")
-        cfg.check_non_negative(self, "num_walls", "accel_num_walls")
-        self.curriculum_config()  # validates the curriculum's fields
-        self.ppo_config()  # validates the learner's fields
+        cfg.check_choice(self, "score_function", tuple(sorted(level_scores.SCORES)))
+        cfg.check_positive(self, "steps_per_eval", "frame_stack")
         per_update = self.steps_per_update
-        if self.total_timesteps < per_update:
-            what = "num_levels * num_steps"
-            if self.method == "paired":
-                what = f"num_levels * (2 * num_steps + {ADVERSARY_STEPS})"
+        if self.learner.total_timesteps < per_update:
             cfg.fail(
-                self,
+                self.learner,
                 "total_timesteps",
-                f"is less than one update of steps_per_eval * {what} = {per_update}",
+                f"is less than one update of the UED loop, steps_per_eval * env steps per "
+                f"curriculum step = {per_update}",
                 f"pass total_timesteps >= {per_update} or a smaller steps_per_eval",
             )
 
@@ -187,78 +159,61 @@ class UEDConfig:
         return dataclasses.replace(self, **changes)
 
     @property
+    def env(self) -> str:
+        """The learner's env name (the task space's env; it names the run folder)."""
+        return self.learner.env
+
+    @property
+    def method(self) -> str:
+        """The curriculum's registry name (`paired` for PAIRED)."""
+        return getattr(self.curriculum, "name", type(self.curriculum).__name__)
+
+    @property
+    def is_paired(self) -> bool:
+        return isinstance(self.curriculum, _paired_config_type())
+
+    @property
     def steps_per_update(self) -> int:
-        """Env steps of one update, every rollout counted: PAIRED's protagonist, antagonist
-        and adversary (`ADVERSARY_STEPS` per level) included."""
-        per_step = self.num_levels * self.num_steps
-        if self.method == "paired":
-            per_step = self.num_levels * (2 * self.num_steps + ADVERSARY_STEPS)
+        """Env steps of one update, every rollout counted (PAIRED: both students' and the
+        adversary's)."""
+        per_step = self.learner.num_envs * self.learner.num_steps
+        if self.is_paired:
+            per_step = self.learner.num_envs * (
+                2 * self.learner.num_steps + self.curriculum.adversary.num_steps
+            )
         return self.steps_per_eval * per_step
 
-    def curriculum_config(self) -> CurriculumConfig:
-        return CurriculumConfig(
-            method=self.method,
-            num_levels=self.num_levels,
-            capacity=self.capacity,
-            replay_prob=self.replay_prob,
-            min_fill_ratio=self.min_fill_ratio,
-            temperature=self.temperature,
-            staleness_coef=self.staleness_coef,
-            prioritization=self.prioritization,
-            top_k=self.top_k,
-            duplicate_check=self.duplicate_check,
-            num_edits=self.num_edits,
-            steps_per_level=self.num_steps,
-            updates_per_train_step=self.update_epochs * self.num_minibatches,
-        )
-
-    def ppo_config(self) -> PPOConfig:
-        """The learner's config: `RecurrentPPOConfig` or `PPOConfig` (by `agent`)."""
-        kind = RecurrentPPOConfig if self.agent == "recurrent" else PPOConfig
-        names = {f.name for f in dataclasses.fields(kind)}
-        shared = {k: v for k, v in dataclasses.asdict(self).items() if k in names}
-        return kind(
-            **{**shared, "num_envs": self.num_levels, "num_eval_episodes": self.eval_episodes}
-        )
-
-    def hparams(self) -> UEDHParams | PAIREDHParams:
-        ppo = self.ppo_config().hparams()
-        if self.method == "paired":
-            # The adversary's PPO takes the same coefficients (`rljax.curricula.paired`).
-            return PAIREDHParams(students=ppo, adversary=ppo)
-        return UEDHParams(ppo, self.curriculum_config().hparams())
+    def hparams(self) -> Any:
+        """The traced coefficients of the run (the learner's and the curriculum's)."""
+        return make_algorithm(self).hparams()
 
 
 @struct.dataclass
 class UEDHParams:
     """Traced coefficients of the learner and of the curriculum (scalars, `[runs]` in vmap)."""
 
-    ppo: PPOHParams
-    curriculum: CurriculumHParams
+    learner: Any
+    curriculum: Any
 
 
 @struct.dataclass
-class PAIREDHParams:
-    """Traced coefficients of PAIRED (`rljax.curricula.paired`): the students' PPO
-    (protagonist and antagonist) and the adversary's PPO."""
+class UEDCounters:
+    """What the run has spent, int32 scalars. `env_steps` counts every rollout step on a
+    proposed task, trained on or not; `grad_updates` only those of steps that train."""
 
-    students: PPOHParams
-    adversary: PPOHParams
+    env_steps: jax.Array
+    grad_updates: jax.Array
 
 
 @struct.dataclass
 class UEDState:
-    """One run. The learner's fields are flat (`params`, not a nested `TrainState`) so that
-    `rljax.training`'s finite check looks at the network parameters and not at the level
-    buffer, whose unknown best returns are legitimately -inf."""
+    """One run: the learner's state (`rljax.learner`), the curriculum's, the counters and the
+    loop's PRNG key."""
 
-    params: Any
-    opt_state: Any
-    update_step: jax.Array
-    """int32, PPO learn calls so far (drives PPO's learning-rate annealing)."""
-    curriculum: CState
+    learner: Any
+    curriculum: Any
+    counters: UEDCounters
     key: jax.Array
-    hparams: UEDHParams
 
 
 class StepRecord(NamedTuple):
@@ -266,7 +221,7 @@ class StepRecord(NamedTuple):
 
     step_type: jax.Array
     trained: jax.Array
-    learner: PPOMetrics
+    learner: Any
     mean_score: jax.Array
 
 
@@ -276,14 +231,14 @@ class UEDMetrics(NamedTuple):
     episode_return: jax.Array
     """Mean return of the training episodes that ended (NaN if none)."""
     heldout_return: jax.Array
-    """Mean return over the held-out levels (first episode of each evaluation copy)."""
+    """Mean return over the held-out tasks (first episode of each evaluation copy)."""
     heldout_solve_rate: jax.Array
-    """Fraction of held-out episodes that reached the goal."""
+    """Fraction of held-out episodes that succeeded (`task_space.success`)."""
     total_env_steps: jax.Array
     """Cumulative env steps, every rollout counted (named apart from the run folder's
     `env_steps` axis, which `rljax.results` writes)."""
     grad_updates: jax.Array
-    """Cumulative gradient updates (epochs x minibatches per trained rollout)."""
+    """Cumulative gradient updates (the learner's `updates_per_learn` per trained rollout)."""
     new_steps: jax.Array
     replay_steps: jax.Array
     mutate_steps: jax.Array
@@ -296,125 +251,140 @@ class UEDMetrics(NamedTuple):
     value_loss: jax.Array
     entropy: jax.Array
     approx_kl: jax.Array
-    """PPO's losses, averaged over the steps that trained (0 if none did)."""
+    """The learner's losses, averaged over the steps that trained (0 if none did)."""
 
 
 class LevelResults(NamedTuple):
-    """Held-out results per level `[num_levels]`, from `UED.level_results`."""
+    """Held-out results per task `[num_heldout]`, from `UED.level_results`."""
 
     solve_rate: jax.Array
     mean_return: jax.Array
 
 
-# --- frame stacking -------------------------------------------------------------------------
+class TaskPlay:
+    """A learner playing tasks of a task space: the env batch, resets onto tasks, and the
+    held-out evaluation. Shared by the UED loop and PAIRED's students."""
 
-
-@struct.dataclass
-class FrameStackState:
-    inner: Any
-    frames: jax.Array
-
-
-class FrameStack(Wrapper):
-    """The last `num_frames` observations concatenated along the channel axis, oldest first;
-    an episode starts with its first observation repeated. A memoryless policy then sees a
-    little history (Mnih et al. 2015, Methods, "preprocessing"). Keeps `reset_to_level`."""
-
-    def __init__(self, env: Any, num_frames: int):
-        super().__init__(env)
-        self.num_frames = num_frames
-
-    def _fresh(self, obs: jax.Array) -> jax.Array:
-        return jnp.concatenate([obs] * self.num_frames, axis=-1)
-
-    def _push(self, frames: jax.Array, obs: jax.Array) -> jax.Array:
-        return jnp.concatenate([frames[..., obs.shape[-1] :], obs], axis=-1)
-
-    def reset(self, key, params):
-        obs, inner = self.env.reset(key, params)
-        return self._fresh(obs), FrameStackState(inner, self._fresh(obs))
-
-    def reset_to_level(self, key, level, params):
-        obs, inner = self.env.reset_to_level(key, level, params)
-        return self._fresh(obs), FrameStackState(inner, self._fresh(obs))
-
-    def step(self, key, state, action, params):
-        obs, inner, reward, terminated, truncated, info = self.env.step(
-            key, state.inner, action, params
-        )
-        final = self._push(state.frames, info["final_observation"])
-        frames = jnp.where(terminated | truncated, self._fresh(obs), self._push(state.frames, obs))
-        info = {**info, "final_observation": final}
-        return frames, FrameStackState(inner, frames), reward, terminated, truncated, info
-
-    def observation_space(self, params):
-        space = self.env.observation_space(params)
-        shape = (*space.shape[:-1], space.shape[-1] * self.num_frames)
-        return spaces.Box(0.0, 1.0, shape, space.dtype)
-
-
-# --- the loop -------------------------------------------------------------------------------
-
-
-class UED:
-    """A curriculum-driven PPO run as an `rljax.training.Algorithm`.
-
-    `sample_level(key) -> level` generates NEW levels, `mutate_level(key, level, n) ->
-    level` is ACCEL's editor, and `eval_levels` maps names to the held-out levels. The env
-    (`config.env`, resolved by `rljax.make`) must have `reset_to_level(key, level, params)`.
-    """
-
-    def __init__(
-        self,
-        config: UEDConfig,
-        sample_level: Callable[[jax.Array], Any],
-        mutate_level: Callable[[jax.Array, Any, int], Any] | None,
-        eval_levels: Mapping[str, Any],
-    ):
+    def __init__(self, config: UEDConfig, task_space: Any, learner: Any):
         self.config = config
-        self.ppo = (RecurrentPPO if config.agent == "recurrent" else PPO)(config.ppo_config())
-        self.curriculum = Curriculum(config.curriculum_config(), sample_level, mutate_level)
-        base_env, self.env_params = make(config.env)
-        if not hasattr(base_env, "reset_to_level"):
-            cfg.fail(config, "env", "has no reset_to_level", "use an env with levels")
+        self.task_space = task_space
+        self.learner = learner
+        self.env_params = task_space.env_params
+        base_env = task_space.env
         if config.frame_stack > 1:
             base_env = FrameStack(base_env, config.frame_stack)
         self.level_env = base_env
-        self.env = VecEnv(EpisodeStatistics(base_env), config.num_levels)
-        self.eval_names = tuple(eval_levels)
+        num_envs = config.learner.num_envs
+        self.env = learner.vectorise(base_env, num_envs)
+        heldout = task_space.heldout()
+        self.eval_names = tuple(heldout)
         if not self.eval_names:
-            raise ConfigError("eval_levels is empty. Fix: pass at least one held-out level.")
-        self.eval_levels = jax.tree.map(
-            lambda *xs: jnp.repeat(jnp.stack(xs), config.eval_episodes, axis=0),
-            *eval_levels.values(),
-        )
-        num_eval = len(self.eval_names) * config.eval_episodes
-        self.eval_env = VecEnv(EpisodeStatistics(base_env), num_eval)
-        self.max_episode_steps = max_episode_steps(self.level_env, self.env_params)
+            raise ConfigError("the task space's held-out set is empty. Fix: give it one task.")
+        self.eval_episodes = config.learner.num_eval_episodes
+        self.eval_levels = stack_tasks(heldout, self.eval_episodes)
+        self.num_eval = len(self.eval_names) * self.eval_episodes
+        self.eval_env = learner.vectorise(base_env, self.num_eval)
+        self.max_episode_steps = learner.max_episode_steps
         self.obs_shape = base_env.observation_space(self.env_params).shape
-        # Trace the level resets now: a level of the wrong shape or dtype (held-out or
+        # Trace the task resets now: a task of the wrong shape or dtype (held-out or
         # generated) raises the env's ConfigError here, before anything compiles.
-        example = jax.eval_shape(sample_level, jax.random.PRNGKey(0))
-        jax.eval_shape(self._reset_to_levels, self.eval_levels, jax.random.PRNGKey(0))
-        jax.eval_shape(
-            self.level_env.reset_to_level, jax.random.PRNGKey(0), example, self.env_params
+        key = jax.random.PRNGKey(0)
+        example = jax.eval_shape(task_space.sample, key)
+        jax.eval_shape(self._reset, self.eval_levels, key)
+        jax.eval_shape(base_env.reset_to, key, example, self.env_params)
+
+    def _reset(self, tasks: Any, key: jax.Array) -> tuple[jax.Array, Any]:
+        return reset_to_tasks(self.task_space, tasks, key, env=self.level_env)
+
+    def init_learner(self, key: jax.Array, hparams: Any, tasks_key: jax.Array) -> Any:
+        """A fresh learner state with its env batch reset onto `initial` tasks (replaced by
+        every `play`; it gives the rollout its structure, and observation statistics a
+        start)."""
+        state = self.learner.init_learner(key, hparams, self.obs_shape)
+        n = self.config.learner.num_envs
+        tasks = jax.vmap(self.task_space.initial)(jax.random.split(tasks_key, n))
+        return self.play_start(state, tasks, tasks_key)
+
+    def play_start(self, state: Any, tasks: Any, key: jax.Array) -> Any:
+        return self.learner.start(
+            state, self.env, self.env_params, key, reset=lambda k: self._reset(tasks, k)
         )
+
+    def play(self, state: Any, tasks: Any, key: jax.Array) -> tuple[Any, Any]:
+        """`num_steps` steps of the learner's policy on each of `tasks` (leaves `[num_envs,
+        ...]`), from a reset onto them (`key`) and a fresh policy carry; episodes auto-reset
+        onto the same task. Returns the learner state and its trajectory."""
+        state = self.play_start(state, tasks, key)
+        return self.learner.collect(state, self.env, self.env_params)
+
+    def evaluate(self, state: Any) -> EvalResult:
+        """`num_eval_episodes` episodes of the learner's policy on each held-out task, on keys
+        fixed by `eval_seed`; `returns [num_heldout * num_eval_episodes]`, task by task."""
+        levels = self.eval_levels
+        return evaluate(
+            self.eval_env,
+            self.env_params,
+            self.eval_policy,
+            state.params,
+            jax.random.PRNGKey(self.config.learner.eval_seed),
+            self.max_episode_steps,
+            reset=self.learner.reset_fn(
+                state, self.eval_env, lambda k: self._reset(levels, k), frozen=True
+            ),
+            policy_carry=self.eval_policy_carry,
+        )
+
+    @property
+    def eval_policy(self) -> Any:
+        return self.learner.policy(self.config.learner.greedy_eval)
+
+    @property
+    def eval_policy_carry(self) -> Any:
+        return self.learner.initial_carry(self.num_eval)
+
+    def level_results(self, result: EvalResult) -> LevelResults:
+        """Per held-out task (in `eval_names` order): the fraction of episodes that succeeded
+        and the mean return. Works on batched results too (`[..., num_heldout *
+        num_eval_episodes]` -> `[..., num_heldout]`)."""
+        shape = (*result.returns.shape[:-1], len(self.eval_names), self.eval_episodes)
+        returns = result.returns.reshape(shape)
+        return LevelResults(self.task_space.success(returns).mean(axis=-1), returns.mean(axis=-1))
+
+
+class UED(TaskPlay):
+    """A curriculum-driven run as an `rljax.training.Algorithm`; see the module docstring.
+
+    `curriculum` overrides the curriculum built from `config.curriculum` (any object with
+    the `rljax.curricula.curriculum` interface), `task_space` the one built from
+    `config.task_space`.
+    """
+
+    def __init__(self, config: UEDConfig, task_space: Any = None, curriculum: Any = None):
+        task_space = make_task_space(config.task_space) if task_space is None else task_space
+        learner = make_learner(dataclasses.replace(config.learner, env=task_space.env_name))
+        super().__init__(config, task_space, learner)
+        self.curriculum = curriculum or make_curriculum(
+            config.curriculum, task_space, config.learner.num_envs
+        )
+        self.score = level_scores.SCORES[config.score_function]
         self.steps_per_update = config.steps_per_update
-        self.num_updates = config.total_timesteps // self.steps_per_update
+        self.num_updates = config.learner.total_timesteps // self.steps_per_update
+
+    def hparams(self) -> UEDHParams:
+        return UEDHParams(self.config.learner.hparams(), self.curriculum.hparams())
 
     # --- the Algorithm protocol -----------------------------------------------------------
 
     def init(self, key: jax.Array, hparams: UEDHParams) -> UEDState:
         net_key, level_key, curriculum_key, key = jax.random.split(key, 4)
-        params = self.ppo.init_params(net_key, self.obs_shape)
-        example_level = self.curriculum.sample_level(level_key)
+        example_level = self.task_space.sample(level_key)
+        learner = self.init_learner(net_key, hparams.learner, jax.random.fold_in(level_key, 1))
+        zero = jnp.zeros((), jnp.int32)
         return UEDState(
-            params=params,
-            opt_state=self.ppo.optimizer(hparams.ppo).init(params),
-            update_step=jnp.zeros((), jnp.int32),
+            learner=learner,
             curriculum=self.curriculum.init(curriculum_key, example_level, hparams.curriculum),
+            counters=UEDCounters(zero, zero),
             key=key,
-            hparams=hparams,
         )
 
     def update(self, state: UEDState) -> tuple[UEDState, UEDMetrics]:
@@ -425,135 +395,35 @@ class UED:
         return state, self._metrics(state, record, heldout)
 
     def evaluate(self, state: UEDState) -> EvalResult:
-        return self.evaluate_params(self.policy_params(state))
+        return super().evaluate(state.learner)
 
-    def policy_params(self, state: UEDState) -> Any:
-        """The parameters of the policy under test (PAIRED: the protagonist's)."""
-        return state.params
-
-    @property
-    def eval_policy(self) -> Callable:
-        """The policy of the held-out evaluation: `rollout.Policy`, or for the recurrent
-        agent a `rollout.RecurrentPolicy` starting from `eval_policy_carry`."""
-        return self.ppo.act_greedy if self.config.greedy_eval else self.ppo.act
-
-    @property
-    def eval_policy_carry(self) -> Any:
-        """The policy's carry at the start of each held-out episode (None if feed-forward)."""
-        return self.ppo.initial_policy_carry(len(self.eval_names) * self.config.eval_episodes)
-
-    def evaluate_params(self, params: Any) -> EvalResult:
-        """`eval_episodes` episodes of the policy with `params` on each held-out level, on
-        keys fixed by `eval_seed`; `returns [num_held_out * eval_episodes]`, level by level
-        (see `level_results`)."""
-        levels = self.eval_levels
-        return evaluate(
-            self.eval_env,
-            self.env_params,
-            self.eval_policy,
-            params,
-            jax.random.PRNGKey(self.config.eval_seed),
-            self.max_episode_steps,
-            reset=lambda key, _: self._reset_to_levels(levels, key),
-            policy_carry=self.eval_policy_carry,
-        )
-
-    def level_results(self, result: EvalResult) -> LevelResults:
-        """Per held-out level (in `eval_names` order): the fraction of episodes that reached
-        the goal (the only reward is on reaching it) and the mean return. Works on batched
-        results too (`[..., num_held_out * eval_episodes]` -> `[..., num_held_out]`)."""
-        shape = (*result.returns.shape[:-1], len(self.eval_names), self.config.eval_episodes)
-        returns = result.returns.reshape(shape)
-        return LevelResults((returns > 0).mean(axis=-1), returns.mean(axis=-1))
+    def checked_leaves(self, state: UEDState) -> Any:
+        """The NaN guard's leaves: the learner's parameters (a level buffer's unknown best
+        returns are legitimately -inf)."""
+        return state.learner.params
 
     # --- one curriculum step --------------------------------------------------------------
 
     def curriculum_step(self, state: UEDState) -> tuple[UEDState, StepRecord]:
         """Propose, play, score, learn where the step trains, observe."""
         key, propose_key, reset_key, collect_key = jax.random.split(state.key, 4)
-        hp = state.hparams
-        cstate, levels, info = self.curriculum.propose(state.curriculum, propose_key)
-        agent = TrainState(
-            params=state.params,
-            opt_state=state.opt_state,
-            rollout=None,
-            key=collect_key,
-            hparams=hp.ppo,
-            update_step=state.update_step,
+        cstate, tasks, info = self.curriculum.propose(state.curriculum, propose_key)
+        learner, traj = self.play(state.learner.replace(key=collect_key), tasks, reset_key)
+        inputs = self.learner.score_inputs(learner, traj)
+        score = self.score(inputs, info.max_returns)
+        max_returns = level_scores.episode_returns(inputs.reward, inputs.done).max
+        learner, metrics = jax.lax.cond(
+            info.train, self.learner.learn, self.learner.skip, learner, traj
         )
-        agent, traj = self.play(agent, levels, reset_key)
-        # V(s'_t) once, for both the PVL score and the learner's GAE (for the recurrent
-        # agent a GRU re-run over the whole rollout); MaxMC scores need no bootstrap.
-        next_value = None
-        if self.config.score_function == "pvl":
-            next_value = self.ppo.next_values(agent.params, traj)
-        steps = self.ppo.transitions(traj)
-        done = steps.terminated | steps.truncated
-        score = self._score(hp.ppo, steps, done, info.max_returns, next_value)
-        max_returns = level_scores.episode_returns(steps.reward, done).max
-
-        def skip(agent, traj, next_value):
-            learned = jax.eval_shape(self.ppo.learn, agent, traj, next_value)[1]
-            zeros = jax.tree.map(jnp.zeros_like, learned)
-            return agent, zeros._replace(episode_return=rollout.mean_episode_return(steps))
-
-        trains = info.train.any()
-        agent, learner = jax.lax.cond(trains, self.ppo.learn, skip, agent, traj, next_value)
-        cstate = self.curriculum.observe(
-            cstate, levels, info, score.score, score.valid, max_returns
+        cstate = self.curriculum.observe(cstate, tasks, info, score, max_returns)
+        c = state.counters
+        counters = UEDCounters(
+            env_steps=c.env_steps + self.config.learner.num_envs * self.config.learner.num_steps,
+            grad_updates=c.grad_updates + jnp.where(info.train, self.learner.updates_per_learn, 0),
         )
-        new_state = state.replace(
-            params=agent.params,
-            opt_state=agent.opt_state,
-            update_step=agent.update_step,
-            curriculum=cstate,
-            key=key,
-        )
-        return new_state, StepRecord(info.step_type, trains, learner, cstate.mean_score)
-
-    def play(self, agent: TrainState, levels: Any, key: jax.Array) -> tuple[TrainState, Any]:
-        """`num_steps` steps of `agent`'s policy on each of `levels` (leaves `[num_levels,
-        ...]`), from a reset onto them (`key`) and a fresh policy carry; episodes auto-reset
-        onto the same level. `agent.rollout` is replaced. Returns what `self.ppo.collect`
-        returns (`self.ppo.transitions` of it is `[num_steps, num_levels]`)."""
-        obs, env_state = self._reset_to_levels(levels, key)
-        start = self.ppo.start_rollout(rollout.RolloutState(env_state=env_state, obs=obs))
-        return self.ppo.collect(agent.replace(rollout=start), self.env)
-
-    def _reset_to_levels(self, levels: Any, key: jax.Array) -> tuple[jax.Array, Any]:
-        """`(obs, env_state)` of `self.env`'s batch (or the eval batch: any batch size) reset
-        onto `levels` (leaves `[n, ...]`), with fresh episode statistics."""
-        n = jax.tree.leaves(levels)[0].shape[0]
-        obs, inner = jax.vmap(self.level_env.reset_to_level, in_axes=(0, 0, None))(
-            jax.random.split(key, n), levels, self.env_params
-        )
-        stats = EpisodeStatisticsState(inner, jnp.zeros(n, jnp.float32), jnp.zeros(n, jnp.int32))
-        return obs, stats
-
-    def _score(
-        self,
-        hp: PPOHParams,
-        steps: rollout.Transition,
-        done: jax.Array,
-        max_returns: jax.Array,
-        next_value: jax.Array | None,
-    ) -> level_scores.LevelScore:
-        """Each level's score `[num_levels]` from the collecting policy's transitions `steps`
-        (`[num_steps, num_levels]`, `done` their episode ends); `next_value` is
-        `ppo.next_values` of the rollout (PVL only)."""
-        _, value = steps.extras
-        if self.config.score_function == "max_mc":
-            return level_scores.max_mc(steps.reward, done, value, max_returns)
-        advantage, _ = gae(
-            steps.reward * hp.reward_scale,
-            value,
-            next_value,
-            steps.terminated,
-            steps.truncated,
-            hp.gamma,
-            hp.gae_lambda,
-        )
-        return level_scores.positive_value_loss(advantage, done)
+        new_state = UEDState(learner=learner, curriculum=cstate, counters=counters, key=key)
+        stats = self.curriculum.stats(cstate)
+        return new_state, StepRecord(info.step_type, info.train, metrics, stats.mean_score)
 
     def _metrics(self, state: UEDState, record: StepRecord, heldout: EvalResult) -> UEDMetrics:
         trained = record.trained.astype(jnp.float32)
@@ -562,23 +432,19 @@ class UED:
         def over_trained(x):
             return (x * trained).sum() / num_trained
 
-        counters, buffer = state.curriculum.counters, state.curriculum.buffer
-        fill = jnp.zeros((), jnp.float32)
-        if buffer is not None:
-            fill = buffer.size / buffer.capacity
         learner = record.learner
         count = lambda kind: (record.step_type == kind).sum(dtype=jnp.int32)
         return UEDMetrics(
             episode_return=level_scores.nanmean(learner.episode_return),
             heldout_return=heldout.returns.mean(),
-            heldout_solve_rate=(heldout.returns > 0).mean(),
-            total_env_steps=counters.env_steps,
-            grad_updates=counters.grad_updates,
+            heldout_solve_rate=self.task_space.success(heldout.returns).mean(),
+            total_env_steps=state.counters.env_steps,
+            grad_updates=state.counters.grad_updates,
             new_steps=count(NEW),
             replay_steps=count(REPLAY),
             mutate_steps=count(MUTATE),
             mean_score=level_scores.nanmean(record.mean_score),
-            buffer_fill=jnp.asarray(fill, jnp.float32),
+            buffer_fill=jnp.asarray(self.curriculum.stats(state.curriculum).buffer_fill),
             policy_loss=over_trained(learner.policy_loss),
             value_loss=over_trained(learner.value_loss),
             entropy=over_trained(learner.entropy),
@@ -587,30 +453,56 @@ class UED:
 
     # --- host-side helpers ----------------------------------------------------------------
 
-    def top_levels(self, cstate: CState, k: int) -> tuple[list[float], Any]:
-        """The `k` highest-scoring filled buffer levels of one run (host side): their scores,
-        best first, and the levels (leaves `[<=k, ...]`)."""
-        import numpy as np
+    def policy_params(self, state: UEDState) -> Any:
+        """The learner state of the policy under test (PAIRED: the protagonist's)."""
+        return state.learner
 
-        buffer = cstate.buffer
-        if buffer is None:
-            return [], None
-        filled = np.asarray(buffer.filled)
-        order = [i for i in np.argsort(-np.asarray(buffer.scores), kind="stable") if filled[i]]
-        chosen = np.asarray(order[:k], np.int32)
-        return (
-            [float(np.asarray(buffer.scores)[i]) for i in chosen],
-            jax.tree.map(lambda x: np.asarray(x)[chosen], buffer.levels),
-        )
+    def top_levels(self, state: UEDState, k: int) -> tuple[list[float], Any]:
+        """The `k` highest-scoring tasks in one run's level buffer (host side)."""
+        return self.curriculum.top_tasks(state.curriculum, k)
+
+
+def curriculum_config(method: str, **buffer: Any) -> Any:
+    """The built-in curriculum config named `method` (`paired` too); `buffer` sets level
+    buffer fields of the buffered ones (capacity, replay_prob, ...)."""
+    from rljax.curricula.curriculum import CURRICULA
+    from rljax.curricula.paired_adversary import PAIREDConfig
+
+    if method == "paired":
+        return PAIREDConfig()
+    config_type = CURRICULA[method].Config
+    names = {f.name for f in dataclasses.fields(config_type)}
+    return config_type(**{k: v for k, v in buffer.items() if k in names})
+
+
+def feedforward(learner: RecurrentPPOConfig, **changes: Any) -> PPOConfig:
+    """`learner`'s settings for feed-forward PPO (without the GRU)."""
+    names = {f.name for f in dataclasses.fields(PPOConfig)}
+    shared = {k: getattr(learner, k) for k in names}
+    return PPOConfig(**{**shared, **changes})
+
+
+def make_algorithm(config: UEDConfig) -> Any:
+    """The loop for `config`: `UED`, or `PAIRED` for a `PAIREDConfig` curriculum."""
+    if config.is_paired:
+        from rljax.curricula.paired import PAIRED
+
+        return PAIRED(config)
+    return UED(config)
 
 
 __all__ = [
     "UED",
-    "FrameStack",
     "LevelResults",
-    "PAIREDHParams",
+    "TaskPlay",
     "UEDConfig",
+    "UEDCounters",
     "UEDHParams",
     "UEDMetrics",
     "UEDState",
+    "curriculum_config",
+    "feedforward",
+    "make_algorithm",
+    "make_learner",
+    "maze_learner",
 ]

@@ -6,6 +6,10 @@ level. `done = terminated | truncated` (an episode cut by the env's own time lim
 end of the rollout is not an episode end). Every score returns `LevelScore(score, valid)`,
 both `[num_envs]`.
 
+`SCORES` registers the scores a curriculum loop can use by name, all with one signature
+`score(inputs: rljax.learner.ScoreInputs, max_returns [n]) -> LevelScore` (`max_returns`:
+the best return stored for each level, -inf if unknown; only MaxMC reads it).
+
 A score is computed only from episodes that finished inside the trajectory. A column in which
 no episode finished gets `valid = False` and `score = NaN`: a made-up number there would enter
 the level buffer as if it were evidence (Jiang et al. 2021b, "Replay-Guided Adversarial
@@ -16,10 +20,13 @@ lean on a bootstrapped value, not on an outcome.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+from rljax.learner import ScoreInputs
 
 
 class LevelScore(NamedTuple):
@@ -119,3 +126,45 @@ def paired_regret(
     protagonist = episode_returns(protagonist_reward, protagonist_done)
     valid = (antagonist.count > 0) & (protagonist.count > 0)
     return LevelScore(jnp.where(valid, antagonist.max - protagonist.mean, jnp.nan), valid)
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+ScoreFunction = Callable[[ScoreInputs, jax.Array], LevelScore]
+
+SCORES: dict[str, ScoreFunction] = {}
+"""name -> `score(inputs: ScoreInputs, max_returns [n]) -> LevelScore`."""
+
+
+def register_score(name: str) -> Callable[[ScoreFunction], ScoreFunction]:
+    """Decorator: register a score function under `name` in `SCORES`."""
+
+    def register(fn: ScoreFunction) -> ScoreFunction:
+        SCORES[name] = fn
+        return fn
+
+    return register
+
+
+def _require(inputs: ScoreInputs, field: str, score: str) -> jax.Array:
+    value = getattr(inputs, field)
+    if value is None:
+        raise ValueError(
+            f"the {score} score needs ScoreInputs.{field}, and this learner gives None "
+            "(it has no critic): pick a score that needs no critic"
+        )
+    return value
+
+
+@register_score("pvl")
+def pvl_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """Positive value loss of the learner's advantages (`positive_value_loss`)."""
+    del max_returns
+    return positive_value_loss(_require(inputs, "advantage", "pvl"), inputs.done)
+
+
+@register_score("max_mc")
+def max_mc_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """MaxMC against the stored best returns `max_returns [n]` (`max_mc`)."""
+    value = _require(inputs, "value", "max_mc")
+    return max_mc(inputs.reward, inputs.done, value, max_returns)
