@@ -32,8 +32,9 @@ import numpy as np
 
 import rljax
 from envs.maze.bfs import shortest_path_length
+from envs.maze.task_space import MazeConfig
 from experiments.ued import make_algorithm
-from rljax.curricula.runner import UEDConfig
+from rljax.curricula.runner import UEDConfig, curriculum_config, feedforward, maze_learner
 
 SHOWN_LEVELS = ("FourRooms", "SimpleCrossing", "Corridor", "SixteenRooms", "Labyrinth")
 
@@ -44,7 +45,7 @@ def buffer_summary(algo, state, seed_index: int) -> dict | None:
     buffer = getattr(getattr(state, "curriculum", None), "buffer", None)
     if buffer is None:
         return None
-    scores, levels = algo.top_levels(jax.tree.map(lambda x: x[seed_index], state.curriculum), 10)
+    scores, levels = algo.top_levels(jax.tree.map(lambda x: x[seed_index], state), 10)
     filled = np.asarray(buffer.filled[seed_index])
     walls = np.asarray(buffer.levels.walls[seed_index])[filled]
     all_levels = jax.tree.map(lambda x: np.asarray(x[seed_index])[filled], buffer.levels)
@@ -66,7 +67,7 @@ def run_method(config: UEDConfig, seeds: list[int], chunk_size: int) -> dict:
     result = rljax.run(
         algo,
         rljax.seed_keys(seeds),
-        rljax.stack_hparams([config.hparams()] * len(seeds)),
+        rljax.stack_hparams([algo.hparams()] * len(seeds)),
         chunk_size=chunk_size,
         progress=False,
     )
@@ -108,25 +109,31 @@ def main() -> None:
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
-    base = UEDConfig(
+    learner = maze_learner(
         total_timesteps=args.total_timesteps,
-        num_levels=args.num_levels,
-        steps_per_eval=args.steps_per_eval,
+        num_envs=args.num_levels,
         learning_rate=args.learning_rate,
-        capacity=args.capacity,
-        eval_episodes=args.eval_episodes,
-        agent=args.agent,
-        frame_stack=args.frame_stack,
+        num_eval_episodes=args.eval_episodes,
         gru_size=args.gru_size,
-        num_walls=args.num_walls,
-        hidden_sizes=(64,) if args.agent == "recurrent" else (64, 64),
+    )
+    if args.agent == "feedforward":
+        learner = feedforward(learner, hidden_sizes=(64, 64))
+    space = MazeConfig(num_walls=args.num_walls)
+    base = UEDConfig(
+        learner=learner,
+        task_space=space,
+        steps_per_eval=args.steps_per_eval,
+        frame_stack=args.frame_stack,
     )
     # The papers' replay probabilities: 0.5 for robust PLR (Jiang et al. 2021b, app.), 0.8
     # for ACCEL (Parker-Holder et al. 2022, app.).
     replay = {"robust_plr": 0.5, "plr": 0.5, "accel": 0.8}
     rows = []
     for method in args.methods:
-        config = base.replace(method=method, replay_prob=replay.get(method, base.replay_prob))
+        curriculum = curriculum_config(
+            method, capacity=args.capacity, replay_prob=replay.get(method, 0.8)
+        )
+        config = base.replace(curriculum=curriculum)
         rows.append(run_method(config, seeds, args.chunk_size))
         row = rows[-1]
         print(f"{method}: {row['solve_rate_per_seed']} in {row['wall_s']:.0f}s", flush=True)

@@ -26,7 +26,9 @@ import jax
 from ppo_throughput import timed
 
 from experiments.ued import make_algorithm
-from rljax.curricula.runner import ADVERSARY_STEPS, UEDConfig
+from rljax.curricula.runner import UEDConfig, curriculum_config, feedforward, maze_learner
+
+ADVERSARY_STEPS = 52
 
 
 def scan_seconds(step, state, steps: int) -> tuple[float, float]:
@@ -41,24 +43,23 @@ def main() -> None:
     parser.add_argument("--num-levels", type=int, default=16)
     parser.add_argument("--agent", default="recurrent", choices=["recurrent", "feedforward"])
     args = parser.parse_args()
-    base = UEDConfig(
-        num_levels=args.num_levels, frame_stack=1, min_fill_ratio=0.01, agent=args.agent
-    )
-    rollout_steps = args.num_levels * base.num_steps * args.steps
-    paired_steps = args.num_levels * (2 * base.num_steps + ADVERSARY_STEPS) * args.steps
+    learner = maze_learner(num_envs=args.num_levels)
+    if args.agent == "feedforward":
+        learner = feedforward(learner)
+    base = UEDConfig(learner=learner, frame_stack=1)
+    rollout_steps = args.num_levels * learner.num_steps * args.steps
+    paired_steps = args.num_levels * (2 * learner.num_steps + ADVERSARY_STEPS) * args.steps
     rows = {}
-    ppo_algo = make_algorithm(base.replace(method="plr")).ppo
-    state = jax.jit(ppo_algo.init)(jax.random.PRNGKey(0), ppo_algo.config.hparams())
+    ppo_algo = make_algorithm(base).learner
+    state = jax.jit(ppo_algo.init)(jax.random.PRNGKey(0), learner.hparams())
     rows["ppo"] = scan_seconds(ppo_algo.update, state, args.steps)
-    for method in ("plr", "dr", "robust_plr", "accel"):
-        config = base.replace(method=method)
-        algo = make_algorithm(config)
-        state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
-        rows[method] = scan_seconds(algo.curriculum_step, state, args.steps)
-    config = base.replace(method="paired")
-    algo = make_algorithm(config)
-    state = jax.jit(algo.init)(jax.random.PRNGKey(0), config.hparams())
-    rows["paired"] = scan_seconds(algo.step, state, args.steps)
+    for method in ("plr", "dr", "robust_plr", "accel", "paired"):
+        algo = make_algorithm(
+            base.replace(curriculum=curriculum_config(method, min_fill_ratio=0.01))
+        )
+        state = jax.jit(algo.init)(jax.random.PRNGKey(0), algo.hparams())
+        step = algo.step if method == "paired" else algo.curriculum_step
+        rows[method] = scan_seconds(step, state, args.steps)
     print(
         f"{rollout_steps} env steps per scan ({paired_steps} for paired), {args.agent} agent, "
         f"{jax.devices()[0].platform}"

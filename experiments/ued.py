@@ -2,11 +2,15 @@
 ACCEL or PAIRED) over several seeds in one vmapped batch, evaluate on the held-out named
 mazes, and write a run folder.
 
-    python -m experiments.ued --method accel                 # 4 seeds, 1e7 env steps each
-    python -m experiments.ued --method dr --total-timesteps 2000000 --seeds 2
-    python -m experiments.ued --agent feedforward --frame-stack 4   # an MLP over 4 views
+    python -m experiments.ued curriculum:accel          # 4 seeds, 1e7 env steps each
+    python -m experiments.ued curriculum:dr --learner.total-timesteps 2000000 --seeds 2
+    python -m experiments.ued --frame-stack 4 learner:feedforward   # an MLP over 4 views
+    python -m experiments.ued curriculum:accel --curriculum.num-edits 3 --help
     python -m experiments.ued --resume runs/ued-Maze-13x13-...  # continue a stopped run
-    python -m experiments.ued --help                         # every field of UEDConfig
+    python -m experiments.ued --help                    # every field and the choices
+
+The config nests the learner's (`--learner.*`), the curriculum's (`--curriculum.*`) and the
+task space's (`--task-space.*`) configs; subcommands pick their kinds.
 
 The command line, progress bar, checkpoints and `--resume` are `rljax.experiment.main`'s;
 checkpoints hold the whole state, level buffer included (PAIRED: all three agents).
@@ -23,54 +27,50 @@ For PAIRED the held-out results are the protagonist's.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import tyro
 
 import envs.maze as maze
 from rljax import experiment, rollout
-from rljax.config import ConfigError
+from rljax.curricula import runner
 from rljax.curricula.paired import PAIRED
-from rljax.curricula.runner import UED, UEDConfig
+from rljax.curricula.paired_adversary import PAIREDConfig
+from rljax.curricula.plr import RobustPLRConfig
+from rljax.curricula.runner import UED, CurriculumChoice, UEDConfig
 from rljax.plotting import plot_learning_curves
 from rljax.results import write_json
 from rljax.training import RunResult
 
 NAME = "ued"
 
+TaskSpaceChoice = Annotated[maze.MazeConfig, tyro.conf.subcommand("maze")]
+
+
+@dataclass(frozen=True)
+class UEDCLIConfig(UEDConfig):
+    """`UEDConfig` with the choices of the command line: the curriculum (`curriculum:dr`,
+    `curriculum:plr`, `curriculum:robust_plr` (default), `curriculum:accel`,
+    `curriculum:paired`), the learner (`learner:recurrent` (default), `learner:feedforward`)
+    and the task space (`task-space:maze`)."""
+
+    curriculum: CurriculumChoice | Annotated[PAIREDConfig, tyro.conf.subcommand("paired")] = (
+        dataclasses.field(default_factory=RobustPLRConfig)
+    )
+    task_space: TaskSpaceChoice = dataclasses.field(default_factory=maze.MazeConfig)
+
 
 def make_algorithm(config: UEDConfig) -> UED | PAIRED:
-    """The maze wiring: DR generator (empty rooms for ACCEL), ACCEL's editor, the named
-    held-out levels; for PAIRED the adversary env `MazeAdversary-13x13` and its map from
-    actions to levels. `config.env` must be a maze whose episodes reset onto the same
-    level."""
-    _, params = maze.Maze(), maze.MazeParams()
-    if config.env != "Maze-13x13":
-        raise ConfigError(
-            f"UEDConfig.env={config.env!r} is not supported here. Fix: use Maze-13x13 "
-            "(the curriculum pins levels, so Maze-13x13-DR's resampling resets do not fit; "
-            "CLI flag --env)."
-        )
-    walls = config.accel_num_walls if config.method == "accel" else config.num_walls
-    students = UED(
-        config,
-        sample_level=lambda key: maze.sample_level(key, params, walls),
-        mutate_level=maze.mutate_level,
-        eval_levels=maze.named_levels(),
-    )
-    if config.method != "paired":
-        return students
-    adversary_params = maze.AdversaryParams()
-
-    def build_level(actions: jax.Array, start: maze.AdversaryState) -> maze.Level:
-        return maze.level_from_adversary_actions(actions, start.level.agent_dir, adversary_params)
-
-    return PAIRED(config, students, "MazeAdversary-13x13", build_level)
+    """The run's loop: `UED` under the config's curriculum, or `PAIRED`."""
+    return runner.make_algorithm(config)
 
 
 # --- run-folder extras ----------------------------------------------------------------------
@@ -78,18 +78,23 @@ def make_algorithm(config: UEDConfig) -> UED | PAIRED:
 
 def _maze_state(algo: UED, env_state: Any) -> Any:
     """The `MazeState` inside the eval batch's wrapper states."""
+    if hasattr(env_state, "stats"):  # NormalizeObservation
+        env_state = env_state.inner
     inner = env_state.inner  # EpisodeStatistics
     return inner.inner if algo.config.frame_stack > 1 else inner
 
 
-def eval_positions(algo: UED, params: Any) -> np.ndarray:
+def eval_positions(algo: UED, learner_state: Any) -> np.ndarray:
     """int `[episodes, T + 1, 2]` agent positions in one run's held-out evaluation of the
     policy with `params` (the same fixed keys and policy as `algo.evaluate`), the start
     included. After an episode's first end the position stays on its last cell (the goal if
     it was reached)."""
     policy = rollout.as_recurrent(algo.eval_policy, algo.eval_policy_carry)
-    reset_key, loop_key = jax.random.split(jax.random.PRNGKey(algo.config.eval_seed))
-    obs, env_state = algo._reset_to_levels(algo.eval_levels, reset_key)
+    params = learner_state.params
+    reset_key, loop_key = jax.random.split(jax.random.PRNGKey(algo.config.learner.eval_seed))
+    obs, env_state = algo.learner.reset_fn(
+        learner_state, algo.eval_env, lambda k: algo._reset(algo.eval_levels, k), frozen=True
+    )(reset_key, algo.env_params)
     start = _maze_state(algo, env_state).agent_pos
 
     def step(carry, _):
@@ -123,7 +128,7 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
 
     result = jax.jit(jax.vmap(algo.evaluate))(state)
     per_level = algo.level_results(result)
-    students = algo.students if isinstance(algo, PAIRED) else algo
+    students = algo
     eval_path = run_dir / "eval.json"
     summary = json.loads(eval_path.read_text()) if eval_path.exists() else {}
     solve = np.asarray(per_level.solve_rate)  # [seeds, levels]
@@ -142,7 +147,7 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
 
     one = jax.tree.map(lambda x: x[0], state)
     paths = eval_positions(students, algo.policy_params(one))
-    episodes = algo.config.eval_episodes
+    episodes = algo.eval_episodes
     images = [
         maze.render_trajectory(_pick(students.eval_levels, i * episodes), p)
         for i, p in enumerate(paths[::episodes])
@@ -161,12 +166,13 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
     plt.close(fig)
 
     if isinstance(algo, PAIRED):
-        built = jax.jit(algo.sample_levels)(one, jax.random.PRNGKey(algo.config.eval_seed))
-        count = min(16, algo.config.num_levels)
+        key = jax.random.PRNGKey(algo.config.learner.eval_seed)
+        built = jax.jit(algo.sample_levels)(one, key)
+        count = min(16, algo.config.learner.num_envs)
         named = {f"adversary level {i + 1}": _pick(built, i) for i in range(count)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
         return summary
-    scores, top = algo.top_levels(one.curriculum, 16)
+    scores, top = algo.top_levels(one, 16)
     if top is not None and scores:
         named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
@@ -196,7 +202,7 @@ def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -
 def main(argv: list[str] | None = None) -> int:
     """The shared experiment CLI (`rljax.experiment.main`) with UED's extras."""
     description = __doc__.split("\n")[0]
-    return experiment.main(NAME, UEDConfig, make_algorithm, argv, description, after_run)
+    return experiment.main(NAME, UEDCLIConfig, make_algorithm, argv, description, after_run)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,10 @@ error names the field, the bad value and what to do instead.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import dataclasses
+import typing
 from typing import Any
 
 
@@ -13,12 +17,78 @@ class ConfigError(ValueError):
     """A config field has a bad value. The message names the field and the fix."""
 
 
+class CLIConfigError(Exception):
+    """A `ConfigError` raised while the command line builds its (nested) configs. It is not a
+    `ValueError`, so tyro lets it through instead of printing its own box, and the CLI names
+    the full flag (`qualified_error`)."""
+
+    def __init__(self, error: ConfigError, config_type: type, field: str):
+        super().__init__(str(error))
+        self.error, self.config_type, self.field = error, config_type, field
+
+
+_PARSING = contextvars.ContextVar("rljax_cli_parsing", default=False)
+
+
+@contextlib.contextmanager
+def cli_parsing():
+    """Within: `fail` raises `CLIConfigError` (see there)."""
+    token = _PARSING.set(True)
+    try:
+        yield
+    finally:
+        _PARSING.reset(token)
+
+
 def fail(config: Any, field: str, problem: str, fix: str) -> None:
     value = getattr(config, field)
     flag = "--" + field.replace("_", "-")
-    raise ConfigError(
+    error = ConfigError(
         f"{type(config).__name__}.{field}={value!r} {problem}. Fix: {fix} (CLI flag {flag})."
     )
+    if _PARSING.get():
+        raise CLIConfigError(error, type(config), field)
+    raise error
+
+
+def dataclass_types(annotation: Any) -> list[type]:
+    """The dataclasses an annotation admits (through Annotated, unions and Optional)."""
+    if dataclasses.is_dataclass(annotation):
+        return [annotation]
+    return [t for arg in typing.get_args(annotation) for t in dataclass_types(arg)]
+
+
+def field_types(config_type: type) -> dict[str, Any]:
+    """The resolved annotation of each field of a dataclass (the raw ones where a name cannot
+    be resolved, e.g. in a class made at run time)."""
+    try:
+        return typing.get_type_hints(config_type, include_extras=True)
+    except NameError:
+        return {f.name: f.type for f in dataclasses.fields(config_type)}
+
+
+def config_paths(root: type, target: type, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every field path from the dataclass `root` to a nested config of type `target` (the
+    field named `config` of the CLI's argument class is flattened, as the CLI does)."""
+    found = [prefix] if root is target else []
+    hints = field_types(root)
+    for field in dataclasses.fields(root):
+        name = () if (not prefix and field.name == "config") else (field.name,)
+        for kind in dataclass_types(hints.get(field.name)):
+            if kind is not root:
+                found += config_paths(kind, target, prefix + name)
+    return found
+
+
+def qualified_error(error: CLIConfigError, root: type, argv: list[str]) -> ConfigError:
+    """`error` naming the full flag the user typed (`--learner.learning-rate`): the path to the
+    failing config inside `root` whose flag is in `argv`, else the first path found."""
+    paths = config_paths(root, error.config_type) or [()]
+    flags = ["--" + ".".join((*p, error.field)).replace("_", "-") for p in paths]
+    typed = [f for f in flags if any(a == f or a.startswith(f + "=") for a in argv)]
+    flag = (typed or flags)[0]
+    short = "--" + error.field.replace("_", "-")
+    return ConfigError(str(error).replace(f"(CLI flag {short})", f"(CLI flag {flag})"))
 
 
 def check_positive(config: Any, *fields: str) -> None:

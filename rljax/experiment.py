@@ -19,7 +19,7 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +34,7 @@ from rljax.plotting import plot_learning_curves
 from rljax.results import RunWriter, new_run_dir
 from rljax.training import (
     RunInterrupted,
+    RunOptions,
     RunResult,
     TrainingDiverged,
     run,
@@ -126,6 +127,20 @@ def fingerprint(name: str, config: Any, args: ExperimentArgs) -> dict[str, Any]:
     }
 
 
+def experiment_run_options(
+    args: ExperimentArgs, description: str, run_labels: Sequence[str] | None = None
+) -> RunOptions:
+    """`rljax.run`'s options from the command line's: chunking, progress bar, checkpoint
+    interval (`--checkpoint-every 0` saves none: the caller passes no checkpointer then)."""
+    return RunOptions(
+        chunk_size=args.chunk_size,
+        progress=args.progress,
+        description=description,
+        checkpoint_every=max(1, args.checkpoint_every),
+        run_labels=None if run_labels is None else tuple(run_labels),
+    )
+
+
 def run_experiment(
     name: str, algo: Any, config: Any, args: ExperimentArgs
 ) -> tuple[Path, RunResult]:
@@ -136,7 +151,9 @@ def run_experiment(
     loggers.require(args.tensorboard, args.wandb)
     enable_compilation_cache(args.compilation_cache)
     seeds = args.seed_list
-    keys, hparams = seed_keys(seeds), stack_hparams([config.hparams()] * len(seeds))
+    # A loop over nested configs builds its coefficients from the built algorithm.
+    coefficients = getattr(algo, "hparams", config.hparams)
+    keys, hparams = seed_keys(seeds), stack_hparams([coefficients()] * len(seeds))
     if args.resume:
         run_dir = Path(args.resume)
         writer = RunWriter(run_dir, algo.steps_per_update)
@@ -176,19 +193,18 @@ def run_experiment(
             for output in outputs:
                 output.on_chunk(updates, metrics)
 
+        options = experiment_run_options(
+            args, f"{name} {config.env} x{len(seeds)} seeds", [f"seed {s}" for s in seeds]
+        )
         result = run(
             algo,
             keys,
             hparams,
-            chunk_size=args.chunk_size,
-            progress=args.progress,
+            options,
             on_chunk=on_chunk,
-            description=f"{name} {config.env} x{len(seeds)} seeds",
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer if args.checkpoint_every else None,
-            checkpoint_every=max(1, args.checkpoint_every),
-            run_labels=[f"seed {s}" for s in seeds],
         )
     except RunInterrupted as stopped:
         raise RunInterrupted(
@@ -243,11 +259,26 @@ def restore_latest(
 
 
 def _config_from_json(config_type: type, values: dict[str, Any]) -> Any:
-    """A config dataclass from its config.json form (lists back to tuples)."""
-    known = {f.name for f in dataclasses.fields(config_type)}
-    return config_type(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
-    )
+    """A config dataclass from its config.json form: lists back to tuples, nested configs
+    rebuilt as the kind their `__type__` names (one of those the field admits)."""
+    hints = cfg.field_types(config_type)
+    kwargs = {}
+    for field in dataclasses.fields(config_type):
+        if field.name not in values:
+            continue
+        value = values[field.name]
+        if isinstance(value, dict):
+            kinds = cfg.dataclass_types(hints.get(field.name))
+            if isinstance(field.default_factory, type) and not kinds:
+                kinds = [field.default_factory]
+            if not kinds and field.default_factory is not dataclasses.MISSING:
+                kinds = [type(field.default_factory())]
+            named = [k for k in kinds if k.__name__ == value.get("__type__")]
+            value = _config_from_json((named or kinds)[0], value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[field.name] = value
+    return config_type(**kwargs)
 
 
 def _resume_defaults(name: str, config_type: type, args_type: type, argv: list[str]) -> Any:
@@ -323,7 +354,11 @@ def main(
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         stored = _resume_defaults(name, config_type, args_type, argv)
-        args = tyro.cli(args_type, args=argv, description=description, default=stored)
+        try:
+            with cfg.cli_parsing():
+                args = tyro.cli(args_type, args=argv, description=description, default=stored)
+        except cfg.CLIConfigError as error:
+            raise cfg.qualified_error(error, args_type, argv) from None
         args.validate()
         if stored is not None:
             _check_resume(args, stored)

@@ -47,13 +47,16 @@ def new_run_dir(root: str | os.PathLike, name: str) -> Path:
     return path
 
 
-def jsonable(value: Any) -> Any:
+def jsonable(value: Any, nested: bool = False) -> Any:
+    """`value` as JSON-ready values. A dataclass inside another (a nested config) records its
+    class name as `__type__`, so `--resume` rebuilds the chosen kind (`rljax.experiment`)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        fields = {f.name: jsonable(getattr(value, f.name), True) for f in dataclasses.fields(value)}
+        return {"__type__": type(value).__name__, **fields} if nested else fields
     if isinstance(value, tuple | list):
-        return [jsonable(v) for v in value]
+        return [jsonable(v, nested) for v in value]
     if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v, nested) for k, v in value.items()}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, float) and not np.isfinite(value):

@@ -49,6 +49,13 @@ def assert_no_lapack(algo: Any, hparams: Any) -> None:
     assert "lapack" not in lowered.as_text().lower()
 
 
+def network_params(algo: Any, state: Any) -> Any:
+    """The state's network parameters: what the algorithm's NaN guard checks
+    (`checked_leaves`), or `state.params`."""
+    checked = getattr(algo, "checked_leaves", None)
+    return checked(state) if checked is not None else state.params
+
+
 def train_one(algo: Any, hparams: Any, seed: int) -> tuple[Any, Any]:
     return _jitted_train(algo)(jax.random.PRNGKey(seed), hparams)
 
@@ -86,7 +93,9 @@ def assert_same_seed_same_run(algo: Any, hparams: Any) -> None:
     assert any(
         not np.array_equal(a, c)
         for a, c in zip(
-            jax.tree.leaves(state_a.params), jax.tree.leaves(state_c.params), strict=True
+            jax.tree.leaves(network_params(algo, state_a)),
+            jax.tree.leaves(network_params(algo, state_c)),
+            strict=True,
         )
     )
 
@@ -106,8 +115,8 @@ def assert_vmap_equals_separate_runs(
     for i, seed in enumerate(seeds):
         state, metrics = train_one(algo, hparams, seed)
         for a, b in zip(
-            jax.tree.leaves((batched_state.params, batched_metrics)),
-            jax.tree.leaves((state.params, metrics)),
+            jax.tree.leaves((network_params(algo, batched_state), batched_metrics)),
+            jax.tree.leaves((network_params(algo, state), metrics)),
             strict=True,
         ):
             np.testing.assert_allclose(a[i], b, rtol=rtol, atol=atol, equal_nan=True)

@@ -18,8 +18,11 @@ from experiments.ued import make_algorithm
 from rljax import ConfigError
 from rljax.checkpoint import Checkpointer
 from rljax.curricula import scores
-from rljax.curricula.paired import adversary_reward
-from rljax.curricula.runner import ADVERSARY_STEPS, UED, UEDConfig
+from rljax.curricula.accel import ACCELConfig
+from rljax.curricula.dr import DRConfig
+from rljax.curricula.paired_adversary import PAIREDConfig, adversary_reward
+from rljax.curricula.plr import PLRConfig, RobustPLRConfig
+from rljax.curricula.runner import UED, UEDConfig, maze_learner
 from rljax.experiment import enable_compilation_cache
 from tests.agent_contract import (
     assert_chunk_compiles_once,
@@ -27,34 +30,59 @@ from tests.agent_contract import (
     train_one,
 )
 
+ADVERSARY_STEPS = 52
+"""Steps of PAIRED's adversary per level on `MazeAdversary-13x13`: goal, agent, 50 walls."""
+
 # Tiny but real: 256-step rollouts (episodes end by the 250-step limit, so every level gets a
 # valid score), a buffer of 4 with 2 levels per step, so replay starts after one NEW step.
 # The learner is the default recurrent PPO with a small GRU.
-TINY = UEDConfig(
-    num_levels=2,
+BUFFER = {"capacity": 4, "min_fill_ratio": 0.5, "replay_prob": 0.5}
+LEARNER = maze_learner(
+    num_envs=2,
     num_steps=256,
-    steps_per_eval=2,
-    capacity=4,
-    min_fill_ratio=0.5,
-    replay_prob=0.5,
     total_timesteps=2 * 256 * 2 * 3,
     hidden_sizes=(8,),
     update_epochs=1,
-    eval_episodes=1,
+    num_eval_episodes=1,
     gru_size=8,
 )
+TINY = UEDConfig(curriculum=RobustPLRConfig(**BUFFER), learner=LEARNER, steps_per_eval=2)
+CURRICULA = {
+    "dr": DRConfig(),
+    "plr": PLRConfig(**BUFFER),
+    "robust_plr": RobustPLRConfig(**BUFFER),
+    "accel": ACCELConfig(**BUFFER),
+}
 
-# The feed-forward learner over a stack of two views: the same loop through PPO's interface.
-FEEDFORWARD = TINY.replace(agent="feedforward", frame_stack=2)
+# The feed-forward learner over a stack of two views: the same loop through the learner
+# interface.
+FF_LEARNER = rljax.PPOConfig(
+    **{f: getattr(LEARNER, f) for f in ("env", "num_envs", "num_steps", "total_timesteps")},
+    **{f: getattr(LEARNER, f) for f in ("update_epochs", "num_minibatches", "anneal_lr")},
+    hidden_sizes=(8,),
+    num_eval_episodes=1,
+    greedy_eval=False,
+)
+FEEDFORWARD = TINY.replace(learner=FF_LEARNER, frame_stack=2)
 
 
 # ACCEL with replay_prob 1: NEW, REPLAY, MUTATE, REPLAY, ... from the first steps on.
 ACCEL_STEPS = 2 * 256 * 2 * 2
-ACCEL = TINY.replace(method="accel", replay_prob=1.0, total_timesteps=ACCEL_STEPS)
+ACCEL = TINY.replace(
+    curriculum=ACCELConfig(**{**BUFFER, "replay_prob": 1.0}),
+    learner=LEARNER.replace(total_timesteps=ACCEL_STEPS),
+)
 
 # PAIRED, two updates: each step builds 2 levels (52 adversary steps each) and plays them with
 # both students for 256 steps.
-PAIRED_TINY = TINY.replace(method="paired", total_timesteps=2 * 2 * (2 * 256 + ADVERSARY_STEPS) * 2)
+PAIRED_TINY = TINY.replace(
+    curriculum=PAIREDConfig(adversary=PAIREDConfig().adversary.replace(update_epochs=1)),
+    learner=LEARNER.replace(total_timesteps=2 * 2 * (2 * 256 + ADVERSARY_STEPS) * 2),
+)
+
+
+def hparams(config: UEDConfig):
+    return make_algorithm(config).hparams()
 
 
 @pytest.fixture(scope="module")
@@ -68,20 +96,21 @@ def cache(tmp_path_factory):
     jax.config.update("jax_compilation_cache_dir", previous)
 
 
-@pytest.mark.parametrize("method", ["dr", "plr", "robust_plr", "accel"])
+@pytest.mark.parametrize("method", list(CURRICULA))
 def test_training_chunk_compiles_once(method, count_compilations):
-    config = TINY.replace(method=method)
-    assert_chunk_compiles_once(make_algorithm(config), config.hparams(), count_compilations)
+    config = TINY.replace(curriculum=CURRICULA[method])
+    algo = make_algorithm(config)
+    assert_chunk_compiles_once(algo, algo.hparams(), count_compilations)
 
 
 def test_paired_compiles_once_and_counts_three_agents(count_compilations):
     """PAIRED's chunk compiles once (two runs); its counters charge both students' rollouts
     and the adversary's placements as env steps, and three agents' gradient updates."""
     algo = make_algorithm(PAIRED_TINY)
-    state = assert_chunk_compiles_once(algo, PAIRED_TINY.hparams(), count_compilations)
+    state = assert_chunk_compiles_once(algo, algo.hparams(), count_compilations)
     counters = jax.tree.map(np.asarray, state.counters)
     steps = 5 * PAIRED_TINY.steps_per_eval  # the contract runs chunks of 2, 1 and 2 updates
-    levels, rollout_steps = PAIRED_TINY.num_levels, PAIRED_TINY.num_steps
+    levels, rollout_steps = LEARNER.num_envs, LEARNER.num_steps
     np.testing.assert_array_equal(counters.student_env_steps, steps * levels * 2 * rollout_steps)
     np.testing.assert_array_equal(
         counters.env_steps, steps * levels * (2 * rollout_steps + ADVERSARY_STEPS)
@@ -89,18 +118,23 @@ def test_paired_compiles_once_and_counts_three_agents(count_compilations):
     np.testing.assert_array_equal(counters.grad_updates, steps * 3)  # 1 epoch x 1 minibatch
     # Three different networks: the protagonist is not the antagonist.
     assert not np.array_equal(
-        jax.tree.leaves(state.protagonist_params)[0], jax.tree.leaves(state.antagonist_params)[0]
+        jax.tree.leaves(state.protagonist.params)[0], jax.tree.leaves(state.antagonist.params)[0]
     )
 
 
 def test_feedforward_agent_compiles_once_and_learns_only_on_replay(count_compilations):
-    config = FEEDFORWARD.replace(method="accel", replay_prob=1.0, total_timesteps=ACCEL_STEPS)
+    config = FEEDFORWARD.replace(
+        curriculum=ACCEL.curriculum, learner=FF_LEARNER.replace(total_timesteps=ACCEL_STEPS)
+    )
     algo = make_algorithm(config)
-    assert not hasattr(algo.ppo.network, "initial_carry")  # PPO's MLP, not the GRU
-    state = assert_chunk_compiles_once(algo, config.hparams(), count_compilations)
-    counters = jax.tree.map(np.asarray, state.curriculum.counters)
-    assert (counters.mutate_steps > 0).all()
-    np.testing.assert_array_equal(counters.grad_updates, counters.replay_steps)
+    assert not hasattr(algo.learner.network, "initial_carry")  # PPO's MLP, not the GRU
+    state = jax.jit(jax.vmap(algo.init))(
+        rljax.seed_keys([0, 1]), rljax.stack_hparams([algo.hparams()] * 2)
+    )
+    state, metrics = rljax.training.compiled_chunk(algo, 2)(state, jnp.int32(2))
+    m = jax.tree.map(np.asarray, metrics)
+    assert (m.mutate_steps.sum(axis=1) > 0).all()
+    np.testing.assert_array_equal(m.grad_updates[:, -1], m.replay_steps.sum(axis=1))
 
 
 @pytest.mark.parametrize("config", [TINY, FEEDFORWARD], ids=["recurrent", "feedforward"])
@@ -115,11 +149,12 @@ def test_heldout_pictures_follow_the_evaluated_episodes(config):
     near = maze.Level.create(np.zeros((13, 13), bool), (6, 6), 0, (6, 8))
     named = maze.named_levels()
     held_out = {"near": near, "Labyrinth": named["Labyrinth"], "FourRooms": named["FourRooms"]}
-    config = config.replace(eval_episodes=4)
-    algo = UED(config, lambda k: maze.sample_level(k, maze.MazeParams(), 5), None, held_out)
-    params = jax.jit(algo.init)(jax.random.PRNGKey(3), config.hparams()).params
-    returns = np.asarray(jax.jit(algo.evaluate_params)(params).returns)
-    paths = ued_experiment.eval_positions(algo, params)
+    config = config.replace(learner=config.learner.replace(num_eval_episodes=4))
+    space = HeldOut(maze.MazeTaskSpace(maze.MazeConfig(num_walls=5)), held_out)
+    algo = UED(config, task_space=space)
+    state = jax.jit(algo.init)(jax.random.PRNGKey(3), algo.hparams())
+    returns = np.asarray(jax.jit(algo.evaluate)(state).returns)
+    paths = ued_experiment.eval_positions(algo, state.learner)
     levels = jax.tree.map(np.asarray, algo.eval_levels)
     assert paths.shape == (returns.shape[0], algo.max_episode_steps + 1, 2)
     np.testing.assert_array_equal(paths[:, 0], levels.agent_pos)
@@ -128,18 +163,31 @@ def test_heldout_pictures_follow_the_evaluated_episodes(config):
     assert 0 < (returns > 0).sum() < returns.shape[0]  # some solved, some not: a real check
 
 
+class HeldOut:
+    """A task space with another held-out set: everything else is the wrapped space's."""
+
+    def __init__(self, space, held_out):
+        self.space, self.held_out = space, held_out
+
+    def __getattr__(self, name):
+        return getattr(self.space, name)
+
+    def heldout(self):
+        return self.held_out
+
+
 def test_vmap_over_seeds_equals_separate_runs(cache):
     algo = make_algorithm(ACCEL)
-    assert_vmap_equals_separate_runs(algo, ACCEL.hparams(), seeds=(0, 1), rtol=1e-4, atol=1e-5)
+    assert_vmap_equals_separate_runs(algo, algo.hparams(), seeds=(0, 1), rtol=1e-4, atol=1e-5)
 
 
 def test_accel_mixes_step_kinds_and_counts_env_steps_apart_from_gradient_updates(cache):
     algo = make_algorithm(ACCEL)
-    state, metrics = train_one(algo, ACCEL.hparams(), 0)  # the program compiled just above
+    state, metrics = train_one(algo, algo.hparams(), 0)  # the program compiled just above
     m = jax.tree.map(np.asarray, metrics)
     assert (m.new_steps.sum(), m.replay_steps.sum(), m.mutate_steps.sum()) == (1, 2, 1)
     steps = algo.num_updates * ACCEL.steps_per_eval
-    assert m.total_env_steps[-1] == steps * ACCEL.num_levels * ACCEL.num_steps
+    assert m.total_env_steps[-1] == steps * LEARNER.num_envs * LEARNER.num_steps
     # Only replay steps train (1 epoch x 1 minibatch each); new and mutated levels do not.
     assert m.grad_updates[-1] == m.replay_steps.sum() < steps
     # Held-out evaluation is part of every update; per level from `level_results`.
@@ -150,33 +198,33 @@ def test_accel_mixes_step_kinds_and_counts_env_steps_apart_from_gradient_updates
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("build", "field"),
     [
-        ({"method": "bogus"}, "method"),
-        ({"replay_prob": 1.5}, "replay_prob"),
-        ({"replay_prob": -0.1}, "replay_prob"),
-        ({"capacity": 8, "num_levels": 16}, "capacity"),
-        ({"score_function": "regret"}, "score_function"),
-        ({"total_timesteps": 100}, "total_timesteps"),
-        ({"agent": "lstm"}, "agent"),
-        ({"gru_size": 0}, "gru_size"),
+        (lambda: TINY.replace(curriculum=PLRConfig(replay_prob=1.5)), "replay_prob"),
+        (lambda: TINY.replace(curriculum=PLRConfig(replay_prob=-0.1)), "replay_prob"),
+        (lambda: make_algorithm(TINY.replace(curriculum=PLRConfig(capacity=1))), "capacity"),
+        (lambda: TINY.replace(score_function="regret"), "score_function"),
+        (lambda: TINY.replace(learner=LEARNER.replace(total_timesteps=100)), "total_timesteps"),
+        (lambda: LEARNER.replace(gru_size=0), "gru_size"),
+        (lambda: TINY.replace(frame_stack=0), "frame_stack"),
     ],
 )
-def test_bad_config_is_a_clear_error(changes, field):
+def test_bad_config_is_a_clear_error(build, field):
     with pytest.raises(ConfigError, match=field):
-        TINY.replace(**changes)
+        build()
 
 
 def test_level_of_the_wrong_shape_is_a_clear_error():
     import envs.maze as maze
 
     small = maze.Level.create(np.zeros((9, 9), bool), (0, 0), 0, (1, 1))
+    space = HeldOut(maze.MazeTaskSpace(maze.MazeConfig()), {"small": small})
     with pytest.raises(ConfigError, match=r"walls has shape \(9, 9\), expected \(13, 13\)"):
-        UED(TINY, lambda k: maze.sample_level(k, maze.MazeParams(), 5), None, {"small": small})
+        UED(TINY, task_space=space)
 
 
 def test_cli_refuses_bad_input_without_traceback(capsys):
-    assert ued_experiment.main(["--replay-prob", "2"]) == 2
+    assert ued_experiment.main(["curriculum:plr", "--curriculum.replay-prob", "2"]) == 2
     assert "replay_prob" in capsys.readouterr().err
 
 
@@ -185,12 +233,14 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
     the first checkpoint (`rljax.run(state=..., updates_done=1)`, what `--resume` does) ends
     bitwise on the final checkpoint, level buffer included, with the same metrics. The
     resumed run loads the CLI's compiled chunk from the compilation cache."""
-    argv = ["--method", "robust_plr", "--seeds", "1", "--out-dir", str(tmp_path), "--no-progress"]
+    argv = ["--seeds", "1", "--out-dir", str(tmp_path), "--no-progress"]
     argv += ["--compilation-cache", str(cache), "--checkpoint-every", "1", "--chunk-size", "1"]
-    for field in ("num_levels", "num_steps", "steps_per_eval", "capacity", "total_timesteps"):
-        argv += [f"--{field.replace('_', '-')}", str(getattr(TINY, field))]
-    argv += ["--hidden-sizes", "8", "--update-epochs", "1", "--eval-episodes", "1"]
-    argv += ["--gru-size", "8", "--replay-prob", "0.5"]
+    argv += ["--steps-per-eval", str(TINY.steps_per_eval)]
+    argv += ["curriculum:robust_plr", "--curriculum.capacity", "4"]
+    argv += ["--curriculum.replay-prob", "0.5", "learner:recurrent"]
+    for field in ("num_envs", "num_steps", "total_timesteps", "hidden_sizes", "update_epochs"):
+        argv += [f"--learner.{field.replace('_', '-')}", str(getattr(LEARNER, field)).strip("(,)")]
+    argv += ["--learner.num-eval-episodes", "1", "--learner.gru-size", "8"]
     assert ued_experiment.main(argv) == 0
     (run_dir,) = tmp_path.iterdir()
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):
@@ -205,9 +255,8 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
         m["grad_updates"][0, -1] == m["replay_steps"].sum() < m["total_env_steps"][0, -1] / 256 / 2
     )
 
-    config = TINY.replace(method="robust_plr", replay_prob=0.5)
-    algo = make_algorithm(config)
-    keys, hparams = rljax.seed_keys([0]), rljax.stack_hparams([config.hparams()])
+    algo = make_algorithm(TINY)
+    keys, hparams = rljax.seed_keys([0]), rljax.stack_hparams([algo.hparams()])
     directory = run_dir / "checkpoints"
     stored = json.loads((directory / "fingerprint.json").read_text())
     template = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
@@ -243,3 +292,97 @@ def test_paired_regret_and_the_adversary_reward():
     assert reward.shape == (ADVERSARY_STEPS, 3)
     np.testing.assert_allclose(reward[-1], [0.9, -0.7, 0.0], rtol=1e-6)
     assert not reward[:-1].any()
+
+
+# --- composition: any learner under any curriculum, a curriculum from outside the library ----
+
+
+def test_ued_trains_recurrent_ppo_with_a_learned_drift_at_nonzero_meta_parameters():
+    """The loop drives recurrent PPO with the `lpo` drift through the learner interface; its
+    meta-parameters are traced leaves of the run's hparams, and non-zero output weights
+    change what it learns (zero weights are PPO's clip drift)."""
+    config = TINY.replace(learner=LEARNER.replace(drift="lpo", learning_rate=3e-3))
+    algo = make_algorithm(config)
+    hp = algo.hparams()
+    drift = hp.learner.drift_params
+    off = hp.replace(
+        learner=hp.learner.replace(drift_params=drift.replace(w_out=jnp.ones_like(drift.w_out)))
+    )
+    run = jax.jit(lambda h: rljax.train(algo, jax.random.PRNGKey(0), h))
+    (_, zero_metrics), (_, off_metrics) = run(hp), run(off)
+    assert np.isfinite(np.asarray(off_metrics.policy_loss)).all()
+    assert np.asarray(off_metrics.grad_updates)[-1] > 0
+    assert not np.allclose(
+        np.asarray(off_metrics.policy_loss), np.asarray(zero_metrics.policy_loss)
+    )
+    assert run._cache_size() == 1  # another meta-parameter value did not recompile
+
+
+def test_ued_trains_feedforward_ppo_with_observation_normalisation():
+    """Feed-forward PPO with running observation statistics under DR: the statistics carry
+    across the resets onto new levels (their count grows with every step) and the held-out
+    evaluation runs with them frozen."""
+    learner = FF_LEARNER.replace(normalize_observations=True)
+    config = TINY.replace(curriculum=DRConfig(), learner=learner)
+    algo = make_algorithm(config)
+    state, metrics = jax.jit(lambda k: rljax.train(algo, k, algo.hparams()))(jax.random.PRNGKey(0))
+    stats = state.learner.rollout.env_state.stats
+    steps_seen = algo.num_updates * config.steps_per_eval * (learner.num_steps + 1)
+    assert float(stats.count) > steps_seen * learner.num_envs * 0.99
+    assert np.isfinite(np.asarray(metrics.heldout_return)).all()
+    assert np.asarray(metrics.grad_updates)[-1] == algo.num_updates * config.steps_per_eval
+
+
+class FixedLevels:
+    """A curriculum written outside the library, as one class: uniform sampling over a fixed
+    list of levels, trained on every step."""
+
+    name = "fixed_levels"
+
+    def __init__(self, levels, num_levels):
+        from rljax.task_space import stack_tasks
+
+        self.levels, self.num_levels = stack_tasks(levels), num_levels
+        self.count = len(levels)
+
+    def hparams(self):
+        return None
+
+    def init(self, key, example_task, hparams=None):
+        return jnp.zeros(self.count, jnp.int32)  # how often each level was proposed
+
+    def propose(self, state, key):
+        from rljax.curricula.curriculum import NEW, ProposeInfo
+
+        picks = jax.random.randint(key, (self.num_levels,), 0, self.count)
+        tasks = jax.tree.map(lambda x: x[picks], self.levels)
+        n = self.num_levels
+        info = ProposeInfo(
+            step_type=jnp.int32(NEW),
+            train=jnp.bool_(True),
+            indices=picks,
+            max_returns=jnp.full(n, -jnp.inf, jnp.float32),
+        )
+        return state.at[picks].add(1), tasks, info
+
+    def observe(self, state, tasks, info, score, max_returns):
+        return state
+
+    def stats(self, state):
+        from rljax.curricula.curriculum import CurriculumStats
+
+        return CurriculumStats(jnp.float32(0.0), jnp.float32(jnp.nan))
+
+
+def test_a_curriculum_defined_in_a_test_runs_in_the_loop():
+    import envs.maze as maze
+
+    named = maze.named_levels()
+    levels = [named["Labyrinth"], named["FourRooms"], named["SixteenRooms"]]
+    curriculum = FixedLevels(levels, LEARNER.num_envs)
+    algo = UED(TINY, curriculum=curriculum)
+    state, metrics = jax.jit(lambda k: rljax.train(algo, k, algo.hparams()))(jax.random.PRNGKey(0))
+    proposed = np.asarray(state.curriculum)
+    assert proposed.sum() == algo.num_updates * TINY.steps_per_eval * LEARNER.num_envs
+    assert (proposed > 0).sum() >= 2
+    assert np.asarray(metrics.grad_updates)[-1] == algo.num_updates * TINY.steps_per_eval
