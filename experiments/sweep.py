@@ -306,7 +306,12 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
     import numpy as np
 
     from rljax.checkpoint import Checkpointer
-    from rljax.experiment import enable_compilation_cache, fingerprint, restore_latest
+    from rljax.experiment import (
+        enable_compilation_cache,
+        experiment_run_options,
+        fingerprint,
+        restore_latest,
+    )
     from rljax.plotting import plot_learning_curves
     from rljax.results import RunWriter, new_run_dir, write_json
     from rljax.sweep import is_main_process, runs_mesh, state_template, summarize, sweep
@@ -357,18 +362,16 @@ def run_sweep(name: str, algo: Any, spec: Any, args: Any, axes: dict[str, tuple]
             )
             if writer is not None:
                 writer.resume(updates_done)
+        description = f"{name} {config.env} x{len(spec.runs)} runs on {mesh.size} devices"
         result = sweep(
             algo,
             spec,
             mesh,
-            chunk_size=args.chunk_size,
-            progress=args.progress,
+            experiment_run_options(args, description),
             on_chunk=writer.on_chunk if writer is not None else None,
-            description=f"{name} {config.env} x{len(spec.runs)} runs on {mesh.size} devices",
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer if args.checkpoint_every else None,
-            checkpoint_every=max(1, args.checkpoint_every),
         )
     except RunInterrupted as stopped:
         raise RunInterrupted(

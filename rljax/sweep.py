@@ -41,8 +41,17 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from rljax.config import ConfigError
-from rljax.plotting import forward_fill
-from rljax.training import Algorithm, ChunkCallback, RunResult, run, seed_keys, stack_hparams
+from rljax.driver import Progress
+from rljax.training import (
+    Algorithm,
+    ChunkCallback,
+    RunOptions,
+    RunResult,
+    run,
+    run_options,
+    seed_keys,
+    stack_hparams,
+)
 
 if TYPE_CHECKING:
     from rljax.checkpoint import Checkpointer
@@ -228,13 +237,24 @@ def is_main_process() -> bool:
 # --- running ----------------------------------------------------------------------------------
 
 
-def sweep(algo: Algorithm, spec: SweepSpec, mesh: Mesh | None = None, **options: Any) -> RunResult:
+SWEEP = RunOptions(description="sweep")
+"""The sweep functions' default options: `rljax.run`'s, with the progress bar labelled "sweep"."""
+
+
+def sweep(
+    algo: Algorithm,
+    spec: SweepSpec,
+    mesh: Mesh | None = None,
+    options: RunOptions | None = None,
+    **keywords: Any,
+) -> RunResult:
     """Train every run of `spec` as one vmapped batch sharded over `mesh` (default: all
-    devices); `options` are `sweep_batch`'s (`run_labels` default to `spec_labels(spec)`).
-    `algo` is built from `spec.config`; results are in `spec.runs` order (labels:
-    `spec.runs[i].label`, grouped by `spec.groups()`)."""
-    options.setdefault("run_labels", spec_labels(spec))
-    return sweep_batch(algo, seed_keys(spec.seeds), spec.hparams(), mesh, **options)
+    devices); `options` and `keywords` are `sweep_batch`'s (`run_labels` default to
+    `spec_labels(spec)`). `algo` is built from `spec.config`; results are in `spec.runs` order
+    (labels: `spec.runs[i].label`, grouped by `spec.groups()`)."""
+    if (options or SWEEP).run_labels is None:
+        keywords.setdefault("run_labels", spec_labels(spec))
+    return sweep_batch(algo, seed_keys(spec.seeds), spec.hparams(), mesh, options, **keywords)
 
 
 def spec_labels(spec: SweepSpec) -> list[str]:
@@ -267,17 +287,13 @@ def sweep_batch(
     keys: Any,
     hparams: Any,
     mesh: Mesh | None = None,
-    chunk_size: int = 32,
-    progress: bool = True,
-    on_chunk: ChunkCallback | None = None,
-    description: str = "sweep",
+    options: RunOptions | None = None,
     *,
+    on_chunk: ChunkCallback | None = None,
     state: Any = None,
     updates_done: int = 0,
     checkpointer: Checkpointer | None = None,
-    checkpoint_every: int = 1,
-    check_finite: bool = True,
-    run_labels: Sequence[str] | None = None,
+    **option_keywords: Any,
 ) -> RunResult:
     """`rljax.run` over keys `[runs, 2]` and hparams `[runs, ...]`, padded to a multiple of
     the mesh size and sharded over it. The result holds only the real runs: metrics and
@@ -285,50 +301,45 @@ def sweep_batch(
     Progress (one bar, env steps/s of the real runs, ETA, mean latest return) and `on_chunk`
     happen on process 0 only.
 
-    `checkpointer`, `checkpoint_every`, `state`, `updates_done` and `check_finite` are
-    `run`'s: checkpoints hold the padded, sharded state, so a resumed sweep restores with
-    `state_template(algo, keys, hparams, mesh)` on a mesh of the same size. `run_labels`
-    name the real runs in divergence messages (padded runs are named after their original).
+    `options` (default `SWEEP`; its fields can also be passed as keywords), `checkpointer`,
+    `state` and `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
+    resumed sweep restores with `state_template(algo, keys, hparams, mesh)` on a mesh of the
+    same size. `run_labels` name the real runs in divergence messages (padded runs are named
+    after their original).
     """
+    options = run_options(options, option_keywords, SWEEP)
     mesh = runs_mesh() if mesh is None else mesh
     keys, hparams, num_runs = _padded(keys, hparams, mesh)
     padded_runs = keys.shape[0]
+    run_labels = options.run_labels
     if run_labels is not None:
-        run_labels = list(run_labels)
-        run_labels += [f"{run_labels[-1]} (padding)"] * (padded_runs - num_runs)
-    bar = _SweepProgress(
-        progress and is_main_process(),
+        run_labels += (f"{run_labels[-1]} (padding)",) * (padded_runs - num_runs)
+    progress = Progress(
+        options.progress and is_main_process(),
         num_runs,
         algo.num_updates,
         algo.steps_per_update,
-        description,
+        options.description,
         initial=updates_done,
     )
 
     def chunk_done(updates: int, metrics: dict[str, np.ndarray]) -> None:
-        bar.update(updates, metrics)
+        progress.update(updates, metrics)
         if on_chunk is not None and is_main_process():
             on_chunk(updates, metrics)
 
-    try:
+    with progress:
         result = run(
             algo,
             keys,
             hparams,
-            chunk_size=chunk_size,
-            progress=False,
+            dataclasses.replace(options, progress=False, run_labels=run_labels),
             on_chunk=chunk_done,
-            description=description,
             to_host=lambda x: gather_runs(x, num_runs),
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer,
-            checkpoint_every=checkpoint_every,
-            check_finite=check_finite,
-            run_labels=run_labels,
         )
-    finally:
-        bar.close()
     state = result.state
     if padded_runs != num_runs:
         state = jax.jit(lambda s: jax.tree.map(lambda x: x[:num_runs], s))(state)
@@ -338,53 +349,6 @@ def sweep_batch(
         env_steps=num_runs * algo.num_updates * algo.steps_per_update,
         steady_steps_per_second=result.steady_steps_per_second * num_runs / padded_runs,
     )
-
-
-class _SweepProgress:
-    """One bar for the whole sweep: env steps of the real runs (rate and ETA from tqdm) and
-    the mean over runs of each run's latest finished-episode return."""
-
-    def __init__(
-        self,
-        enabled: bool,
-        num_runs: int,
-        num_updates: int,
-        steps_per_update: int,
-        desc: str,
-        initial: int = 0,
-    ):
-        self.steps_per_run_update = num_runs * steps_per_update
-        self.updates_done = initial
-        self.latest = np.full(num_runs, np.nan)
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
-
-            total = num_updates * self.steps_per_run_update
-            self.bar = tqdm(
-                total=total,
-                initial=initial * self.steps_per_run_update,
-                desc=desc,
-                unit="step",
-                unit_scale=True,
-                dynamic_ncols=True,
-            )
-
-    def update(self, updates_done: int, metrics: dict[str, np.ndarray]) -> None:
-        returns = metrics.get("episode_return")
-        if returns is not None and returns.size:
-            last = forward_fill(returns)[:, -1]
-            self.latest = np.where(np.isfinite(last), last, self.latest)
-        new_updates, self.updates_done = updates_done - self.updates_done, updates_done
-        if self.bar is None:
-            return
-        self.bar.update(new_updates * self.steps_per_run_update)
-        finite = self.latest[np.isfinite(self.latest)]
-        self.bar.set_postfix_str(f"return {finite.mean():.1f}" if finite.size else "return -")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def summarize(spec: SweepSpec, eval_returns: np.ndarray) -> dict[str, dict[str, float]]:
@@ -401,6 +365,7 @@ def summarize(spec: SweepSpec, eval_returns: np.ndarray) -> dict[str, dict[str, 
 
 
 __all__ = [
+    "SWEEP",
     "SweepRun",
     "SweepSpec",
     "check_sweepable",

@@ -10,21 +10,20 @@ An algorithm is an object with static configuration and pure methods over pytree
 `train(algo, key, hparams)` scans `update` `num_updates` times: one XLA program for the whole
 run. `jax.vmap(partial(train, algo))` over keys and/or hparams is a seed study or a sweep.
 
-`run(...)` is the host driver for long runs: it compiles `vmap(scan(update, chunk))` once and
-calls it repeatedly, so between chunks the host can show progress, hand metrics to a
-callback (the run folder writer) and save checkpoints, while nothing outside the compiled loop
-touches a step. Inside the loop each update also reduces its losses and parameters to a few
-"is finite" flags, so a diverging run stops at the next chunk boundary with `TrainingDiverged`
-instead of training on NaNs.
+`run(algo, keys, hparams, RunOptions(...))` is the host driver for long runs: it compiles
+`vmap(scan(update, chunk))` once and calls it repeatedly, so between chunks the host can show
+progress, hand metrics to a callback (the run folder writer) and save checkpoints, while
+nothing outside the compiled loop touches a step. Inside the loop each update also reduces its
+losses and parameters to a few "is finite" flags, so a diverging run stops at the next chunk
+boundary with `TrainingDiverged` instead of training on NaNs. The jobs between chunks
+(progress, checkpoint policy, NaN guard, signals, timing) are small pieces in `rljax.driver`;
+`run` is the loop that composes them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rljax import config as cfg
+from rljax.driver import (
+    CheckpointPolicy,
+    NanGuard,
+    Progress,
+    RunInterrupted,
+    Throughput,
+    TrainingDiverged,
+    _describe_run,
+    _stop_requests,
+    interrupted,
+)
 from rljax.evaluation import EvalResult
 
 if TYPE_CHECKING:
@@ -41,6 +52,15 @@ if TYPE_CHECKING:
 
 
 class Algorithm(Protocol):
+    """What `train` and `run` need of an algorithm (see the module docstring).
+
+    Optional hook, looked up with `getattr`: `checked_leaves(state) -> pytree`, the part of
+    the state whose float leaves the NaN guard checks once per update (e.g. the online and
+    target networks, not a replay buffer or an evaluation cache). An algorithm without it is
+    checked by `_parameter_leaves`: the state's fields named `*params` (not `hparams`), or the
+    whole state if it has none.
+    """
+
     num_updates: int
     steps_per_update: int
 
@@ -71,7 +91,7 @@ def run_chunk(
 
     Masking (rather than a shorter last chunk) keeps one compiled program for every chunk.
     `num_valid` is not vmapped, so the `cond` stays a real branch under `vmap`. With
-    `check_finite` the per-update output is `(metrics, finite_flags(metrics, state))`
+    `check_finite` the per-update output is `(metrics, finite_flags(metrics, state, algo))`
     (`[chunk_size, quantities]` after the scan; True for masked updates).
     """
 
@@ -85,7 +105,7 @@ def run_chunk(
         )
         if not check_finite:
             return state, metrics
-        return state, (metrics, finite_flags(metrics, state) | ~valid)
+        return state, (metrics, finite_flags(metrics, state, algo) | ~valid)
 
     return jax.lax.scan(step, state, jnp.arange(chunk_size))
 
@@ -122,96 +142,31 @@ def _parameter_leaves(state: Any) -> list[jax.Array]:
         names = list(getattr(state, "_fields", ()))
     names = [n for n in names if n.endswith("params") and n != "hparams"]
     tree = [getattr(state, n) for n in names] if names else state
-    return [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return _float_leaves(tree)
 
 
-def finite_flags(metrics: Any, state: Any) -> jax.Array:
+def _float_leaves(tree: Any) -> list[jax.Array]:
+    """The floating-point (and complex) leaves of `tree`: counters, keys and masks are left out."""
+    leaves = map(jnp.asarray, jax.tree.leaves(tree))
+    return [x for x in leaves if jnp.issubdtype(x.dtype, jnp.inexact)]
+
+
+def guarded_leaves(algo: Any, state: Any) -> list[jax.Array]:
+    """The float leaves of `state` the NaN guard checks: those of `algo.checked_leaves(state)`
+    if the algorithm has that hook, else `_parameter_leaves(state)` (also with `algo=None`)."""
+    hook = getattr(algo, "checked_leaves", None)
+    return _parameter_leaves(state) if hook is None else _float_leaves(hook(state))
+
+
+def finite_flags(metrics: Any, state: Any, algo: Any = None) -> jax.Array:
     """`[len(checked_quantities(metrics))]` bool: is each loss metric finite, and is every
-    parameter finite. One reduction per quantity, inside the compiled loop; a NaN or inf
-    gradient shows up here as non-finite parameters after the optimiser step."""
+    checked leaf of the state finite (`guarded_leaves(algo, state)`: the parameters). One
+    reduction per quantity, inside the compiled loop; a NaN or inf gradient shows up here as
+    non-finite parameters after the optimiser step."""
     values = _metric_dict(metrics)
     losses = [jnp.isfinite(values[k]).all() for k in checked_quantities(metrics)[:-1]]
-    params = [jnp.isfinite(x).all() for x in _parameter_leaves(state)]
+    params = [jnp.isfinite(x).all() for x in guarded_leaves(algo, state)]
     return jnp.stack([*losses, jnp.all(jnp.stack(params)) if params else jnp.bool_(True)])
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss or a parameter became NaN or inf. `update` counts from 1; `run` is the index in
-    the batch; `quantities` say what was not finite (e.g. `"td_loss is nan"`);
-    `updates_kept` is the number of updates of the state that was kept."""
-
-    def __init__(self, message: str, update: int, run: int, quantities: list[str], kept: int):
-        super().__init__(message)
-        self.update, self.run, self.quantities, self.updates_kept = update, run, quantities, kept
-
-
-class RunInterrupted(Exception):
-    """SIGINT or SIGTERM stopped `run` at a chunk boundary, after saving a checkpoint."""
-
-    def __init__(self, message: str, signal_number: int, updates_done: int):
-        super().__init__(message)
-        self.signal_number, self.updates_done = signal_number, updates_done
-
-
-def _describe_run(index: int, labels: Sequence[str] | None, hparams: Any, to_host) -> str:
-    """`seed 3; learning_rate=0.001, gamma=0.99, ...`: the run's label and its scalar
-    hyperparameters (vector-valued ones, e.g. a learned drift's weights, are left out)."""
-    parts = []
-    for path, leaf in jax.tree_util.tree_flatten_with_path(hparams)[0]:
-        value = np.asarray(to_host(leaf))
-        if value.ndim == 1:
-            parts.append(f"{jax.tree_util.keystr(path).lstrip('.')}={value[index]:.4g}")
-    label = labels[index] if labels is not None else f"run {index}"
-    return f"{label}; {', '.join(parts)}" if parts else label
-
-
-def _divergence(
-    finite: np.ndarray,
-    metrics: dict[str, np.ndarray],
-    quantities: list[str],
-    updates_before: int,
-    num_updates: int,
-    describe: Callable[[int], str],
-    kept_where: str,
-) -> TrainingDiverged:
-    """The error for the first non-finite update of a chunk, `finite [runs, updates, q]`."""
-    bad_update = int(np.argmin(finite.all(axis=(0, 2))))
-    run_index = int(np.argmin(finite[:, bad_update].all(axis=1)))
-    names = []
-    for q, name in enumerate(quantities):
-        if not finite[run_index, bad_update, q]:
-            value = metrics[name][run_index, bad_update] if name in metrics else None
-            names.append(f"{name} is {value}" if value is not None else f"{name} are not finite")
-    update = updates_before + bad_update + 1
-    message = (
-        f"training diverged in update {update} of {num_updates}, run {run_index} "
-        f"({describe(run_index)}): {' and '.join(names)} (NaN or inf). Stopped; the state "
-        f"after update {updates_before} is kept{kept_where}."
-    )
-    return TrainingDiverged(message, update, run_index, names, updates_before)
-
-
-@contextlib.contextmanager
-def _stop_requests(enabled: bool):
-    """Collect SIGINT/SIGTERM into a list instead of dying, so `run` can stop at the next
-    chunk boundary with a checkpoint; a second signal gets the previous handler (dies)."""
-    requested: list[int] = []
-    if not enabled or threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-    previous: dict[int, Any] = {}
-
-    def handler(signum, frame):
-        requested.append(signum)
-        signal.signal(signum, previous[signum])
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, handler) or signal.SIG_DFL
-    try:
-        yield requested
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
 
 
 def stack_hparams(hparams: Sequence[Any]) -> Any:
@@ -245,25 +200,73 @@ class RunResult:
 ChunkCallback = Callable[[int, dict[str, np.ndarray]], None]
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How `run` (and `rljax.sweep.sweep`, `sweep_batch`) drives a batch of runs: everything
+    besides what to train, where to start from, and where results go."""
+
+    chunk_size: int = 32
+    """Updates per compiled chunk (at most the run's `num_updates`); the host reports progress,
+    hands metrics to `on_chunk` and may save a checkpoint between chunks."""
+    progress: bool = True
+    """Show a progress bar (env steps, steps/s, mean latest return)."""
+    description: str = "train"
+    """The progress bar's label."""
+    checkpoint_every: int = 1
+    """With a checkpointer: chunks between checkpoints (one is also saved after the last chunk
+    and when SIGINT/SIGTERM stops the run)."""
+    check_finite: bool = True
+    """Check every update's losses and parameters for NaN/inf (`finite_flags`) and stop with
+    `TrainingDiverged` at the first bad one."""
+    run_labels: tuple[str, ...] | None = None
+    """A name per run of the batch (e.g. `seed 3`) for divergence messages; default `run i`."""
+
+    def __post_init__(self) -> None:
+        cfg.check_positive(self, "chunk_size", "checkpoint_every")
+        if self.run_labels is not None:
+            object.__setattr__(self, "run_labels", tuple(self.run_labels))
+
+
+def run_options(
+    options: RunOptions | None, keywords: dict[str, Any], default: RunOptions | None = None
+) -> RunOptions:
+    """`options` (None: `default`, itself by default `RunOptions()`) with `keywords` replacing
+    its fields: how `run` and the sweep functions accept either a `RunOptions` or its fields as
+    keyword arguments. Unknown keywords raise `TypeError` naming them."""
+    if options is None:
+        options = RunOptions() if default is None else default
+    elif not isinstance(options, RunOptions):
+        raise TypeError(
+            f"options must be a RunOptions, not {type(options).__name__}; pass chunk_size and "
+            "the other run options as keyword arguments, or as RunOptions(...)"
+        )
+    unknown = sorted(set(keywords) - {f.name for f in dataclasses.fields(RunOptions)})
+    if unknown:
+        raise TypeError(f"unknown run options {unknown}; RunOptions has {_option_names()}")
+    return dataclasses.replace(options, **keywords) if keywords else options
+
+
+def _option_names() -> str:
+    return ", ".join(f.name for f in dataclasses.fields(RunOptions))
+
+
 def run(
     algo: Algorithm,
     keys: jax.Array,
     hparams: Any,
-    chunk_size: int = 32,
-    progress: bool = True,
-    on_chunk: ChunkCallback | None = None,
-    description: str = "train",
-    to_host: Callable[[Any], np.ndarray] = np.asarray,
+    options: RunOptions | None = None,
     *,
+    on_chunk: ChunkCallback | None = None,
+    to_host: Callable[[Any], np.ndarray] = np.asarray,
     state: Any = None,
     updates_done: int = 0,
     checkpointer: Checkpointer | None = None,
-    checkpoint_every: int = 1,
-    check_finite: bool = True,
-    run_labels: Sequence[str] | None = None,
+    **option_keywords: Any,
 ) -> RunResult:
-    """Train `len(keys)` runs in one vmapped batch, in chunks of `chunk_size` updates.
+    """Train `len(keys)` runs in one vmapped batch, in chunks of `options.chunk_size` updates.
 
+    `options` is a `RunOptions`; its fields can also be passed as keywords (`run(algo, keys,
+    hparams, chunk_size=64, progress=False)`), which replace those of `options`.
     `hparams` must be batched `[runs, ...]` (see `stack_hparams`). `on_chunk(updates_done,
     chunk_metrics)` gets each chunk's metrics `[runs, valid_updates]` as numpy arrays.
     `to_host` turns a device array into numpy; a multi-host sweep passes one that gathers the
@@ -274,116 +277,78 @@ def run(
       `updates_done`, after every `checkpoint_every` chunks, after the last one, and when
       SIGINT/SIGTERM arrives (the run then stops at that chunk boundary with `RunInterrupted`;
       a second signal kills at once). Saving happens after `on_chunk`, so a run folder's
-      metrics always cover its latest checkpoint.
+      metrics always cover its latest checkpoint (`rljax.driver.CheckpointPolicy`).
     - `state` and `updates_done` resume from a restored state instead of `init(keys,
       hparams)`. `updates_done` must be a chunk boundary (a multiple of `chunk_size`, or the
       end): the resumed run then makes the same compiled calls as an uninterrupted one, so it
       is bitwise the same.
     - `check_finite` checks, once per update inside the compiled loop, that every loss metric
-      and every parameter is finite (`finite_flags`); the host looks at the flags once per
-      chunk and raises `TrainingDiverged` naming the first bad update, the run (its label from
-      `run_labels` and its hyperparameters) and the quantity. The state before that chunk is
-      kept (saved as a checkpoint if it was not already), and `on_chunk` never sees the chunk.
+      and every parameter is finite (`finite_flags`; the algorithm's `checked_leaves` hook says
+      which leaves are its parameters); the host looks at the flags once per chunk and raises
+      `TrainingDiverged` naming the first bad update, the run (its label from `run_labels` and
+      its hyperparameters) and the quantity. The state before that chunk is kept (saved as a
+      checkpoint if it was not already), and `on_chunk` never sees the chunk
+      (`rljax.driver.NanGuard`).
     """
+    options = run_options(options, option_keywords)
     num_runs = int(keys.shape[0])
-    chunk_size = max(1, min(chunk_size, algo.num_updates))
+    chunk_size = max(1, min(options.chunk_size, algo.num_updates))
     if updates_done % chunk_size and updates_done != algo.num_updates:
         raise ValueError(
             f"updates_done={updates_done} is not a chunk boundary (chunk_size={chunk_size}): "
             "resume from a checkpoint saved by `run` with the same chunk_size"
         )
-    chunk = compiled_chunk(algo, chunk_size, check_finite)
-    evaluate = jax.jit(jax.vmap(algo.evaluate))
-    steps_per_chunk_update = num_runs * algo.steps_per_update
-    describe = functools.partial(_describe_run, labels=run_labels, hparams=hparams, to_host=to_host)
-    kept_where = f" as checkpoint {{}} in {checkpointer.directory}" if checkpointer else ""
-    last_saved = None
-
-    def save(updates: int, state: Any) -> None:
-        nonlocal last_saved
-        if checkpointer is not None and last_saved != updates:
-            extra = {"updates_done": updates, "num_updates": algo.num_updates}
-            checkpointer.save(updates, state, extra)
-            last_saved = updates
-
-    bar = _progress_bar(
-        progress,
-        steps_per_chunk_update * algo.num_updates,
-        description,
-        initial=steps_per_chunk_update * updates_done,
+    chunk = compiled_chunk(algo, chunk_size, options.check_finite)
+    progress = Progress(
+        options.progress,
+        num_runs,
+        algo.num_updates,
+        algo.steps_per_update,
+        options.description,
+        initial=updates_done,
     )
+    checkpoints = CheckpointPolicy(
+        checkpointer, algo.num_updates, chunk_size, options.checkpoint_every
+    )
+    describe = functools.partial(
+        _describe_run, labels=options.run_labels, hparams=hparams, to_host=to_host
+    )
+    guard = NanGuard(algo.num_updates, describe, checkpoints)
+    timer = Throughput(num_runs * algo.steps_per_update)
     start = time.perf_counter()
     if state is None:
         state = jax.jit(jax.vmap(algo.init))(keys, hparams)
     first_update = updates_done
     collected: dict[str, list[np.ndarray]] = {}
-    compile_seconds, steady_start, steady_steps = 0.0, None, 0
-    with _stop_requests(checkpointer is not None) as stop:
-        try:
-            while updates_done < algo.num_updates:
-                num_valid = min(chunk_size, algo.num_updates - updates_done)
-                chunk_start = time.perf_counter()
-                new_state, out = chunk(state, jnp.int32(num_valid))
-                metrics, finite = out if check_finite else (out, None)
-                metrics = {k: to_host(v)[:, :num_valid] for k, v in _metric_dict(metrics).items()}
-                if finite is not None:
-                    finite = to_host(finite)[:, :num_valid]
-                    if not finite.all():
-                        save(updates_done, state)
-                        raise _divergence(
-                            finite,
-                            metrics,
-                            checked_quantities(metrics),
-                            updates_done,
-                            algo.num_updates,
-                            describe,
-                            kept_where.format(updates_done),
-                        )
-                state, updates_done = new_state, updates_done + num_valid
-                if steady_start is None:
-                    # The first call compiles; its time is reported apart from throughput.
-                    compile_seconds = time.perf_counter() - chunk_start
-                    steady_start = time.perf_counter()
-                else:
-                    steady_steps += steps_per_chunk_update * num_valid
-                for k, v in metrics.items():
-                    collected.setdefault(k, []).append(v)
-                if on_chunk is not None:
-                    on_chunk(updates_done, metrics)
-                if (
-                    updates_done // chunk_size % checkpoint_every == 0
-                    or updates_done == algo.num_updates
-                    or stop
-                ):
-                    save(updates_done, state)
-                if bar is not None:
-                    bar.update(steps_per_chunk_update * num_valid)
-                    ret = _latest_finite(metrics.get("episode_return"))
-                    bar.set_postfix_str(f"return {ret:.1f}" if ret is not None else "return -")
-                if stop and updates_done < algo.num_updates:
-                    name = signal.Signals(stop[0]).name
-                    raise RunInterrupted(
-                        f"{name}: stopped after update {updates_done} of {algo.num_updates}; "
-                        f"checkpoint {updates_done} is in {checkpointer.directory}",
-                        stop[0],
-                        updates_done,
-                    )
-        finally:
-            if bar is not None:
-                bar.close()
-            if checkpointer is not None:
-                checkpointer.wait()
+    with _stop_requests(checkpointer is not None) as stop, checkpoints, progress:
+        while updates_done < algo.num_updates:
+            num_valid = min(chunk_size, algo.num_updates - updates_done)
+            timer.chunk_started()
+            new_state, out = chunk(state, jnp.int32(num_valid))
+            metrics, finite = out if options.check_finite else (out, None)
+            metrics = {k: to_host(v)[:, :num_valid] for k, v in _metric_dict(metrics).items()}
+            if finite is not None:
+                finite = to_host(finite)[:, :num_valid]
+            guard.check(finite, metrics, checked_quantities(metrics), updates_done, state)
+            state, updates_done = new_state, updates_done + num_valid
+            timer.chunk_done(num_valid)
+            for k, v in metrics.items():
+                collected.setdefault(k, []).append(v)
+            if on_chunk is not None:
+                on_chunk(updates_done, metrics)
+            checkpoints.after_chunk(updates_done, state, stop_requested=bool(stop))
+            progress.update(updates_done, metrics)
+            if stop and updates_done < algo.num_updates:
+                raise interrupted(stop[0], updates_done, algo.num_updates, checkpoints)
     train_seconds = time.perf_counter() - start
-    steady_rate = float("nan")
-    if steady_steps:
-        steady_rate = steady_steps / (time.perf_counter() - steady_start)
-    result = evaluate(state)
+    steady_rate = timer.steady_steps_per_second()
+    result = jax.jit(jax.vmap(algo.evaluate))(state)
     return RunResult(
         state=state,
         metrics={k: np.concatenate(v, axis=1) for k, v in collected.items()},
         eval_returns=to_host(result.returns),
         eval_lengths=to_host(result.lengths),
-        compile_seconds=compile_seconds,
+        compile_seconds=timer.compile_seconds,
         train_seconds=train_seconds,
         env_steps=num_runs * algo.num_updates * algo.steps_per_update,
         steady_steps_per_second=steady_rate,
@@ -391,28 +356,21 @@ def run(
     )
 
 
-def _latest_finite(values: np.ndarray | None) -> float | None:
-    """Mean over runs of the last finite value per run, for the progress bar."""
-    if values is None:
-        return None
-    latest = []
-    for row in values:
-        finite = row[np.isfinite(row)]
-        if finite.size:
-            latest.append(finite[-1])
-    return float(np.mean(latest)) if latest else None
-
-
-def _progress_bar(enabled: bool, total: int, description: str, initial: int = 0):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=description,
-        unit="step",
-        unit_scale=True,
-        dynamic_ncols=True,
-    )
+__all__ = [
+    "Algorithm",
+    "ChunkCallback",
+    "RunInterrupted",
+    "RunOptions",
+    "RunResult",
+    "TrainingDiverged",
+    "checked_quantities",
+    "compiled_chunk",
+    "finite_flags",
+    "guarded_leaves",
+    "run",
+    "run_chunk",
+    "run_options",
+    "seed_keys",
+    "stack_hparams",
+    "train",
+]

@@ -16,12 +16,12 @@ from experiments import dqn as dqn_experiment
 from rljax.agents.common import TrainState
 from rljax.agents.dqn import DQN, DQNConfig
 from rljax.checkpoint import Checkpointer
+from rljax.driver import _divergence
 from rljax.experiment import enable_compilation_cache
 from rljax.results import load_metrics
 from rljax.training import (
     RunInterrupted,
     TrainingDiverged,
-    _divergence,
     checked_quantities,
     finite_flags,
     run,
@@ -131,6 +131,35 @@ def test_sigterm_stops_at_a_chunk_boundary_with_a_checkpoint_that_resumes(tiny_d
     _assert_same(resumed.state, whole.state)
     _assert_same({k: v[:, 3:] for k, v in whole.metrics.items()}, resumed.metrics)
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was put back
+
+
+def test_the_kept_checkpoint_is_the_last_good_state_even_when_it_was_not_yet_on_disk(
+    tiny_dqn, tmp_path
+):
+    # checkpoint_every=100: no checkpoint is due before the divergence, so the guard itself
+    # must write the state before the bad chunk, not the diverged one.
+    algo, keys, _, _ = tiny_dqn
+    exploding = rljax.stack_hparams([DQNConfig(**{**TINY, "learning_rate": 1e9}).hparams()] * 2)
+    with Checkpointer(tmp_path, {"test": "nan"}) as ckpt:
+        with pytest.raises(TrainingDiverged) as diverged:
+            run(
+                algo,
+                keys,
+                exploding,
+                chunk_size=1,
+                progress=False,
+                checkpointer=ckpt,
+                checkpoint_every=100,
+            )
+        kept = diverged.value.updates_kept
+        assert kept >= 1 and ckpt.all_steps() == [kept]
+        assert f"is kept as checkpoint {kept} in {tmp_path}" in str(diverged.value)
+        template = jax.eval_shape(jax.vmap(algo.init), keys, exploding)
+        step, state, extra = ckpt.restore(template)
+    assert step == kept and extra["updates_done"] == kept
+    np.testing.assert_array_equal(state.update_step, [kept, kept])
+    for leaf in jax.tree.leaves((state.params, state.target_params)):
+        assert np.isfinite(leaf).all()
 
 
 def test_divergence_names_the_first_bad_update_run_and_quantity():

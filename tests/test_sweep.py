@@ -23,11 +23,11 @@ from rljax.agents.dqn import DQNConfig
 from rljax.agents.ppo import PPOConfig
 from rljax.agents.pqn import PQNConfig
 from rljax.config import ConfigError
+from rljax.driver import Progress
 from rljax.results import load_metrics
 from rljax.sweep import (
     SweepRun,
     SweepSpec,
-    _SweepProgress,
     grid,
     pad_runs,
     parse_axis,
@@ -121,7 +121,7 @@ def test_padding_repeats_the_last_run_to_a_multiple_of_the_device_count():
 
 
 def test_progress_shows_the_mean_latest_return_of_real_runs_across_chunks():
-    progress = _SweepProgress(False, num_runs=3, num_updates=4, steps_per_update=8, desc="")
+    progress = Progress(False, num_runs=3, num_updates=4, steps_per_update=8, desc="")
     progress.update(2, {"episode_return": np.array([[1.0, np.nan], [np.nan, np.nan], [3, 4]])})
     np.testing.assert_array_equal(progress.latest, [1.0, np.nan, 4.0])
     progress.update(4, {"episode_return": np.array([[np.nan] * 2, [np.nan, 5.0], [6.0, np.nan]])})
