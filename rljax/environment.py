@@ -13,7 +13,9 @@ bootstrap with V(final observation)) are kept apart everywhere.
 Names:
   * every gymnax environment that works offline ("CartPole-v1", "Breakout-MinAtar", ...);
   * brax environments as "brax/<name>" ("brax/inverted_pendulum", "brax/ant", ...);
-  * environments registered with `register` (the mazes in `envs/` use this), and
+  * environments registered with `register` (the mazes in `envs/` use this; so do the
+    classic-control envs whose state carries their physical constants, "CartPole-v1-params",
+    "Pendulum-v1-params", ..., from `envs/classic`), and
     "CartPole-v1-no-velocity": CartPole with only the cart position and pole angle observed
     (`rljax.wrappers.MaskObservation`), a task that needs memory.
 """
@@ -105,11 +107,16 @@ def register(name: str, factory: Callable[..., tuple[Environment, Any]]) -> None
 
 def _register_own_envs() -> None:
     """Import this repository's `envs` package, whose modules `register` the mazes etc., so
-    `make("Maze-13x13")` works without the caller importing it first."""
+    `make("Maze-13x13")` or `make("CartPole-v1-params")` works without the caller importing
+    it first."""
     import importlib.util
 
     if importlib.util.find_spec("envs") is not None:
-        import envs  # noqa: F401
+        import envs
+
+        # The classic-control parameter envs (`CartPole-v1-params`, ...) and their task space.
+        if importlib.util.find_spec("envs.classic") is not None:
+            import envs.classic  # noqa: F401
 
 
 def registered_names() -> list[str]:

@@ -1,5 +1,6 @@
-"""Outer loops over whole training runs: evolution strategies on evosax (`es.py`), over what a
-meta-parameterisation places into PPO's traced hyperparameters (`parameterisation.py`)."""
+"""Outer loops over whole training runs: the interface (`outer_loop.py`), evolution strategies
+on evosax (`es.py`), inner runs on tasks drawn as data (`inner.py`), and what a
+meta-parameterisation places into a learner's traced hyperparameters (`parameterisation.py`)."""
 
 from rljax.meta.es import (
     STRATEGIES,
@@ -10,6 +11,15 @@ from rljax.meta.es import (
     TaskProgram,
     make_strategy,
 )
+from rljax.meta.inner import (
+    LEARNERS,
+    SampledTaskProgram,
+    TaskDistribution,
+    evaluate_on_task,
+    learner_for,
+    train_on_task,
+)
+from rljax.meta.outer_loop import OuterLoop, run_outer_loop
 from rljax.meta.parameterisation import (
     ClipEpsilon,
     LPONetwork,
@@ -19,6 +29,7 @@ from rljax.meta.parameterisation import (
 )
 
 __all__ = [
+    "LEARNERS",
     "STRATEGIES",
     "ClipEpsilon",
     "ESConfig",
@@ -28,7 +39,14 @@ __all__ = [
     "LPOWeights",
     "MetaParameterisation",
     "MetaTrainer",
+    "OuterLoop",
+    "SampledTaskProgram",
+    "TaskDistribution",
     "TaskProgram",
     "drift_params",
+    "evaluate_on_task",
+    "learner_for",
     "make_strategy",
+    "run_outer_loop",
+    "train_on_task",
 ]

@@ -18,9 +18,28 @@ al. 2024, "Discovering Temporally-Aware Reinforcement Learning Algorithms", sect
      ranks by default, Salimans et al. 2017, "Evolution Strategies as a Scalable Alternative
      to Reinforcement Learning", section 2.1) before its update.
 
+Tasks come in one of two ways:
+
+* a fixed list of learner configs (`MetaTrainer([PPOConfig(env="CartPole-v1"), ...], ...)`):
+  one compiled program per task (`TaskProgram`), each env as its config builds it;
+* tasks as data (`MetaTrainer(TaskDistribution(learner_config, task_space, T), ...)`): each
+  generation draws T tasks from its key inside one compiled program
+  (`rljax.meta.inner.SampledTaskProgram`), and every member trains `num_seeds` runs on each,
+  every env of a run on that run's task. The fitness is the mean over the drawn tasks (not
+  normalised by default: the tasks change every generation; `normalize="initial"` divides by
+  one reference return of the initial solution over tasks drawn once).
+
+The learner is any meta-parameterised learner: the algorithm class is looked up from the
+config's type (`rljax.meta.inner.LEARNERS`: PPO, RecurrentPPO) or given as `learner`.
+
 Where the population does not fit in memory, `ESConfig.pop_batch_size` evaluates it in
-sequential chunks through the same compiled program. Nothing recompiles after the first
-generation: the population, keys and fitness have the same shapes every generation.
+sequential chunks through the same compiled program. With a `mesh`
+(`rljax.sweep.runs_mesh()`), each chunk's members are split over the mesh's devices
+(`NamedSharding` over the population axis, as `rljax.sweep` shards runs): the same program,
+partitioned by XLA. Nothing recompiles after the first generation: the population, keys and
+fitness have the same shapes every generation.
+`MetaTrainer` is an outer loop (`rljax.meta.outer_loop.OuterLoop`): `init`, `step`, and the
+shared host driver `run`.
 """
 
 from __future__ import annotations
@@ -42,8 +61,9 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import config as cfg
-from rljax.agents.ppo import PPO, PPOConfig
 from rljax.config import ConfigError
+from rljax.meta.inner import SampledTaskProgram, TaskDistribution, learner_for
+from rljax.meta.outer_loop import run_outer_loop
 from rljax.meta.parameterisation import MetaParameterisation, check_task
 from rljax.training import train
 
@@ -230,7 +250,8 @@ class ESState:
 
 class GenerationMetrics(NamedTuple):
     """One generation, on the host. Fitness is the normalised meta-objective (higher is
-    better); `task_returns` is the population's mean raw return per task `[tasks]`."""
+    better); `task_returns` is the population's mean raw return per task `[tasks]` (with a
+    `TaskDistribution`: per task drawn this generation, `tasks` holding them)."""
 
     generation: int
     fitness_mean: float
@@ -242,6 +263,8 @@ class GenerationMetrics(NamedTuple):
     """`[P]` per member."""
     seconds: float
     env_steps: int
+    tasks: Any = None
+    """The generation's drawn tasks (leaves `[T, ...]`) with a `TaskDistribution`; else None."""
 
 
 class TaskProgram:
@@ -252,9 +275,15 @@ class TaskProgram:
     that is what makes the random numbers common.
     """
 
-    def __init__(self, config: PPOConfig, meta: MetaParameterisation, objective: str):
+    def __init__(
+        self,
+        config: Any,
+        meta: MetaParameterisation,
+        objective: str,
+        learner: Callable[[Any], Any] | None = None,
+    ):
         self.config = config
-        self.algo = PPO(config)
+        self.algo = (learner or learner_for)(config)
         self.env_steps_per_run = self.algo.num_updates * self.algo.steps_per_update
         base = config.hparams()
 
@@ -283,20 +312,46 @@ def _slice(tree: Any, start: int, stop: int) -> Any:
     return jax.tree.map(lambda x: x[start:stop], tree)
 
 
-class MetaTrainer:
-    """Meta-trains `meta`'s pytree by `config.strategy` over the training runs of `tasks`.
+def _gather(x: Any) -> np.ndarray:
+    """A host copy of a program's output (gathered over processes when sharded)."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        from rljax.sweep import gather_runs
 
-    Usage: `es_state = trainer.init()`, then `es_state, metrics = trainer.es_step(es_state,
-    trainer.generation_key(es_state.generation))` per generation, or `trainer.run(...)`.
+        return gather_runs(x)
+    return np.asarray(x)
+
+
+class MetaTrainer:
+    """Meta-trains `meta`'s pytree by `config.strategy` over the training runs of `tasks`:
+    a list of learner configs (one compiled program each), or a `TaskDistribution` (tasks
+    drawn as data every generation, one compiled program for all). `learner(config) ->
+    learner` builds the algorithm (default: `rljax.meta.inner.learner_for`, by config type).
+    `mesh` (a 1-D `rljax.sweep.runs_mesh`) shards each population chunk over its devices.
+
+    Usage: `es_state = trainer.init()`, then `es_state, metrics = trainer.step(es_state,
+    trainer.generation_key(es_state.generation))` per generation (`es_step` is the same), or
+    `trainer.run(...)`.
     """
 
     def __init__(
         self,
-        tasks: Sequence[PPOConfig],
+        tasks: Sequence[Any] | TaskDistribution,
         meta: MetaParameterisation,
         config: ESConfig,
         reference_returns: Sequence[float] | None = None,
+        learner: Callable[[Any], Any] | None = None,
+        mesh: Any = None,
     ):
+        if mesh is not None and config.chunk_size % mesh.size:
+            raise ConfigError(
+                f"ESConfig.pop_batch_size gives chunks of {config.chunk_size} members, which "
+                f"do not split evenly over {mesh.size} devices. Fix: pass a population chunk "
+                f"that is a multiple of {mesh.size}."
+            )
+        self.mesh = mesh
+        self.distribution = tasks if isinstance(tasks, TaskDistribution) else None
+        if self.distribution is not None:
+            tasks = [self.distribution.learner]
         if not tasks:
             raise ConfigError("MetaTrainer needs at least one task. Fix: pass [PPOConfig(...)].")
         for i, task in enumerate(tasks):
@@ -304,7 +359,8 @@ class MetaTrainer:
         if reference_returns is not None and len(reference_returns) != len(tasks):
             raise ConfigError(
                 f"reference_returns has {len(reference_returns)} entries for {len(tasks)} "
-                "tasks. Fix: give one reference return per task, or None."
+                "tasks. Fix: give one reference return per task (one for a TaskDistribution), "
+                "or None."
             )
         self.tasks = tuple(tasks)
         self.meta = meta
@@ -312,13 +368,20 @@ class MetaTrainer:
         self.initial_solution = meta.init(tasks[0])
         self.strategy, self.strategy_params = make_strategy(config, self.initial_solution)
         self._unravel = ravel_pytree(self.initial_solution)[1]
-        self.programs = [TaskProgram(task, meta, config.objective) for task in tasks]
+        if self.distribution is not None:
+            self.sampled = SampledTaskProgram(self.distribution, meta, config.objective, learner)
+            self.programs = [self.sampled]
+            runs = self.distribution.tasks_per_generation * self.sampled.env_steps_per_run
+        else:
+            self.sampled = None
+            self.programs = [TaskProgram(t, meta, config.objective, learner) for t in tasks]
+            runs = sum(p.env_steps_per_run for p in self.programs)
         self._references = None if reference_returns is None else np.asarray(reference_returns)
-        self.env_steps_per_generation = (
-            config.population_size
-            * config.num_seeds
-            * sum(p.env_steps_per_run for p in self.programs)
-        )
+        self.env_steps_per_generation = config.population_size * config.num_seeds * runs
+
+    @property
+    def num_generations(self) -> int:
+        return self.config.num_generations
 
     # --- keys and state ------------------------------------------------------------------
 
@@ -358,18 +421,38 @@ class MetaTrainer:
 
     # --- one generation --------------------------------------------------------------------
 
+    def _place(self, members: Any) -> Any:
+        """A chunk of members as the program's input: host arrays, or split over the mesh."""
+        if self.mesh is None:
+            return members
+        from rljax.sweep import shard_runs
+
+        return shard_runs(members, self.mesh)
+
     def evaluate(self, population: Any, key: jax.Array) -> np.ndarray:
         """Raw meta-objective `[tasks, P, num_seeds]` of every member, in chunks of
-        `pop_batch_size` members through each task's single compiled program."""
+        `pop_batch_size` members through each task's single compiled program (with a
+        `TaskDistribution`: the `tasks_per_generation` tasks drawn from `key`, through the
+        one program)."""
         population = jax.device_get(population)
         size, chunk = self.config.population_size, self.config.chunk_size
+        if self.sampled is not None:
+            seeds = self.config.num_seeds
+            parts = [
+                _gather(
+                    self.sampled.score(self._place(_slice(population, i, i + chunk)), key, seeds)
+                )
+                for i in range(0, size, chunk)
+            ]
+            return np.concatenate(parts).transpose(1, 0, 2)
         scores = []
         for t, program in enumerate(self.programs):
             keys = self.inner_keys(key, t)
             parts = [
-                program.score(_slice(population, i, i + chunk), keys) for i in range(0, size, chunk)
+                program.score(self._place(_slice(population, i, i + chunk)), keys)
+                for i in range(0, size, chunk)
             ]
-            scores.append(np.concatenate([np.asarray(p) for p in parts]))
+            scores.append(np.concatenate([_gather(p) for p in parts]))
         return np.stack(scores)
 
     def references(self) -> np.ndarray:
@@ -385,14 +468,20 @@ class MetaTrainer:
             self._references = np.ones(len(self.tasks))
         if self._references is None:
             chunk = self.config.chunk_size
-            copies = jax.tree.map(
-                lambda x: np.broadcast_to(np.asarray(x), (chunk, *np.shape(x))),
-                self.initial_solution,
+            copies = self._place(
+                jax.tree.map(
+                    lambda x: np.broadcast_to(np.asarray(x), (chunk, *np.shape(x))),
+                    self.initial_solution,
+                )
             )
             key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), _REFERENCE_STREAM)
+            if self.sampled is not None:  # one reference over tasks drawn once
+                scores = self.sampled.score(copies, key, self.config.num_seeds)
+                self._references = np.array([float(_gather(scores)[0].mean())])
+                return self._references
             self._references = np.array(
                 [
-                    float(np.asarray(p.score(copies, self.inner_keys(key, t)))[0].mean())
+                    float(_gather(p.score(copies, self.inner_keys(key, t)))[0].mean())
                     for t, p in enumerate(self.programs)
                 ]
             )
@@ -400,14 +489,20 @@ class MetaTrainer:
 
     def fitness(self, scores: np.ndarray) -> np.ndarray:
         """`[tasks, P, seeds]` raw scores -> fitness `[P]` (mean over seeds, per-task division
-        by |reference|, mean over tasks). A reference of ~0 leaves its task unscaled."""
+        by |reference|, mean over tasks). A reference of ~0 leaves its task unscaled. With a
+        `TaskDistribution` the one reference divides every drawn task."""
         scale = np.abs(self.references())
         scale = np.where(scale > 1e-6, scale, 1.0)
         return (scores.mean(axis=2) / scale[:, None]).mean(axis=0)
 
+    def step(self, es_state: ESState, key: jax.Array) -> tuple[ESState, GenerationMetrics]:
+        """The outer-loop step (`rljax.meta.outer_loop.OuterLoop`): one generation."""
+        return self.es_step(es_state, key)
+
     def es_step(self, es_state: ESState, key: jax.Array) -> tuple[ESState, GenerationMetrics]:
         """One generation: ask, train the population on every task with common random
-        numbers, score, tell. `key` fixes the generation (see `generation_key`)."""
+        numbers, score, tell. `key` fixes the generation (see `generation_key`), and with a
+        `TaskDistribution` the tasks it draws."""
         start = time.perf_counter()
         ask_key, eval_key, tell_key = jax.random.split(key, 3)
         population, state = self.strategy.ask(ask_key, es_state.strategy, self.strategy_params)
@@ -427,6 +522,9 @@ class MetaTrainer:
             fitness=fitness,
             seconds=time.perf_counter() - start,
             env_steps=self.env_steps_per_generation,
+            tasks=None
+            if self.sampled is None
+            else jax.device_get(self.sampled.sample_tasks(eval_key)),
         )
         return ESState(strategy=_strong(state), generation=es_state.generation + 1), metrics
 
@@ -435,10 +533,11 @@ class MetaTrainer:
     def fingerprint(self) -> dict:
         """What a meta-training is, for `rljax.checkpoint.Checkpointer`: a folder written by
         another is refused."""
+        tasks = list(self.tasks) if self.distribution is None else self.distribution.describe()
         return {
             "es": self.config,
             "meta": {"type": type(self.meta).__name__, **dataclasses.asdict(self.meta)},
-            "tasks": list(self.tasks),
+            "tasks": tasks,
         }
 
     def save(self, checkpointer: Any, es_state: ESState) -> None:
@@ -470,31 +569,16 @@ class MetaTrainer:
         """Generations from `es_state.generation` up to `num_generations` (the config's by
         default), with a progress bar showing each generation's best and mean fitness;
         `es_state` is checkpointed after every generation if a checkpointer is given."""
-        total = self.config.num_generations if num_generations is None else num_generations
         self.references()  # measured before the bar starts, once
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(
-                total=total,
-                initial=es_state.generation,
-                desc="meta-train",
-                unit="gen",
-                dynamic_ncols=True,
-            )
-        while es_state.generation < total:
-            es_state, metrics = self.es_step(es_state, self.generation_key(es_state.generation))
-            if checkpointer is not None:
-                self.save(checkpointer, es_state)
-            if on_generation is not None:
-                on_generation(es_state, metrics)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(
-                    f"best {metrics.fitness_max:.3f} mean {metrics.fitness_mean:.3f} "
-                    f"{metrics.env_steps / metrics.seconds:,.0f} steps/s"
-                )
-        if bar is not None:
-            bar.close()
-        return es_state
+        return run_outer_loop(
+            self,
+            es_state,
+            num_generations,
+            progress,
+            on_generation,
+            checkpointer,
+            describe=lambda m: (
+                f"best {m.fitness_max:.3f} mean {m.fitness_mean:.3f} "
+                f"{m.env_steps / m.seconds:,.0f} steps/s"
+            ),
+        )

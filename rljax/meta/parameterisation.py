@@ -1,10 +1,16 @@
-"""What evolution strategies evolve: a pytree placed into `PPOHParams` before each inner run.
+"""What an outer loop optimises: a pytree placed into a learner's traced hyperparameters
+before each inner run.
 
 A meta-parameterisation is a small static object with
 
-    drift                                    the `PPOConfig.drift` its tasks must use
-    init(config) -> solution                 the pytree the ES starts from (its mean)
+    drift                                    the learner config's `drift` its tasks must use
+    init(config) -> solution                 the pytree the outer loop starts from (its mean)
     apply(hparams, solution) -> hparams      the run's traced coefficients with it placed in
+
+`config` is any learner config with `.hparams()` (a `PPOConfig`, a `RecurrentPPOConfig`, ...)
+and `hparams` that learner's traced coefficients; the outer loops (`rljax.meta.es`,
+`rljax.meta.outer_loop`) only call these three members, so they work for any learner whose
+hyperparameters the parameterisation knows how to fill.
 
 evosax flattens the solution pytree into one vector and unflattens each population member
 back into it, so any pytree of float leaves works. `apply` is traced inside the vmapped
@@ -24,36 +30,40 @@ the same three members.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rljax.agents.ppo import PPOConfig, PPOHParams
 from rljax.config import ConfigError
 from rljax.objectives.lpo import LPOParams
+
+if TYPE_CHECKING:  # the built-in parameterisations fill PPO's (and RecurrentPPO's) hparams
+    from rljax.agents.ppo import PPOConfig, PPOHParams
 
 
 class MetaParameterisation(Protocol):
     drift: str
 
-    def init(self, config: PPOConfig) -> Any: ...
+    def init(self, config: Any) -> Any: ...
 
-    def apply(self, hparams: PPOHParams, solution: Any) -> PPOHParams: ...
+    def apply(self, hparams: Any, solution: Any) -> Any: ...
 
 
-def check_task(meta: MetaParameterisation, config: PPOConfig, index: int) -> None:
-    """A task must train with the drift whose meta-parameters `meta` evolves."""
-    if config.drift != meta.drift:
+def check_task(meta: MetaParameterisation, config: Any, index: int) -> None:
+    """A task (a learner config) must train with the drift whose meta-parameters `meta`
+    evolves."""
+    drift = getattr(config, "drift", None)
+    if drift != meta.drift:
         raise ConfigError(
-            f"task {index} ({config.env}) has drift={config.drift!r}, but "
+            f"task {index} ({getattr(config, 'env', '?')}) has drift={drift!r}, but "
             f"{type(meta).__name__} evolves the meta-parameters of drift={meta.drift!r}. "
-            f"Fix: build the task with PPOConfig(..., drift={meta.drift!r})."
+            f"Fix: build the task with {type(config).__name__}(..., drift={meta.drift!r})."
         )
 
 
-def drift_params(meta: MetaParameterisation, config: PPOConfig, solution: Any) -> Any:
+def drift_params(meta: MetaParameterisation, config: Any, solution: Any) -> Any:
     """The drift's full meta-parameters for `solution` (what a meta-parameter file holds)."""
     return meta.apply(config.hparams(), solution).drift_params
 

@@ -1,0 +1,276 @@
+"""Inner runs of an outer loop: a learner trained on tasks drawn as data.
+
+What an outer loop (`rljax.meta.outer_loop`) runs for one set of meta-parameters, written
+against the learner interface (`rljax.learner`) and a task space (`rljax.task_space`) only:
+
+    state = learner.init_learner(key, hparams)            # hparams = meta.apply(base, solution)
+    state = learner.start(state, env_batch, env_params, key,
+                          reset=lambda k: reset_to_tasks(space, tasks, k))
+    state, metrics = scan(learner.learn(*learner.collect(state, env_batch, env_params)))
+    evaluate_on_task(...)                                  # episodes reset onto the same task
+
+`TaskDistribution` gives an outer loop its tasks as a distribution rather than a list: each
+generation draws `tasks_per_generation` tasks from the generation key inside the compiled
+program (`vmap(task_space.sample)`), and `SampledTaskProgram` trains every member of a
+population on every drawn task, one task per inner run (all `num_envs` envs of a run on the
+same task, auto-resetting onto it), in one compiled program for all tasks and generations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from rljax.agents.ppo import PPO, PPOConfig
+from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
+from rljax.config import ConfigError
+from rljax.environment import action_spec, max_episode_steps
+from rljax.evaluation import EvalResult, evaluate
+from rljax.task_space import make_task_space, reset_to_tasks, task_space_name
+from rljax.wrappers import ClipAction
+
+LEARNERS: dict[type, type] = {RecurrentPPOConfig: RecurrentPPO, PPOConfig: PPO}
+"""Learner classes by config type, most derived first (a config is matched by isinstance)."""
+
+# A key stream apart from the inner runs' (which fold in the task index, from 0).
+_TASK_STREAM = 2**31 - 3
+
+
+def learner_for(config: Any) -> Any:
+    """The learner (algorithm) object for a learner config: `PPOConfig` -> `PPO`, ..."""
+    for config_type, learner in LEARNERS.items():
+        if isinstance(config, config_type):
+            return learner(config)
+    raise ConfigError(
+        f"{type(config).__name__} is not a known learner config. Fix: pass one of "
+        f"{', '.join(t.__name__ for t in LEARNERS)}, or a `learner` factory (config -> "
+        "learner) to the outer loop."
+    )
+
+
+@dataclass(frozen=True)
+class TaskDistribution:
+    """Tasks as data for an outer loop: a learner config trained on tasks drawn from a task
+    space, `tasks_per_generation` fresh tasks per generation (one inner run per task and
+    seed; every env of a run on that task)."""
+
+    learner: Any
+    """The learner config (e.g. `PPOConfig`); its `env` must have the task space's
+    observation and action shapes (the network is built from it)."""
+    task_space: Any
+    """A registered task-space config (e.g. `envs.classic.ClassicConfig`) or a TaskSpace."""
+    tasks_per_generation: int = 4
+    """Tasks drawn per generation; every member trains on each (common random numbers)."""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.tasks_per_generation, int) and self.tasks_per_generation > 0):
+            raise ConfigError(
+                f"TaskDistribution.tasks_per_generation={self.tasks_per_generation!r} must be "
+                "a positive int. Fix: pass e.g. 4."
+            )
+
+    def space(self) -> Any:
+        try:
+            task_space_name(self.task_space)
+        except KeyError:
+            return self.task_space
+        return make_task_space(self.task_space)
+
+    def describe(self) -> dict:
+        """A JSON-able description (for checkpoint fingerprints)."""
+        try:
+            task_space_name(self.task_space)
+            space = self.task_space
+        except KeyError:
+            space = type(self.task_space).__name__
+        return {
+            "learner": self.learner,
+            "task_space": space,
+            "tasks_per_generation": self.tasks_per_generation,
+        }
+
+
+def task_env(space: Any) -> Any:
+    """The space's env as a learner acts on it: actions clipped into a continuous box."""
+    if action_spec(space.env, space.env_params).discrete:
+        return space.env
+    return ClipAction(space.env)
+
+
+def repeat_task(task: Any, n: int) -> Any:
+    """A batch of `n` copies of one task (leaves `[n, ...]`)."""
+    return jax.tree.map(lambda x: jnp.broadcast_to(x, (n, *jnp.shape(x))), task)
+
+
+def train_on_task(
+    learner: Any,
+    space: Any,
+    env_batch: Any,
+    num_envs: int,
+    hparams: Any,
+    task: Any,
+    key: jax.Array,
+    num_updates: int,
+) -> tuple[Any, Any]:
+    """One run of `learner` from scratch on `task`: `num_updates` of `learn . collect` on
+    `env_batch` (`learner.vectorise(task_env(space), num_envs)`), every env reset onto
+    `task`. Keys are split as `PPO.init` splits them (parameters, env reset, the run's
+    key). Returns the final learner state and the metrics `[num_updates, ...]`."""
+    net_key, env_key, run_key = jax.random.split(key, 3)
+    obs_shape = space.env.observation_space(space.env_params).shape
+    state = learner.init_learner(net_key, hparams, obs_shape).replace(key=run_key)
+    tasks = repeat_task(task, num_envs)
+    base = task_env(space)
+    state = learner.start(
+        state,
+        env_batch,
+        space.env_params,
+        env_key,
+        reset=lambda k: reset_to_tasks(space, tasks, k, env=base),
+    )
+
+    def update(state, _):
+        return learner.learn(*learner.collect(state, env_batch, space.env_params))
+
+    return jax.lax.scan(update, state, None, length=num_updates)
+
+
+def evaluate_on_task(
+    learner: Any,
+    space: Any,
+    eval_batch: Any,
+    num_episodes: int,
+    state: Any,
+    task: Any,
+    key: jax.Array,
+    greedy: bool,
+) -> EvalResult:
+    """One episode on `task` in each of `num_episodes` envs of `eval_batch`
+    (`learner.vectorise(task_env(space), num_episodes)`), with the learner's policy (its mode
+    if `greedy`) and its observation statistics frozen."""
+    tasks = repeat_task(task, num_episodes)
+    base = task_env(space)
+
+    def reset(k):
+        return reset_to_tasks(space, tasks, k, env=base)
+
+    if hasattr(learner, "reset_fn"):
+        reset_fn = learner.reset_fn(state, eval_batch, reset, frozen=True)
+    else:
+        reset_fn = lambda k, p: reset(k)
+    return evaluate(
+        eval_batch,
+        space.env_params,
+        learner.policy(greedy),
+        state.params,
+        key,
+        max_episode_steps(space.env, space.env_params),
+        reset=reset_fn,
+        policy_carry=learner.initial_carry(num_episodes),
+    )
+
+
+class SampledTaskProgram:
+    """A population's inner runs on sampled tasks, one compiled program:
+    `score(solutions [C, ...], key, num_seeds) -> scores [C, T, S]`.
+
+    Inside the program `T = tasks_per_generation` tasks are drawn from `key`
+    (`tasks(key)`), and each of the C members trains S seeds on each task from scratch
+    (`vmap` over members of `vmap` over tasks of `vmap` over seeds). Tasks and inner keys are
+    not mapped over members: every member sees the same tasks and random numbers. The seeds of
+    task t are `split(fold_in(key, t), S)`, as `MetaTrainer.inner_keys` derives a listed
+    task's. A new key is new data: nothing recompiles across generations.
+    """
+
+    def __init__(
+        self,
+        distribution: TaskDistribution,
+        meta: Any,
+        objective: str,
+        learner: Callable[[Any], Any] | None = None,
+    ):
+        config = distribution.learner
+        self.config = config
+        self.space = distribution.space()
+        self.learner = (learner or learner_for)(config)
+        self.num_tasks = distribution.tasks_per_generation
+        self._check_shapes()
+        base = task_env(self.space)
+        self.env = self.learner.vectorise(base, config.num_envs)
+        self.eval_env = self.learner.vectorise(base, config.num_eval_episodes)
+        num_updates = self.learner.num_updates
+        self.env_steps_per_run = num_updates * self.learner.steps_per_update
+        hparams = config.hparams()
+        eval_key = jax.random.PRNGKey(config.eval_seed)
+
+        def member(solution: Any, task: Any, key: jax.Array) -> jax.Array:
+            state, metrics = train_on_task(
+                self.learner,
+                self.space,
+                self.env,
+                config.num_envs,
+                meta.apply(hparams, solution),
+                task,
+                key,
+                num_updates,
+            )
+            if objective == "final_return":
+                result = evaluate_on_task(
+                    self.learner,
+                    self.space,
+                    self.eval_env,
+                    config.num_eval_episodes,
+                    state,
+                    task,
+                    eval_key,
+                    config.greedy_eval,
+                )
+                return result.returns.mean()
+            return jnp.nanmean(metrics.episode_return)
+
+        self.member = member
+        """One run: `(solution, task, key) -> score`, unjitted."""
+
+        def score(solutions: Any, key: jax.Array, num_seeds: int) -> jax.Array:
+            tasks = self.tasks(key)
+            keys = jax.vmap(lambda t: jax.random.split(jax.random.fold_in(key, t), num_seeds))(
+                jnp.arange(self.num_tasks)
+            )
+            per_seed = jax.vmap(member, in_axes=(None, None, 0))
+            per_task = jax.vmap(per_seed, in_axes=(None, 0, 0))
+            return jax.vmap(per_task, in_axes=(0, None, None))(solutions, tasks, keys)
+
+        self.score = jax.jit(score, static_argnums=2)
+        self.sample_tasks = jax.jit(self.tasks)
+
+    def tasks(self, key: jax.Array) -> Any:
+        """The `tasks_per_generation` tasks (leaves `[T, ...]`) of the generation `key`."""
+        keys = jax.random.split(jax.random.fold_in(key, _TASK_STREAM), self.num_tasks)
+        return jax.vmap(self.space.sample)(keys)
+
+    def _check_shapes(self) -> None:
+        space, learner = self.space, self.learner
+        obs_shape = tuple(space.env.observation_space(space.env_params).shape)
+        action = action_spec(space.env, space.env_params)
+        if tuple(learner.obs_shape) != obs_shape or learner.action.discrete != action.discrete:
+            raise ConfigError(
+                f"TaskDistribution.learner.env={self.config.env!r} has observations "
+                f"{tuple(learner.obs_shape)}, but the task space's env has {obs_shape}. Fix: "
+                "build the learner config with the task space's env."
+            )
+
+
+__all__ = [
+    "LEARNERS",
+    "SampledTaskProgram",
+    "TaskDistribution",
+    "evaluate_on_task",
+    "learner_for",
+    "repeat_task",
+    "task_env",
+    "train_on_task",
+]

@@ -1,0 +1,190 @@
+"""The outer-loop interface (rljax.meta.outer_loop) and tasks as data in the ES trainer.
+
+CI budget: the clip-epsilon recovery on sampled pole lengths runs 5 generations of 8 members
+x 2 tasks x 1 seed x 16k CartPole steps (the same env steps as tests/test_meta.py's recovery,
+with the seeds traded for tasks); the bitwise check against the fixed-list mode trains one
+2k-step run each way.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import rljax
+from envs.classic import PARAMETERS, ClassicConfig
+from rljax.config import ConfigError
+from rljax.meta import ClipEpsilon, ESConfig, MetaTrainer
+from rljax.meta.inner import TaskDistribution, learner_for
+from rljax.meta.outer_loop import OuterLoop, run_outer_loop
+
+LENGTH = PARAMETERS["CartPole-v1"].index("length")
+POLE_LENGTHS = ClassicConfig(spread=0.0, ranges=(("length", 0.4, 0.6),))
+
+EPS_TASK = rljax.PPOConfig(
+    env="CartPole-v1", total_timesteps=16_384, num_envs=4, num_steps=64, num_eval_episodes=4
+)
+EPS_ES = ESConfig(
+    population_size=8,
+    num_seeds=1,
+    objective="mean_training_return",
+    sigma_init=0.5,
+    learning_rate=0.4,
+    pop_batch_size=4,
+    num_generations=5,
+)
+
+
+def test_es_recovers_clip_eps_on_pole_lengths_drawn_each_generation(count_compilations):
+    trainer = MetaTrainer(
+        TaskDistribution(EPS_TASK, POLE_LENGTHS, tasks_per_generation=2),
+        ClipEpsilon(0.005),
+        EPS_ES,
+    )
+    assert trainer.env_steps_per_generation == 8 * 1 * 2 * 16_384
+    state, first = trainer.step(trainer.init(), trainer.generation_key(0))
+    history = [first]
+    with count_compilations() as compiles:
+        state = trainer.run(state, progress=False, on_generation=lambda s, m: history.append(m))
+    assert compiles.value == 0, f"{compiles.value} compilations after the first generation"
+    assert state.generation == 5
+    lengths = np.stack([m.tasks[:, LENGTH] for m in history])  # [generations, tasks]
+    assert np.all((lengths >= 0.4) & (lengths <= 0.6)), lengths
+    assert len(np.unique(lengths)) == lengths.size  # fresh tasks every generation
+    others = np.delete(np.stack([m.tasks for m in history]), LENGTH, axis=2)
+    np.testing.assert_array_equal(others, np.broadcast_to(others[:1, :1], others.shape))
+    assert all(m.task_returns.shape == (2,) for m in history)
+    eps = float(np.exp(trainer.mean_solution(state)))
+    fitness = [m.fitness_mean for m in history]
+    assert eps > 0.02, eps
+    assert fitness[-1] > fitness[0] + 8.0, fitness
+
+
+def test_a_default_task_run_equals_the_fixed_list_run_bitwise():
+    task = EPS_TASK.replace(total_timesteps=2048, num_eval_episodes=2)
+    es = EPS_ES.replace(population_size=2, pop_batch_size=0, objective="final_return")
+    fixed = MetaTrainer([task], ClipEpsilon(0.005), es)
+    sampled = MetaTrainer(
+        TaskDistribution(task, ClassicConfig(spread=0.0), tasks_per_generation=1),
+        ClipEpsilon(0.005),
+        es,
+    )
+    solution = np.log(np.float32(0.1))
+    key = jax.random.PRNGKey(3)
+    default = sampled.sampled.tasks(key)[0]
+    a = jax.jit(fixed.programs[0].member)(solution, key)
+    b = jax.jit(sampled.sampled.member)(solution, default, key)
+    # The CartPole-v1 env with gymnax's defaults, and the parameter env on the default task
+    # vector: the same run, final evaluation included.
+    np.testing.assert_array_equal(a, b)
+    assert sampled.fingerprint()["tasks"]["tasks_per_generation"] == 1
+
+
+def test_run_outer_loop_drives_any_loop_with_checkpoints_in_order():
+    class Counter:
+        """A toy outer loop: the state counts generations and sums the keys' first words."""
+
+        num_generations = 3
+
+        def __init__(self):
+            self.events = []
+
+        def init(self):
+            return State(0, 0)
+
+        def generation_key(self, generation):
+            return generation * 10
+
+        def step(self, state, key):
+            return State(state.generation + 1, state.total + key), {"key": key}
+
+        def save(self, checkpointer, state):
+            self.events.append(("save", state.generation))
+
+        def run(self, *args, **kwargs):  # the interface's run is the shared driver
+            return run_outer_loop(self, *args, **kwargs)
+
+        def fingerprint(self):
+            return {}
+
+        def restore(self, checkpointer):
+            return None
+
+    class State:
+        def __init__(self, generation, total):
+            self.generation, self.total = generation, total
+
+    loop: OuterLoop = Counter()
+    seen = []
+    state = loop.run(
+        State(1, 0),
+        progress=False,
+        on_generation=lambda s, m: seen.append((s.generation, m["key"])),
+        checkpointer=object(),
+    )
+    assert (state.generation, state.total) == (3, 30)
+    assert seen == [(2, 10), (3, 20)]
+    assert loop.events == [("save", 2), ("save", 3)]
+
+
+def test_bad_task_distributions_are_refused():
+    with pytest.raises(ConfigError, match="tasks_per_generation=0"):
+        TaskDistribution(EPS_TASK, POLE_LENGTHS, tasks_per_generation=0)
+    pendulum = TaskDistribution(EPS_TASK.replace(env="Pendulum-v1"), POLE_LENGTHS)
+    with pytest.raises(ConfigError, match=r"observations \(3,\).*\(4,\)"):
+        MetaTrainer(pendulum, ClipEpsilon(0.005), EPS_ES)
+    with pytest.raises(ConfigError, match="drift='ppo_clip'"):
+        MetaTrainer(
+            TaskDistribution(EPS_TASK.replace(drift="lpo"), POLE_LENGTHS),
+            ClipEpsilon(0.005),
+            EPS_ES,
+        )
+    with pytest.raises(ConfigError, match="not a known learner config"):
+        learner_for(ESConfig())
+
+
+# --- the population sharded over devices (a subprocess with 8 forced CPU devices) ----------
+
+SHARDED = """
+import jax, numpy as np
+import rljax
+from envs.classic import ClassicConfig
+from rljax.meta import ClipEpsilon, ESConfig, MetaTrainer, TaskDistribution
+from rljax.sweep import runs_mesh
+
+assert jax.device_count() == 8, jax.devices()
+task = rljax.PPOConfig(total_timesteps=4 * 16 * 2, num_envs=4, num_steps=16, num_minibatches=2,
+                       update_epochs=1, hidden_sizes=(16, 16), num_eval_episodes=2)
+es = ESConfig(population_size=8, num_seeds=1, sigma_init=0.5)
+dist = TaskDistribution(task, ClassicConfig(spread=0.0, ranges=(("length", 0.4, 0.6),)), 2)
+plain = MetaTrainer(dist, ClipEpsilon(0.005), es)
+sharded = MetaTrainer(dist, ClipEpsilon(0.005), es, mesh=runs_mesh())
+a_state, a = plain.step(plain.init(), plain.generation_key(0))
+b_state, b = sharded.step(sharded.init(), sharded.generation_key(0))
+np.testing.assert_array_equal(a.fitness, b.fitness)
+np.testing.assert_array_equal(plain.mean_solution(a_state), sharded.mean_solution(b_state))
+population = np.linspace(-5.0, -1.0, 8).astype(np.float32)
+key = plain.generation_key(5)
+placed = sharded._place(population)
+assert len(placed.sharding.device_set) == 8, placed.sharding
+np.testing.assert_array_equal(plain.evaluate(population, key), sharded.evaluate(population, key))
+print("OK", a.fitness)
+"""
+
+
+def test_a_generation_sharded_over_8_devices_equals_the_unsharded_one():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ)
+    env |= {"XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [sys.executable, "-c", SHARDED],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0 and "OK" in proc.stdout, proc.stdout + proc.stderr
