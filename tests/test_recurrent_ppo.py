@@ -8,7 +8,7 @@ import pytest
 
 import rljax
 from rljax.agents.ppo import PPO, PPOConfig
-from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
+from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig, _Sequences
 from rljax.config import ConfigError
 from rljax.environment import SpaceSpec
 from rljax.minibatch import shuffle_split, swap_time_env
@@ -93,8 +93,10 @@ def rollouts(tiny):
 
     def run(key):
         state, _ = algo.update(algo.init(key, hparams))
-        state, one = algo.collect(state)
-        batch = algo._sequences(state, one)
+        state, traj = algo.collect(state, algo.env, algo.env_params)
+        one = traj.steps
+        steps = algo._steps(state.hparams, one.transitions, traj.next_value)
+        batch = _Sequences(swap_time_env(steps), swap_time_env(one.first), one.initial_carry)
         minibatches = shuffle_split(jax.random.PRNGKey(5), batch, algo.config.num_minibatches)
         mb = jax.tree.map(lambda x: x[0], minibatches)
         steps, first = swap_time_env((mb.steps, mb.first))
@@ -103,7 +105,8 @@ def rollouts(tiny):
         hiddens, _, _ = algo.network.apply(
             state.params, one.initial_carry, one.transitions.obs, one.first
         )
-        new_state, two = algo.collect(state)
+        new_state, two = algo.collect(state, algo.env, algo.env_params)
+        two = two.steps
         log_ratio = pi.log_prob(steps.action) - steps.log_prob
         return new_state, one, two, log_ratio, value - steps.value, approx_kl, hiddens[-1]
 
