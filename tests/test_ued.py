@@ -299,14 +299,22 @@ def test_paired_regret_and_the_adversary_reward():
 
 def test_ued_trains_recurrent_ppo_with_a_learned_drift_at_nonzero_meta_parameters():
     """The loop drives recurrent PPO with the `lpo` drift through the learner interface; its
-    meta-parameters are traced leaves of the run's hparams, and non-zero output weights
-    change what it learns (zero weights are PPO's clip drift)."""
-    config = TINY.replace(learner=LEARNER.replace(drift="lpo", learning_rate=3e-3))
+    meta-parameters are traced leaves of the run's hparams, and non-zero weights change what
+    it learns (zero weights are PPO's clip drift; with a zero hidden layer `w_out` is inert).
+    Two epochs: in the first the ratio is 1, where the drift is zero with zero gradient (the
+    outer ReLU at 0), so one epoch could not tell the meta-parameters apart."""
+    config = TINY.replace(
+        learner=LEARNER.replace(drift="lpo", learning_rate=3e-3, update_epochs=2)
+    )
     algo = make_algorithm(config)
     hp = algo.hparams()
     drift = hp.learner.drift_params
     off = hp.replace(
-        learner=hp.learner.replace(drift_params=drift.replace(w_out=jnp.ones_like(drift.w_out)))
+        learner=hp.learner.replace(
+            drift_params=drift.replace(
+                w_hidden=jnp.full_like(drift.w_hidden, 0.5), w_out=jnp.ones_like(drift.w_out)
+            )
+        )
     )
     run = jax.jit(lambda h: rljax.train(algo, jax.random.PRNGKey(0), h))
     (_, zero_metrics), (_, off_metrics) = run(hp), run(off)
