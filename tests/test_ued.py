@@ -303,9 +303,7 @@ def test_ued_trains_recurrent_ppo_with_a_learned_drift_at_nonzero_meta_parameter
     it learns (zero weights are PPO's clip drift; with a zero hidden layer `w_out` is inert).
     Two epochs: in the first the ratio is 1, where the drift is zero with zero gradient (the
     outer ReLU at 0), so one epoch could not tell the meta-parameters apart."""
-    config = TINY.replace(
-        learner=LEARNER.replace(drift="lpo", learning_rate=3e-3, update_epochs=2)
-    )
+    config = TINY.replace(learner=LEARNER.replace(drift="lpo", learning_rate=3e-3, update_epochs=2))
     algo = make_algorithm(config)
     hp = algo.hparams()
     drift = hp.learner.drift_params
