@@ -5,10 +5,17 @@
         --es.population-size 32 --es.num-generations 64 --ppo.total-timesteps 100000
     python -m experiments.lpo meta-train --drift ppo_clip --init-clip-eps 0.005 \\
         --es.sigma-init 0.5 --es.learning-rate 0.4                 # evolve eps (log scale)
+    python -m experiments.lpo meta-train --drift ppo_clip --tasks-per-generation 4 \
+        --task-space.env CartPole-v1 --task-space.ranges length 0.4 0.6   # tasks as data
     python -m experiments.lpo meta-train --resume runs/lpo-meta-train-...      # continue
     python -m experiments.lpo meta-eval --drift-params runs/.../meta_params_mean.npz \\
         --envs CartPole-v1 --held-out-envs Acrobot-v1 --seeds 16
     python -m experiments.lpo meta-train --help                # every flag
+
+With `--tasks-per-generation N`, each generation draws N tasks (vectors of physical constants
+of `--task-space.env`, in the box `--task-space.*` sets) inside the compiled program, instead
+of training on the fixed `--envs`. Each population chunk is split over the most devices that
+divide it evenly (a chunk of 8 members on 8 devices: one member each).
 
 `meta-train` writes a run folder: config.json, generations.jsonl (one line per generation:
 fitness, per-task returns, speed), meta_params_{mean,best}.{npz,json} (rewritten every
@@ -30,16 +37,20 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.classic import PARAMETERS, ClassicConfig
+from envs.classic.task_space import default_task, make_box
 from rljax import config as cfg
 from rljax.agents.ppo import PPO, PPOConfig
 from rljax.config import ConfigError
-from rljax.experiment import default_compilation_cache, enable_compilation_cache
+from rljax.experiment import default_compilation_cache, enable_compilation_cache, on_devices
 from rljax.meta.es import ESConfig, ESState, GenerationMetrics, MetaTrainer
+from rljax.meta.inner import TaskDistribution
 from rljax.meta.parameterisation import ClipEpsilon, LPONetwork, drift_params
 from rljax.meta.params_io import load_drift_params, save_drift_params
 from rljax.meta.surface import plot_drift_surfaces, surface_panels
 from rljax.plotting import plot_learning_curves
 from rljax.results import new_run_dir, write_json
+from rljax.sweep import even_mesh
 from rljax.training import run, seed_keys, stack_hparams
 
 META_DRIFTS = ("lpo", "talpo", "ppo_clip")
@@ -74,6 +85,10 @@ class MetaTrainArgs:
     """Meta-training tasks: one PPO training run per env, with the inner config below."""
     init_clip_eps: float = 0.005
     """With --drift ppo_clip: the epsilon ES starts from."""
+    tasks_per_generation: int = 0
+    """0: train on --envs. N > 0: draw N tasks of --task-space per generation instead."""
+    task_space: ClassicConfig = field(default_factory=ClassicConfig)
+    """With --tasks-per-generation: the box of physical constants tasks are drawn from."""
     es: ESConfig = field(default_factory=_es_default)
     """The outer loop."""
     ppo: PPOConfig = field(default_factory=_inner_default)
@@ -89,6 +104,7 @@ class MetaTrainArgs:
 
     def validate(self) -> None:
         cfg.check_choice(self, "drift", META_DRIFTS)
+        cfg.check_non_negative(self, "tasks_per_generation")
         if not self.envs:
             cfg.fail(self, "envs", "is empty", "name at least one env, e.g. CartPole-v1")
         if self.resume and not Path(self.resume, "checkpoints").is_dir():
@@ -99,8 +115,18 @@ class MetaTrainArgs:
                 "pass the folder meta-train printed",
             )
 
-    def tasks(self) -> list[PPOConfig]:
+    def tasks(self) -> list[PPOConfig] | TaskDistribution:
+        if self.tasks_per_generation:
+            learner = self.ppo.replace(env=self.task_space.env, drift=self.drift)
+            return TaskDistribution(learner, self.task_space, self.tasks_per_generation)
         return [self.ppo.replace(env=env, drift=self.drift) for env in self.envs]
+
+    def task_names(self) -> list[str]:
+        """What a generation's `task_returns` are over."""
+        if self.tasks_per_generation:
+            env = self.task_space.env
+            return [f"{env} task {i}" for i in range(self.tasks_per_generation)]
+        return list(self.envs)
 
     def meta(self):
         if self.drift == "ppo_clip":
@@ -163,15 +189,16 @@ def meta_train(args: MetaTrainArgs) -> Path:
 
     enable_compilation_cache(args.compilation_cache)
     tasks, meta = args.tasks(), args.meta()
-    trainer = MetaTrainer(tasks, meta, args.es)
+    mesh = even_mesh(args.es.chunk_size)
+    trainer = MetaTrainer(tasks, meta, args.es, mesh=mesh if mesh.size > 1 else None)
     run_dir = Path(args.resume) if args.resume else new_run_dir(args.out_dir, "lpo-meta-train")
     write_json(run_dir / "config.json", {"command": "meta-train", "args": args})
     checkpointer = Checkpointer(run_dir / "checkpoints", trainer.fingerprint(), keep=2)
     es_state = trainer.restore(checkpointer) or trainer.init()
     history = _read_history(run_dir, es_state.generation)
     print(
-        f"meta-training {args.drift} on {', '.join(args.envs)}: population "
-        f"{args.es.population_size} x {args.es.num_seeds} seeds, "
+        f"meta-training {args.drift} on {describe_tasks(args)}: population "
+        f"{args.es.population_size} x {args.es.num_seeds} seeds{on_devices(mesh)}, "
         f"{trainer.env_steps_per_generation:,} env steps per generation"
         + (f", resumed at generation {es_state.generation}" if es_state.generation else "")
     )
@@ -183,10 +210,14 @@ def meta_train(args: MetaTrainArgs) -> Path:
             "fitness_max": metrics.fitness_max,
             "fitness_min": metrics.fitness_min,
             "best_fitness_ever": metrics.best_fitness_ever,
-            "task_returns": dict(zip(args.envs, metrics.task_returns.tolist(), strict=True)),
+            "task_returns": dict(
+                zip(args.task_names(), metrics.task_returns.tolist(), strict=True)
+            ),
             "seconds": metrics.seconds,
             "env_steps_per_second": metrics.env_steps / metrics.seconds,
         }
+        if metrics.tasks is not None:
+            line["tasks"] = np.asarray(metrics.tasks).tolist()
         if args.drift == "ppo_clip":
             line["mean_clip_eps"] = float(np.exp(trainer.mean_solution(state)))
         history.append(line)
@@ -199,7 +230,7 @@ def meta_train(args: MetaTrainArgs) -> Path:
             es_state, progress=args.progress, on_generation=on_generation, checkpointer=checkpointer
         )
     _plot_fitness(history, run_dir / "fitness.png", args)
-    task = tasks[0]
+    task = trainer.tasks[0]
     learned = drift_params(meta, task, trainer.mean_solution(es_state))
     progresses = (0.0, 0.5, 1.0) if args.drift == "talpo" else (0.0,)
     plot_drift_surfaces(
@@ -221,6 +252,22 @@ def meta_train(args: MetaTrainArgs) -> Path:
     return run_dir
 
 
+def describe_tasks(args: MetaTrainArgs) -> str:
+    if args.tasks_per_generation:
+        names = PARAMETERS[args.task_space.env]
+        box = make_box(args.task_space, default_task(args.task_space.env))
+        varied = [
+            f"{n} {lo:g}..{hi:g}"
+            for n, lo, hi in zip(names, np.asarray(box.low), np.asarray(box.high), strict=True)
+            if hi > lo
+        ]
+        return (
+            f"{args.tasks_per_generation} {args.task_space.env} tasks per generation "
+            f"({', '.join(varied) or 'all constants at their defaults'})"
+        )
+    return ", ".join(args.envs)
+
+
 def _save_solutions(
     run_dir: Path,
     args: MetaTrainArgs,
@@ -232,7 +279,7 @@ def _save_solutions(
         "generation": state.generation,
         "fitness_mean": metrics.fitness_mean,
         "best_fitness_ever": metrics.best_fitness_ever,
-        "envs": list(args.envs),
+        "envs": [args.task_space.env] if args.tasks_per_generation else list(args.envs),
         "es": args.es,
         "ppo": args.ppo,
     }
@@ -272,7 +319,7 @@ def _plot_fitness(history: list[dict], path: Path, args: MetaTrainArgs) -> None:
         ax.plot(gens, [h[key] for h in history], label=label)
     ax.set_xlabel("generation")
     ax.set_ylabel(f"fitness ({args.es.objective})")
-    ax.set_title(f"ES on {args.drift}: {', '.join(args.envs)}")
+    ax.set_title(f"ES on {args.drift}: {describe_tasks(args)}")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()

@@ -1,16 +1,19 @@
 """Train a recurrent (GRU) PPO agent on a curriculum of 13x13 mazes (DR, PLR, robust PLR,
-ACCEL or PAIRED) over several seeds in one vmapped batch, evaluate on the held-out named
-mazes, and write a run folder.
+ACCEL or PAIRED) or of classic-control physical constants over several seeds in one vmapped
+batch (split over the devices), evaluate on the held-out tasks, and write a run folder.
 
     python -m experiments.ued curriculum:accel          # 4 seeds, 1e7 env steps each
     python -m experiments.ued curriculum:dr --learner.total-timesteps 2000000 --seeds 2
     python -m experiments.ued --frame-stack 4 learner:feedforward   # an MLP over 4 views
     python -m experiments.ued curriculum:accel --curriculum.num-edits 3 --help
+    python -m experiments.ued curriculum:plr learner:feedforward task-space:classic \
+        --task-space.env CartPole-v1 --task-space.spread 0.3   # CartPole's constants
     python -m experiments.ued --resume runs/ued-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                    # every field and the choices
 
 The config nests the learner's (`--learner.*`), the curriculum's (`--curriculum.*`) and the
-task space's (`--task-space.*`) configs; subcommands pick their kinds.
+task space's (`--task-space.*`) configs; subcommands pick their kinds (any registered task
+space from Python: `rljax.task_space.register_task_space`).
 
 The command line, progress bar, checkpoints and `--resume` are `rljax.experiment.main`'s;
 checkpoints hold the whole state, level buffer included (PAIRED: all three agents).
@@ -19,9 +22,9 @@ The run folder holds what `experiments.ppo` writes (config.json, metrics.jsonl, 
 eval.json, learning_curve.png: training-level return), plus:
 - eval.json `levels`: per held-out level, the solve rate and mean return of every seed;
 - heldout_curve.png: the mean held-out solve rate over training;
-- heldout_levels.png: each held-out level with one evaluation trajectory of seed 0;
-- top_levels.png: the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL);
-  for PAIRED, levels built by seed 0's final adversary.
+- maze only: heldout_levels.png, each held-out level with one evaluation trajectory of seed
+  0; top_levels.png, the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL),
+  for PAIRED levels built by seed 0's final adversary.
 For PAIRED the held-out results are the protagonist's.
 """
 
@@ -40,6 +43,7 @@ import numpy as np
 import tyro
 
 import envs.maze as maze
+from envs.classic import ClassicConfig
 from rljax import experiment, rollout
 from rljax.curricula import runner
 from rljax.curricula.paired import PAIRED
@@ -52,7 +56,10 @@ from rljax.training import RunResult
 
 NAME = "ued"
 
-TaskSpaceChoice = Annotated[maze.MazeConfig, tyro.conf.subcommand("maze")]
+TaskSpaceChoice = (
+    Annotated[maze.MazeConfig, tyro.conf.subcommand("maze")]
+    | Annotated[ClassicConfig, tyro.conf.subcommand("classic")]
+)
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,7 @@ class UEDCLIConfig(UEDConfig):
     """`UEDConfig` with the choices of the command line: the curriculum (`curriculum:dr`,
     `curriculum:plr`, `curriculum:robust_plr` (default), `curriculum:accel`,
     `curriculum:paired`), the learner (`learner:recurrent` (default), `learner:feedforward`)
-    and the task space (`task-space:maze`)."""
+    and the task space (`task-space:maze` (default), `task-space:classic`)."""
 
     curriculum: CurriculumChoice | Annotated[PAIREDConfig, tyro.conf.subcommand("paired")] = (
         dataclasses.field(default_factory=RobustPLRConfig)
@@ -144,6 +151,8 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
         for i, name in enumerate(students.eval_names)
     }
     write_json(eval_path, summary)
+    if not isinstance(algo.task_space, maze.MazeTaskSpace):
+        return summary
 
     one = jax.tree.map(lambda x: x[0], state)
     paths = eval_positions(students, algo.policy_params(one))

@@ -53,8 +53,8 @@ def fail(config: Any, field: str, problem: str, fix: str) -> None:
 
 def dataclass_types(annotation: Any) -> list[type]:
     """The dataclasses an annotation admits (through Annotated, unions and Optional)."""
-    if dataclasses.is_dataclass(annotation):
-        return [annotation]
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return [annotation]  # (not a dataclass instance, e.g. tyro's subcommand marker)
     return [t for arg in typing.get_args(annotation) for t in dataclass_types(arg)]
 
 

@@ -37,7 +37,6 @@ from rljax.training import (
     RunOptions,
     RunResult,
     TrainingDiverged,
-    run,
     seed_keys,
     stack_hparams,
 )
@@ -144,9 +143,11 @@ def experiment_run_options(
 def run_experiment(
     name: str, algo: Any, config: Any, args: ExperimentArgs
 ) -> tuple[Path, RunResult]:
-    """Train `algo` on every seed of `args` (or continue `args.resume`), write the run folder
+    """Train `algo` on every seed of `args` (or continue `args.resume`), the seeds split over
+    the most devices that divide them evenly (`rljax.sweep.even_mesh`), write the run folder
     and print where it is."""
     from rljax.checkpoint import Checkpointer
+    from rljax.sweep import even_mesh, state_template, sweep_batch
 
     loggers.require(args.tensorboard, args.wandb)
     enable_compilation_cache(args.compilation_cache)
@@ -154,6 +155,7 @@ def run_experiment(
     # A loop over nested configs builds its coefficients from the built algorithm.
     coefficients = getattr(algo, "hparams", config.hparams)
     keys, hparams = seed_keys(seeds), stack_hparams([coefficients()] * len(seeds))
+    mesh = even_mesh(len(seeds))
     if args.resume:
         run_dir = Path(args.resume)
         writer = RunWriter(run_dir, algo.steps_per_update)
@@ -173,7 +175,7 @@ def run_experiment(
             state, updates_done = restore_latest(
                 checkpointer,
                 algo.num_updates,
-                lambda: jax.eval_shape(jax.vmap(algo.init), keys, hparams),
+                lambda: state_template(algo, keys, hparams, mesh),
             )
             writer.resume(updates_done)
         if args.tensorboard:
@@ -196,10 +198,11 @@ def run_experiment(
         options = experiment_run_options(
             args, f"{name} {config.env} x{len(seeds)} seeds", [f"seed {s}" for s in seeds]
         )
-        result = run(
+        result = sweep_batch(
             algo,
             keys,
             hparams,
+            mesh,
             options,
             on_chunk=on_chunk,
             state=state,
@@ -234,10 +237,15 @@ def run_experiment(
         speed = f"{result.env_steps:,} env steps in {result.train_seconds:.1f}s with compilation"
     print(
         f"{name} on {config.env}: final evaluation return {summary['mean_return']:.1f} "
-        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds ({speed})"
+        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds{on_devices(mesh)} ({speed})"
     )
     print(f"run folder: {run_dir}")
     return run_dir, result
+
+
+def on_devices(mesh: Any) -> str:
+    """` on 4 devices` where the runs were split over more than one device, else ``."""
+    return f" on {mesh.size} devices" if mesh.size > 1 else ""
 
 
 def restore_latest(

@@ -31,7 +31,9 @@ The methods, all pure functions over typed pytrees (`TrainState` from
     updates_per_learn: int
         gradient steps one `learn` takes (for counting gradient updates apart from env steps).
 
-`PPO` and `RecurrentPPO` (any drift, learned drifts included) implement it.
+`PPO` and `RecurrentPPO` (any drift, learned drifts included) implement it. Each registers
+its config type (`register_learner`), so every loop builds a learner from its config with
+`make_learner(config)`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from typing import Any, NamedTuple, Protocol
 import jax
 
 from rljax import rollout
+from rljax.config import ConfigError
 
 
 class ScoreInputs(NamedTuple):
@@ -84,4 +87,30 @@ class Learner(Protocol):
     def initial_carry(self, num_envs: int) -> Any: ...
 
 
-__all__ = ["Learner", "ScoreInputs"]
+LEARNERS: dict[type, type] = {}
+"""Learner classes by config type (`register_learner`); `make_learner` matches a config by
+its class, then by its base classes (a subclass of `PPOConfig` without its own entry gets
+`PPO`)."""
+
+
+def register_learner(config_type: type, learner_type: type) -> None:
+    """Make `make_learner(config_type(...))` return `learner_type(config)`."""
+    LEARNERS[config_type] = learner_type
+
+
+def make_learner(config: Any) -> Any:
+    """The learner for a learner config (`PPOConfig` -> `PPO`, `RecurrentPPOConfig` ->
+    `RecurrentPPO`, ...)."""
+    import rljax.agents  # noqa: F401  (the built-in learners register on import)
+
+    for config_type in type(config).__mro__:
+        if config_type in LEARNERS:
+            return LEARNERS[config_type](config)
+    raise ConfigError(
+        f"{type(config).__name__} is not a learner config. Fix: pass one of "
+        f"{', '.join(t.__name__ for t in LEARNERS)} (CLI: learner:...), or register yours "
+        "with rljax.learner.register_learner."
+    )
+
+
+__all__ = ["LEARNERS", "Learner", "ScoreInputs", "make_learner", "register_learner"]

@@ -194,6 +194,15 @@ def runs_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
     return Mesh(np.array(devices), (RUNS_AXIS,), axis_types=(AxisType.Auto,))
 
 
+def even_mesh(num_runs: int) -> Mesh:
+    """A runs mesh over the most local devices that split `num_runs` evenly: no padded runs,
+    so a checkpoint does not depend on the device count (4 seeds on 8 devices: 4 devices, 6
+    seeds: 3, 5 seeds on 4 devices: 1)."""
+    devices = jax.local_devices()
+    size = max(d for d in range(1, min(num_runs, len(devices)) + 1) if num_runs % d == 0)
+    return runs_mesh(devices[:size])
+
+
 def pad_runs(tree: Any, multiple: int) -> tuple[Any, int]:
     """Pad every leaf's leading runs axis to a multiple of `multiple` with copies of the last
     run. Returns the padded tree (numpy) and the number of real runs."""
@@ -369,6 +378,7 @@ __all__ = [
     "SweepRun",
     "SweepSpec",
     "check_sweepable",
+    "even_mesh",
     "gather_runs",
     "grid",
     "is_main_process",

@@ -120,10 +120,13 @@ COMMON = [
 ]
 
 
-def _launch(module: str, args: list[str], cache: Path) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+def _launch(module: str, args: list[str], cache: Path, devices: int = 1) -> subprocess.Popen:
+    """`python -m experiments.MODULE ARGS` on the CPU, as `devices` forced CPU devices."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "RLJAX_COMPILATION_CACHE": str(cache)}
+    if devices > 1:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     return subprocess.Popen(
-        [sys.executable, "-m", f"experiments.{module}", *args, "--compilation-cache", str(cache)],
+        [sys.executable, "-m", f"experiments.{module}", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -10,28 +10,20 @@ import jax
 import numpy as np
 import pytest
 
-import rljax
 from envs.classic import PARAMETERS, ClassicConfig
 from rljax.config import ConfigError
+from rljax.learner import make_learner
 from rljax.meta import ClipEpsilon, ESConfig, MetaTrainer
-from rljax.meta.inner import TaskDistribution, learner_for
+from rljax.meta.inner import TaskDistribution
 from rljax.meta.outer_loop import OuterLoop, run_outer_loop
+from tests.test_meta import EPS_ES as META_ES
+from tests.test_meta import EPS_TASK
 
 LENGTH = PARAMETERS["CartPole-v1"].index("length")
 POLE_LENGTHS = ClassicConfig(spread=0.0, ranges=(("length", 0.4, 0.6),))
 
-EPS_TASK = rljax.PPOConfig(
-    env="CartPole-v1", total_timesteps=16_384, num_envs=4, num_steps=64, num_eval_episodes=4
-)
-EPS_ES = ESConfig(
-    population_size=8,
-    num_seeds=1,
-    objective="mean_training_return",
-    sigma_init=0.5,
-    learning_rate=0.4,
-    pop_batch_size=4,
-    num_generations=5,
-)
+# test_meta's clip-epsilon setup (CartPole, 64 updates; ES from eps 0.005), one seed per task.
+EPS_ES = META_ES.replace(num_seeds=1)
 
 
 def test_es_recovers_clip_eps_on_pole_lengths_drawn_each_generation(count_compilations):
@@ -138,8 +130,8 @@ def test_bad_task_distributions_are_refused():
             ClipEpsilon(0.005),
             EPS_ES,
         )
-    with pytest.raises(ConfigError, match="not a known learner config"):
-        learner_for(ESConfig())
+    with pytest.raises(ConfigError, match="not a learner config"):
+        make_learner(ESConfig())
 
 
 # --- the population sharded over devices (a subprocess with 8 forced CPU devices) ----------

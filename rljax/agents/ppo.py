@@ -32,7 +32,7 @@ from rljax import optim, rollout
 from rljax.agents.common import TrainState, collect, resolve_torso
 from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
-from rljax.learner import ScoreInputs
+from rljax.learner import ScoreInputs, register_learner
 from rljax.minibatch import flatten_time
 from rljax.networks import ActorCritic
 from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
@@ -449,3 +449,6 @@ class PPO:
         total = pg_loss + hp.vf_coef * value_loss - hp.ent_coef * entropy
         approx_kl = jnp.mean((ratio - 1.0) - log_ratio)
         return total, (pg_loss, value_loss, entropy, approx_kl)
+
+
+register_learner(PPOConfig, PPO)

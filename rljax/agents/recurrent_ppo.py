@@ -38,6 +38,7 @@ from rljax.agents.ppo import (
     PPOState,
     PPOTrajectory,
 )
+from rljax.learner import register_learner
 from rljax.minibatch import swap_time_env
 from rljax.networks import RecurrentActorCritic
 
@@ -188,3 +189,6 @@ class RecurrentPPO(PPO):
         steps, first = swap_time_env((mb.steps, mb.first))
         _, pi, value = self.network.apply(params, mb.initial_carry, steps.obs, first)
         return self._objective(pi, value, steps, hp, progress)
+
+
+register_learner(RecurrentPPOConfig, RecurrentPPO)

@@ -47,8 +47,9 @@ from rljax.agents.ppo import PPO, PPOMetrics
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
 from rljax.curricula.paired_adversary import PAIREDConfig, adversary_reward
-from rljax.curricula.runner import LevelResults, TaskPlay, UEDConfig, make_learner
+from rljax.curricula.runner import LevelResults, TaskPlay, UEDConfig
 from rljax.evaluation import EvalResult
+from rljax.learner import make_learner
 from rljax.task_space import make_task_space
 
 

@@ -20,22 +20,18 @@ from rljax.curricula.scores import LevelScore
 
 
 def _adversary_learner() -> PPOConfig:
-    """The adversary's PPO: the maze settings of the students' (lr 1e-4 not annealed, gamma
-    0.995, lambda 0.98, 5 epochs of 1 minibatch, entropy 1e-3) with the MinAtar CNN over its
-    `[13, 13, 4]` observation (the paper's adversary is an LSTM over a conv embedding with a
-    time step and noise input; see `envs/maze/adversary.py`). Its env, batch, rollout length
-    and budget are set by the loop from the task space and the students."""
+    """The adversary's PPO: the students' maze settings (`rljax.curricula.runner.MAZE_PPO`)
+    with the MinAtar CNN over its `[13, 13, 4]` observation (the paper's adversary is an LSTM
+    over a conv embedding with a time step and noise input; see `envs/maze/adversary.py`).
+    Its env, batch, rollout length and budget are set by the loop from the task space and the
+    students."""
+    from rljax.curricula.runner import MAZE_PPO
+
     return PPOConfig(
         env="MazeAdversary-13x13",
         num_envs=16,
         num_steps=52,
-        update_epochs=5,
-        num_minibatches=1,
-        learning_rate=1e-4,
-        anneal_lr=False,
-        gamma=0.995,
-        gae_lambda=0.98,
-        ent_coef=1e-3,
+        **MAZE_PPO,
         network="minatar_cnn",
         num_eval_episodes=1,
     )

@@ -40,8 +40,8 @@ import tyro
 from flax import struct
 
 from rljax import config as cfg
-from rljax.agents.ppo import PPO, PPOConfig
-from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
+from rljax.agents.ppo import PPOConfig
+from rljax.agents.recurrent_ppo import RecurrentPPOConfig
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
 from rljax.curricula.accel import ACCELConfig
@@ -49,42 +49,36 @@ from rljax.curricula.curriculum import MUTATE, NEW, REPLAY, make_curriculum
 from rljax.curricula.dr import DRConfig
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.evaluation import EvalResult, evaluate
+from rljax.learner import make_learner
 from rljax.task_space import make_task_space, reset_to_tasks, stack_tasks
 from rljax.wrappers import FrameStack
 
-AGENTS = {RecurrentPPOConfig: RecurrentPPO, PPOConfig: PPO}
-"""Learner classes by config type (most derived first); a learner built on a task space."""
-
-
-def make_learner(config: Any) -> Any:
-    """The learner for `config` (`RecurrentPPOConfig` -> `RecurrentPPO`, ...)."""
-    for config_type, learner in AGENTS.items():
-        if isinstance(config, config_type):
-            return learner(config)
-    raise ConfigError(
-        f"{type(config).__name__} is not a learner config. Fix: pass one of "
-        f"{', '.join(t.__name__ for t in AGENTS)} as UEDConfig.learner (CLI: learner:...)."
-    )
+MAZE_PPO = {
+    "update_epochs": 5,
+    "num_minibatches": 1,
+    "learning_rate": 1e-4,
+    "anneal_lr": False,
+    "gamma": 0.995,
+    "gae_lambda": 0.98,
+    "ent_coef": 1e-3,
+}
+"""PPO's settings in the PLR/ACCEL/PAIRED papers' maze experiments (lr 1e-4 not annealed,
+gamma 0.995, lambda 0.98, 5 epochs of 1 minibatch, entropy 1e-3): the students' and PAIRED's
+adversary's."""
 
 
 def maze_learner(**changes: Any) -> RecurrentPPOConfig:
-    """The maze default of the PLR/ACCEL papers' settings: 16 levels x 256-step rollouts,
-    gamma 0.995, lambda 0.98, lr 1e-4 (not annealed), 5 epochs of 1 minibatch, entropy 1e-3,
-    4 sampled (not greedy) evaluation episodes per held-out level; a GRU of 128 over an MLP
-    embedding of 64, where the papers use an LSTM of 256 over a conv embedding and a direction
-    embedding: check the papers' appendices before claiming a reproduction."""
+    """The maze default of the PLR/ACCEL papers' settings (`MAZE_PPO`) with 16 levels x
+    256-step rollouts and 4 sampled (not greedy) evaluation episodes per held-out level; a GRU
+    of 128 over an MLP embedding of 64, where the papers use an LSTM of 256 over a conv
+    embedding and a direction embedding: check the papers' appendices before claiming a
+    reproduction."""
     base = RecurrentPPOConfig(
         env="Maze-13x13",
         total_timesteps=10_000_000,
         num_envs=16,
         num_steps=256,
-        update_epochs=5,
-        num_minibatches=1,
-        learning_rate=1e-4,
-        anneal_lr=False,
-        gamma=0.995,
-        gae_lambda=0.98,
-        ent_coef=1e-3,
+        **MAZE_PPO,
         hidden_sizes=(64,),
         gru_size=128,
         num_eval_episodes=4,
@@ -143,6 +137,9 @@ class UEDConfig:
     feed-forward learner on the maze)."""
 
     def __post_init__(self) -> None:
+        env = make_task_space(self.task_space).env_name
+        if self.learner.env != env:  # the learner acts on the task space's env
+            object.__setattr__(self, "learner", dataclasses.replace(self.learner, env=env))
         cfg.check_choice(self, "score_function", tuple(sorted(level_scores.SCORES)))
         cfg.check_positive(self, "steps_per_eval", "frame_stack")
         per_update = self.steps_per_update
@@ -166,7 +163,11 @@ class UEDConfig:
     @property
     def method(self) -> str:
         """The curriculum's registry name (`paired` for PAIRED)."""
-        return getattr(self.curriculum, "name", type(self.curriculum).__name__)
+        if self.is_paired:
+            return self.curriculum.name
+        from rljax.curricula.curriculum import curriculum_class
+
+        return curriculum_class(self.curriculum).name
 
     @property
     def is_paired(self) -> bool:
@@ -492,6 +493,7 @@ def make_algorithm(config: UEDConfig) -> Any:
 
 
 __all__ = [
+    "MAZE_PPO",
     "UED",
     "LevelResults",
     "TaskPlay",
@@ -503,6 +505,5 @@ __all__ = [
     "curriculum_config",
     "feedforward",
     "make_algorithm",
-    "make_learner",
     "maze_learner",
 ]

@@ -12,11 +12,9 @@ from rljax.meta.es import (
     make_strategy,
 )
 from rljax.meta.inner import (
-    LEARNERS,
     SampledTaskProgram,
     TaskDistribution,
     evaluate_on_task,
-    learner_for,
     train_on_task,
 )
 from rljax.meta.outer_loop import OuterLoop, run_outer_loop
@@ -29,7 +27,6 @@ from rljax.meta.parameterisation import (
 )
 
 __all__ = [
-    "LEARNERS",
     "STRATEGIES",
     "ClipEpsilon",
     "ESConfig",
@@ -45,7 +42,6 @@ __all__ = [
     "TaskProgram",
     "drift_params",
     "evaluate_on_task",
-    "learner_for",
     "make_strategy",
     "run_outer_loop",
     "train_on_task",

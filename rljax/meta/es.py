@@ -30,7 +30,7 @@ Tasks come in one of two ways:
   one reference return of the initial solution over tasks drawn once).
 
 The learner is any meta-parameterised learner: the algorithm class is looked up from the
-config's type (`rljax.meta.inner.LEARNERS`: PPO, RecurrentPPO) or given as `learner`.
+config's type (`rljax.learner.make_learner`: PPO, RecurrentPPO) or given as `learner`.
 
 Where the population does not fit in memory, `ESConfig.pop_batch_size` evaluates it in
 sequential chunks through the same compiled program. With a `mesh`
@@ -62,7 +62,8 @@ from jax.flatten_util import ravel_pytree
 
 from rljax import config as cfg
 from rljax.config import ConfigError
-from rljax.meta.inner import SampledTaskProgram, TaskDistribution, learner_for
+from rljax.learner import make_learner
+from rljax.meta.inner import SampledTaskProgram, TaskDistribution
 from rljax.meta.outer_loop import run_outer_loop
 from rljax.meta.parameterisation import MetaParameterisation, check_task
 from rljax.training import train
@@ -283,7 +284,7 @@ class TaskProgram:
         learner: Callable[[Any], Any] | None = None,
     ):
         self.config = config
-        self.algo = (learner or learner_for)(config)
+        self.algo = (learner or make_learner)(config)
         self.env_steps_per_run = self.algo.num_updates * self.algo.steps_per_update
         base = config.hparams()
 
@@ -325,7 +326,7 @@ class MetaTrainer:
     """Meta-trains `meta`'s pytree by `config.strategy` over the training runs of `tasks`:
     a list of learner configs (one compiled program each), or a `TaskDistribution` (tasks
     drawn as data every generation, one compiled program for all). `learner(config) ->
-    learner` builds the algorithm (default: `rljax.meta.inner.learner_for`, by config type).
+    learner` builds the algorithm (default: `rljax.learner.make_learner`, by config type).
     `mesh` (a 1-D `rljax.sweep.runs_mesh`) shards each population chunk over its devices.
 
     Usage: `es_state = trainer.init()`, then `es_state, metrics = trainer.step(es_state,

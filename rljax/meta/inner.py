@@ -25,31 +25,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from rljax.agents.ppo import PPO, PPOConfig
-from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 from rljax.config import ConfigError
 from rljax.environment import action_spec, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
+from rljax.learner import make_learner
 from rljax.task_space import make_task_space, reset_to_tasks, task_space_name
 from rljax.wrappers import ClipAction
 
-LEARNERS: dict[type, type] = {RecurrentPPOConfig: RecurrentPPO, PPOConfig: PPO}
-"""Learner classes by config type, most derived first (a config is matched by isinstance)."""
-
 # A key stream apart from the inner runs' (which fold in the task index, from 0).
 _TASK_STREAM = 2**31 - 3
-
-
-def learner_for(config: Any) -> Any:
-    """The learner (algorithm) object for a learner config: `PPOConfig` -> `PPO`, ..."""
-    for config_type, learner in LEARNERS.items():
-        if isinstance(config, config_type):
-            return learner(config)
-    raise ConfigError(
-        f"{type(config).__name__} is not a known learner config. Fix: pass one of "
-        f"{', '.join(t.__name__ for t in LEARNERS)}, or a `learner` factory (config -> "
-        "learner) to the outer loop."
-    )
 
 
 @dataclass(frozen=True)
@@ -196,7 +180,7 @@ class SampledTaskProgram:
         config = distribution.learner
         self.config = config
         self.space = distribution.space()
-        self.learner = (learner or learner_for)(config)
+        self.learner = (learner or make_learner)(config)
         self.num_tasks = distribution.tasks_per_generation
         self._check_shapes()
         base = task_env(self.space)
@@ -265,11 +249,9 @@ class SampledTaskProgram:
 
 
 __all__ = [
-    "LEARNERS",
     "SampledTaskProgram",
     "TaskDistribution",
     "evaluate_on_task",
-    "learner_for",
     "repeat_task",
     "task_env",
     "train_on_task",

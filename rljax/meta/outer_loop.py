@@ -94,8 +94,9 @@ def run_outer_loop(
     desc: str = "meta-train",
 ) -> Any:
     """Steps of `loop` from `state.generation` up to `num_generations` (the loop's by
-    default), each with `loop.generation_key(generation)`; `state` is checkpointed after every
-    step if a checkpointer is given, then `on_generation(state, metrics)` is called. With
+    default), each with `loop.generation_key(generation)`; after every step
+    `on_generation(state, metrics)` is called, then `state` is checkpointed if a checkpointer
+    is given. With
     `progress`, a bar shows `describe(metrics)` after each step."""
     total = loop.num_generations if num_generations is None else num_generations
     bar = None
@@ -105,10 +106,13 @@ def run_outer_loop(
         bar = tqdm(total=total, initial=state.generation, desc=desc, unit="gen", dynamic_ncols=True)
     while state.generation < total:
         state, metrics = loop.step(state, loop.generation_key(state.generation))
-        if checkpointer is not None:
-            loop.save(checkpointer, state)
+        # The host's records first, then the checkpoint: a run killed between the two
+        # repeats this generation on resume (its records are rewritten), and one killed after
+        # both has lost nothing.
         if on_generation is not None:
             on_generation(state, metrics)
+        if checkpointer is not None:
+            loop.save(checkpointer, state)
         if bar is not None:
             bar.update(1)
             if describe is not None:

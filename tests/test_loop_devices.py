@@ -1,0 +1,108 @@
+"""The loops at scale: a 4-seed UED run (`experiments.ued`) and an 8-member ES generation
+(`experiments.lpo meta-train` over tasks drawn each generation) split over 8 forced CPU
+devices equal the same runs on one device, and both, killed with SIGKILL after their first
+checkpoint, resume bitwise. Each run is a subprocess (the device count is fixed at start)."""
+
+import json
+
+import numpy as np
+from test_checkpoint import _finish, _kill_after_first_checkpoint, _launch
+
+from rljax.results import load_metrics
+
+# tests/test_ued.py's TINY, through the command line: 3 updates of 2 curriculum steps.
+UED_ARGS = [
+    *("--seeds", "4", "--chunk-size", "1", "--checkpoint-every", "1", "--keep-checkpoints", "2"),
+    *("--no-progress", "--steps-per-eval", "2"),
+    *("curriculum:robust_plr", "--curriculum.capacity", "4", "--curriculum.min-fill-ratio", "0.5"),
+    *("learner:recurrent", "--learner.num-envs", "2", "--learner.num-steps", "256"),
+    *("--learner.total-timesteps", str(2 * 256 * 2 * 3), "--learner.hidden-sizes", "8"),
+    *("--learner.gru-size", "8", "--learner.update-epochs", "1"),
+    *("--learner.num-eval-episodes", "1"),
+]
+
+
+def test_ued_seeds_split_over_8_devices_equal_one_device_and_resume_bitwise(tmp_path):
+    cache = tmp_path / "cache"
+    killed = _launch("ued", ["--out-dir", str(tmp_path / "killed"), *UED_ARGS], cache, 8)
+    killed_dir = _kill_after_first_checkpoint(killed, tmp_path / "killed")
+    done = sorted(int(p.name) for p in (killed_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert done and done[-1] < 3 and not (killed_dir / "eval.json").exists(), done
+
+    whole = _launch("ued", ["--out-dir", str(tmp_path / "whole"), *UED_ARGS], cache, 8)
+    resumed = _launch("ued", ["--resume", str(killed_dir)], cache, 8)
+    single = _launch("ued", ["--out-dir", str(tmp_path / "single"), *UED_ARGS], cache, 1)
+    assert "resuming" in _finish(resumed)
+    assert "over 4 seeds on 4 devices" in _finish(whole)  # 4 seeds: 4 of the 8 devices
+    assert "over 4 seeds (" in _finish(single)
+    (whole_dir,) = (tmp_path / "whole").iterdir()
+    (single_dir,) = (tmp_path / "single").iterdir()
+
+    reference = load_metrics(whole_dir)
+    assert reference["heldout_solve_rate"].shape == (4, 3)
+    resumed_metrics, single_metrics = load_metrics(killed_dir), load_metrics(single_dir)
+    for name, a in reference.items():
+        np.testing.assert_array_equal(resumed_metrics[name], a, err_msg=f"resumed: {name}")
+        # One device computes the 4 seeds as one batch, the mesh one seed per device: XLA:CPU
+        # vectorises some reductions by batch size, so the last bit may differ (as in the
+        # vmap-equals-separate-runs contract); everything discrete is equal.
+        np.testing.assert_allclose(
+            single_metrics[name], a, rtol=1e-5, atol=1e-6, err_msg=f"single: {name}"
+        )
+    for name in ("heldout_solve_rate", "grad_updates", "new_steps", "replay_steps"):
+        np.testing.assert_array_equal(single_metrics[name], reference[name], err_msg=name)
+    assert json.loads((killed_dir / "eval.json").read_text()) == json.loads(
+        (whole_dir / "eval.json").read_text()
+    )
+
+
+# tests/test_outer_loop.py's setup through the command line: ES from eps 0.005, 8 members,
+# 2 pole lengths in [0.4, 0.6] drawn per generation, 3 generations.
+ES_ARGS = [
+    "meta-train",
+    *("--drift", "ppo_clip", "--no-progress"),
+    *("--tasks-per-generation", "2", "--task-space.env", "CartPole-v1"),
+    *("--task-space.spread", "0", "--task-space.ranges", "length", "0.4", "0.6"),
+    *("--es.population-size", "8", "--es.pop-batch-size", "0", "--es.num-seeds", "1"),
+    *("--es.num-generations", "3", "--es.sigma-init", "0.5", "--es.learning-rate", "0.4"),
+    *("--ppo.total-timesteps", str(4 * 16 * 8), "--ppo.num-envs", "4", "--ppo.num-steps", "16"),
+    *("--ppo.num-minibatches", "2", "--ppo.update-epochs", "2", "--ppo.hidden-sizes", "16", "16"),
+    *("--ppo.num-eval-episodes", "2", "--ppo.learning-rate", "0.01"),
+]
+
+
+def _generations(run_dir):
+    """generations.jsonl without its timings."""
+    lines = [json.loads(x) for x in (run_dir / "generations.jsonl").read_text().splitlines()]
+    timings = ("seconds", "env_steps_per_second")
+    return [{k: v for k, v in x.items() if k not in timings} for x in lines]
+
+
+def test_es_population_split_over_8_devices_equals_one_device_and_resumes_bitwise(tmp_path):
+    cache = tmp_path / "cache"
+    killed = _launch("lpo", [*ES_ARGS, "--out-dir", str(tmp_path / "killed")], cache, 8)
+    killed_dir = _kill_after_first_checkpoint(killed, tmp_path / "killed")
+    done = sorted(int(p.name) for p in (killed_dir / "checkpoints").iterdir() if p.name.isdigit())
+    assert done and done[-1] < 3, done
+
+    whole = _launch("lpo", [*ES_ARGS, "--out-dir", str(tmp_path / "whole")], cache, 8)
+    resumed = _launch("lpo", [*ES_ARGS, "--resume", str(killed_dir)], cache, 8)
+    single = _launch("lpo", [*ES_ARGS, "--out-dir", str(tmp_path / "single")], cache, 1)
+    assert "resumed at generation" in _finish(resumed)
+    assert "population 8 x 1 seeds on 8 devices" in _finish(whole)
+    assert "population 8 x 1 seeds, " in _finish(single)
+    (whole_dir,) = (tmp_path / "whole").iterdir()
+    (single_dir,) = (tmp_path / "single").iterdir()
+
+    reference = _generations(whole_dir)
+    assert [g["generation"] for g in reference] == [0, 1, 2]
+    lengths = np.array([g["tasks"] for g in reference])[..., 3]  # [generations, tasks]
+    assert np.all((lengths >= 0.4) & (lengths <= 0.6)) and len(np.unique(lengths)) == 6
+    assert all(g["fitness_max"] > g["fitness_min"] for g in reference)  # the members differ
+    for other in (killed_dir, single_dir):
+        assert _generations(other) == reference, other.name
+        a = np.load(other / "meta_params_mean.npz")
+        b = np.load(whole_dir / "meta_params_mean.npz")
+        assert sorted(a.files) == sorted(b.files)
+        for name in b.files:
+            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{other.name}: {name}")
