@@ -34,6 +34,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
@@ -79,7 +80,7 @@ def _es_default() -> ESConfig:
 class MetaTrainArgs:
     """Meta-train a drift's meta-parameters by ES over PPO training runs."""
 
-    drift: str = "lpo"
+    drift: Annotated[str, cfg.choices(META_DRIFTS)] = "lpo"
     """lpo or talpo (evolve the drift network), or ppo_clip (evolve PPO's clip epsilon)."""
     envs: tuple[str, ...] = ("CartPole-v1",)
     """Meta-training tasks: one PPO training run per env, with the inner config below."""
@@ -140,8 +141,8 @@ class MetaEvalArgs:
 
     drift_params: str
     """A meta-parameter file written by meta-train (meta_params_mean.npz or _best.npz)."""
-    drift: str = ""
-    """The drift the file is for (default: the one it names); its shapes must fit."""
+    drift: Annotated[str, cfg.choices(("", *META_DRIFTS))] = ""
+    """The drift the file is for ('': the one it names); its shapes must fit."""
     envs: tuple[str, ...] = ("CartPole-v1",)
     """Held-in envs (the ones meta-trained on)."""
     held_out_envs: tuple[str, ...] = ()

@@ -9,8 +9,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import math
 import typing
-from typing import Any
+from collections.abc import Iterable
+from typing import Annotated, Any
+
+import tyro
 
 
 class ConfigError(ValueError):
@@ -25,6 +29,22 @@ class CLIConfigError(Exception):
     def __init__(self, error: ConfigError, config_type: type, field: str):
         super().__init__(str(error))
         self.error, self.config_type, self.field = error, config_type, field
+
+
+def choices(values: Iterable[str]) -> Any:
+    """CLI metadata for a str field with a fixed set of values: `--help` shows them as
+    `{a,b,c}` instead of a bare STR (`field: Annotated[str, choices(("a", "b"))]`)."""
+    return tyro.conf.arg(metavar="{" + ",".join(values) + "}")
+
+
+ACTIVATIONS = ("tanh", "relu")
+NETWORKS = ("auto", "mlp", "minatar_cnn")
+Activation = Annotated[str, choices(ACTIVATIONS)]
+"""An MLP's activation (`--activation {tanh,relu}`)."""
+Network = Annotated[str, choices(NETWORKS)]
+"""A torso (`--network {auto,mlp,minatar_cnn}`)."""
+EnvName = Annotated[str, tyro.conf.arg(metavar="{GYMNAX-NAME,brax/NAME,REGISTERED-NAME}")]
+"""An env name `rljax.make` resolves (a bad one is refused with the known names)."""
 
 
 _PARSING = contextvars.ContextVar("rljax_cli_parsing", default=False)
@@ -91,27 +111,38 @@ def qualified_error(error: CLIConfigError, root: type, argv: list[str]) -> Confi
     return ConfigError(str(error).replace(f"(CLI flag {short})", f"(CLI flag {flag})"))
 
 
+def check_finite(config: Any, *fields: str) -> None:
+    """Refuse nan and +-inf (a float field that passed `> 0` could still be inf)."""
+    for field in fields:
+        value = getattr(config, field)
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(config, field, "must be finite", f"pass a finite {field}")
+
+
 def check_positive(config: Any, *fields: str) -> None:
+    check_finite(config, *fields)
     for field in fields:
         if not getattr(config, field) > 0:
             fail(config, field, "must be > 0", f"pass a positive {field}")
 
 
 def check_non_negative(config: Any, *fields: str) -> None:
+    check_finite(config, *fields)
     for field in fields:
         if not getattr(config, field) >= 0:
             fail(config, field, "must be >= 0", f"pass a {field} of 0 or more")
 
 
 def check_unit_interval(config: Any, *fields: str) -> None:
+    check_finite(config, *fields)
     for field in fields:
         if not 0.0 <= getattr(config, field) <= 1.0:
             fail(config, field, "must lie in [0, 1]", f"pass a {field} between 0 and 1")
 
 
-def check_choice(config: Any, field: str, choices: tuple[str, ...]) -> None:
-    if getattr(config, field) not in choices:
-        fail(config, field, "is not a valid choice", f"use one of {', '.join(choices)}")
+def check_choice(config: Any, field: str, allowed: tuple[str, ...]) -> None:
+    if getattr(config, field) not in allowed:
+        fail(config, field, "is not a valid choice", f"use one of {', '.join(allowed)}")
 
 
 def check_hidden_sizes(config: Any, field: str = "hidden_sizes") -> None:

@@ -33,6 +33,10 @@ def _train(config, seed=0, hparams=None):
         (dict(gamma=1.5), "gamma"),
         (dict(total_timesteps=100), "total_timesteps"),
         (dict(activation="gelu"), "activation"),
+        (dict(learning_rate=float("inf")), "learning_rate=inf must be finite"),
+        (dict(max_grad_norm=float("nan")), "max_grad_norm=nan must be finite"),
+        (dict(gae_lambda=float("nan")), "gae_lambda=nan must be finite"),
+        (dict(ent_coef=float("inf")), "ent_coef=inf must be finite"),
     ],
 )
 def test_bad_config_is_refused_before_compiling(changes, field, count_compilations):

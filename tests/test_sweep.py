@@ -86,7 +86,8 @@ def test_static_fields_are_refused_naming_the_field_and_the_sweepable_ones(axis,
         grid(PPOConfig(), [0], **{axis: values})
     message = str(error.value)
     assert f"PPOConfig.{axis}=" in message and "static" in message and "shapes" in message
-    assert "learning_rate, gamma" in message
+    sweepable = message.split("sweep one of the traced coefficients (")[1].split(")")[0]
+    assert {"learning_rate", "gamma", "ent_coef"} <= set(sweepable.split(", ")), sweepable
     with pytest.raises(ConfigError, match="no field 'lr_typo'"):
         grid(PPOConfig(), [0], lr_typo=(1.0,))
     with pytest.raises(ConfigError, match="static"):  # a hand-built spec is checked too

@@ -27,13 +27,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
+from rljax import config as cfg
 from rljax.config import ConfigError
 from rljax.environment import make
 from rljax.task_space import ParamBox, register_task_space
@@ -162,8 +163,8 @@ def make_params_env(name: str, **overrides: Any) -> tuple[TaskParamsEnv, Any]:
 class ClassicConfig:
     """A box of physical constants of one gymnax classic-control env."""
 
-    env: str = "CartPole-v1"
-    """CartPole-v1, Pendulum-v1, Acrobot-v1, MountainCar-v0 or MountainCarContinuous-v0."""
+    env: Annotated[str, cfg.choices(PARAMETERS)] = "CartPole-v1"
+    """The gymnax env whose constants are the task."""
     spread: float = 0.5
     """Each constant ranges over default * [1 - spread, 1 + spread] (0: fixed at the default)."""
     ranges: tuple[tuple[str, float, float], ...] = ()

@@ -55,37 +55,38 @@ from rljax.agents.common import (
     replay_gradient_steps,
     store_rollout,
 )
+from rljax.agents.settings import (
+    AnnealedLR,
+    EpsilonGreedy,
+    EvalSettings,
+    OptimSettings,
+    ReplaySettings,
+    RunSettings,
+    TorsoSettings,
+    check_settings,
+)
 
 
 @dataclass(frozen=True)
-class DQNConfig:
+class DQNConfig(
+    EvalSettings,
+    TorsoSettings,
+    EpsilonGreedy,
+    AnnealedLR,
+    OptimSettings,
+    ReplaySettings,
+    RunSettings,
+):
     """Everything that defines a DQN run. Defaults: Double DQN on CartPole-v1 with a
     LayerNorm Q-network (see `layer_norm`), 8 envs, one gradient step per 8 env steps."""
 
-    env: str = "CartPole-v1"
-    """Environment name with discrete actions: an offline gymnax env or a registered env."""
     total_timesteps: int = 200_000
-    """Environment steps per run (per seed)."""
     num_envs: int = 8
-    """Parallel environments per run (static: a shape)."""
     num_steps: int = 4
-    """Steps per environment collected per update (static: a shape)."""
-    num_gradient_steps: int = 4
-    """Minibatch Adam steps per update, each on a fresh sample from the buffer (static)."""
-    batch_size: int = 128
-    """Transitions per minibatch (static: a shape)."""
-    buffer_size: int = 50_000
-    """Replay capacity in transitions (static: a shape); must hold at least one batch."""
     learning_starts: int = 5_000
     """Env steps collected before the first gradient step (Methods, "replay start size")."""
     learning_rate: float = 5e-4
-    """Adam step size."""
-    anneal_lr: bool = False
-    """Anneal the learning rate linearly to 0 over training."""
     max_grad_norm: float = 10.0
-    """Global-norm gradient clipping threshold."""
-    gamma: float = 0.99
-    """Discount factor."""
     n_step: int = 1
     """Steps of the return before bootstrapping (static: a window shape); 1 is one-step DQN.
     Rainbow (Hessel et al. 2018) uses 3."""
@@ -96,46 +97,17 @@ class DQNConfig:
     """Updates between target-network updates, C in Mnih et al. 2015 (static)."""
     tau: float = 1.0
     """Target update step: 1 copies the online weights (DQN), < 1 is Polyak averaging."""
-    epsilon_start: float = 1.0
-    """Exploration rate at the start of training."""
-    epsilon_finish: float = 0.05
-    """Exploration rate after the decay, held to the end."""
-    exploration_fraction: float = 0.2
-    """Fraction of training over which epsilon anneals from start to finish."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before computing targets."""
     hidden_sizes: tuple[int, ...] = (128, 128)
-    """Widths of the MLP torso's hidden layers."""
-    activation: str = "relu"
-    """`relu` or `tanh`."""
+    activation: cfg.Activation = "relu"
     layer_norm: bool = True
     """LayerNorm after every hidden layer (on by default: it kept Q bounded on CartPole,
     where the plain MLP's Q-values diverged; Gallici et al. 2024, Sec. 3)."""
-    network: str = "auto"
-    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
-    num_eval_episodes: int = 16
-    """Greedy episodes played by `evaluate`."""
-    eval_seed: int = 0
-    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
 
     def __post_init__(self) -> None:
+        check_settings(self)
         check_discrete_env(self, "DQN")
-        cfg.check_positive(
-            self,
-            "learning_rate",
-            "max_grad_norm",
-            "target_update_interval",
-            "tau",
-            "num_eval_episodes",
-            "reward_scale",
-            "n_step",
-        )
-        cfg.check_unit_interval(
-            self, "gamma", "tau", "epsilon_start", "epsilon_finish", "exploration_fraction"
-        )
-        cfg.check_choice(self, "activation", ("tanh", "relu"))
-        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
-        cfg.check_hidden_sizes(self)
+        cfg.check_positive(self, "target_update_interval", "tau", "n_step")
+        cfg.check_unit_interval(self, "tau")
         check_replay_config(self)
 
     def replace(self, **changes: Any) -> DQNConfig:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,7 +30,15 @@ from flax import struct
 from rljax import config as cfg
 from rljax import optim, rollout
 from rljax.agents.common import TrainState, collect, resolve_torso
-from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
+from rljax.agents.settings import (
+    AnnealedLR,
+    EvalSettings,
+    OptimSettings,
+    RunSettings,
+    TorsoSettings,
+    check_settings,
+)
+from rljax.environment import SpaceSpec, action_spec, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
 from rljax.learner import ScoreInputs, register_learner
 from rljax.minibatch import flatten_time
@@ -41,27 +49,14 @@ from rljax.wrappers import ClipAction, EpisodeStatistics, NormalizeObservation, 
 
 
 @dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(EvalSettings, TorsoSettings, AnnealedLR, OptimSettings, RunSettings):
     """Everything that defines a PPO run. Defaults: the CartPole config of PureJaxRL/CleanRL."""
 
-    env: str = "CartPole-v1"
-    """Environment name: any offline gymnax env, `brax/<name>`, or a registered env."""
-    total_timesteps: int = 500_000
-    """Environment steps per run (per seed)."""
-    num_envs: int = 4
-    """Parallel environments per run (static: a shape)."""
-    num_steps: int = 128
-    """Steps per environment per rollout (static: a shape)."""
     update_epochs: int = 4
     """Passes of minibatch SGD over each rollout."""
     num_minibatches: int = 4
     """Minibatches per pass; must divide num_envs * num_steps."""
-    learning_rate: float = 2.5e-4
-    """Adam step size (traced: sweepable without recompiling)."""
     anneal_lr: bool = True
-    """Anneal the learning rate linearly to 0 over training."""
-    gamma: float = 0.99
-    """Discount factor."""
     gae_lambda: float = 0.95
     """GAE's lambda: 1 is Monte Carlo, 0 is one-step TD."""
     clip_eps: float = 0.2
@@ -70,55 +65,27 @@ class PPOConfig:
     """Weight of the entropy bonus."""
     vf_coef: float = 0.5
     """Weight of the value loss."""
-    max_grad_norm: float = 0.5
-    """Global-norm gradient clipping threshold."""
     clip_value: bool = True
     """Clip the value update to +-value_clip_eps around the old value, as PureJaxRL and CleanRL do.
     On CartPole at the default config it lifts the seeds at >= 475 from 6/16 to 16/16
     (benchmarks/RESULTS.md); Andrychowicz et al. (2021) found it neutral or harmful elsewhere."""
     value_clip_eps: float = 0.2
     """Half-width of the value clipping range (with clip_value)."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before computing returns."""
     normalize_advantages: bool = True
     """Standardise advantages within each minibatch."""
     normalize_observations: bool = False
     """Running observation normalisation, shared over the env batch."""
-    drift: str = "ppo_clip"
+    drift: Annotated[str, cfg.choices(sorted(DRIFTS))] = "ppo_clip"
     """Policy objective as a drift function (see rljax.objectives)."""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """Widths of the MLP torso's layers (actor and critic each have one)."""
-    activation: str = "tanh"
-    """`tanh` or `relu`."""
-    network: str = "auto"
-    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
-    num_eval_episodes: int = 16
-    """Episodes per run in each evaluation."""
     greedy_eval: bool = True
     """Evaluate with the policy's mode (True) or by sampling (False)."""
-    eval_seed: int = 0
-    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
 
     def __post_init__(self) -> None:
-        check_env_name(self.env)
-        cfg.check_positive(
-            self,
-            "total_timesteps",
-            "num_envs",
-            "num_steps",
-            "update_epochs",
-            "num_minibatches",
-            "learning_rate",
-            "max_grad_norm",
-            "num_eval_episodes",
-            "reward_scale",
-        )
+        check_settings(self)
+        cfg.check_positive(self, "update_epochs", "num_minibatches")
         cfg.check_non_negative(self, "ent_coef", "vf_coef", "clip_eps", "value_clip_eps")
-        cfg.check_unit_interval(self, "gamma", "gae_lambda")
-        cfg.check_choice(self, "activation", ("tanh", "relu"))
-        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
+        cfg.check_unit_interval(self, "gae_lambda")
         cfg.check_choice(self, "drift", tuple(sorted(DRIFTS)))
-        cfg.check_hidden_sizes(self)
         cfg.check_rollout_batch(self)
 
     def replace(self, **changes: Any) -> PPOConfig:

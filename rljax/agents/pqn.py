@@ -38,6 +38,15 @@ from rljax.agents.common import (
     collect,
     init_train_state,
 )
+from rljax.agents.settings import (
+    AnnealedLR,
+    EpsilonGreedy,
+    EvalSettings,
+    OptimSettings,
+    RunSettings,
+    TorsoSettings,
+    check_settings,
+)
 from rljax.minibatch import flatten_time
 from rljax.returns import q_lambda_returns
 
@@ -45,73 +54,30 @@ from rljax.returns import q_lambda_returns
 
 
 @dataclass(frozen=True)
-class PQNConfig:
+class PQNConfig(EvalSettings, TorsoSettings, EpsilonGreedy, AnnealedLR, OptimSettings, RunSettings):
     """Everything that defines a PQN run. Defaults: a PureJaxRL/purejaxql-style CartPole
     config (Gallici et al. 2024, App. B) that reaches 500 on CartPole-v1 in 5e5 steps."""
 
-    env: str = "CartPole-v1"
-    """Environment name with discrete actions: an offline gymnax env or a registered env."""
-    total_timesteps: int = 500_000
-    """Environment steps per run (per seed)."""
     num_envs: int = 32
-    """Parallel environments per run (static: a shape)."""
     num_steps: int = 64
-    """Steps per environment per rollout (static: a shape)."""
     update_epochs: int = 4
     """Shuffled passes over each rollout (Sec. 4.3)."""
     num_minibatches: int = 16
     """Minibatches per epoch; must divide num_envs * num_steps."""
     learning_rate: float = 1e-4
-    """Adam step size."""
-    anneal_lr: bool = False
-    """Anneal the learning rate linearly to 0 over training."""
     max_grad_norm: float = 10.0
-    """Global-norm gradient clipping threshold."""
-    gamma: float = 0.99
-    """Discount factor."""
     q_lambda: float = 0.65
     """lambda of the Q(lambda) targets (Sec. 4.2); 0 is one-step Q-learning."""
-    epsilon_start: float = 1.0
-    """Exploration rate at the start of training."""
-    epsilon_finish: float = 0.05
-    """Exploration rate after the decay, held to the end."""
-    exploration_fraction: float = 0.2
-    """Fraction of training over which epsilon anneals from start to finish."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before computing targets."""
     hidden_sizes: tuple[int, ...] = (128, 128)
-    """Widths of the MLP torso's hidden layers."""
-    activation: str = "relu"
-    """`relu` or `tanh`."""
+    activation: cfg.Activation = "relu"
     layer_norm: bool = True
     """LayerNorm after every hidden layer; PQN's stabiliser (Sec. 3)."""
-    network: str = "auto"
-    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
-    num_eval_episodes: int = 16
-    """Greedy episodes played by `evaluate`."""
-    eval_seed: int = 0
-    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
 
     def __post_init__(self) -> None:
+        check_settings(self)
         check_discrete_env(self, "PQN")
-        cfg.check_positive(
-            self,
-            "total_timesteps",
-            "num_envs",
-            "num_steps",
-            "update_epochs",
-            "num_minibatches",
-            "learning_rate",
-            "max_grad_norm",
-            "num_eval_episodes",
-            "reward_scale",
-        )
-        cfg.check_unit_interval(
-            self, "gamma", "q_lambda", "epsilon_start", "epsilon_finish", "exploration_fraction"
-        )
-        cfg.check_choice(self, "activation", ("tanh", "relu"))
-        cfg.check_choice(self, "network", ("auto", "mlp", "minatar_cnn"))
-        cfg.check_hidden_sizes(self)
+        cfg.check_positive(self, "update_epochs", "num_minibatches")
+        cfg.check_unit_interval(self, "q_lambda")
         cfg.check_rollout_batch(self)
 
     def replace(self, **changes: Any) -> PQNConfig:

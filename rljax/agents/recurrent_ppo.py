@@ -49,10 +49,8 @@ class RecurrentPPOConfig(PPOConfig):
     et al. 2020: the sign shown at the first step must be recalled 5 steps later; return 1
     if recalled, -1 if not, so a memoryless policy scores 0 on average)."""
 
-    env: str = "MemoryChain-bsuite"
-    """Environment name: any offline gymnax env, `brax/<name>`, or a registered env."""
+    env: cfg.EnvName = "MemoryChain-bsuite"
     total_timesteps: int = 200_000
-    """Environment steps per run (per seed)."""
     num_envs: int = 16
     """Parallel environments per run (static: a shape); each is one sequence of a minibatch."""
     num_steps: int = 32

@@ -62,7 +62,15 @@ from rljax.agents.common import (
     setup_envs,
     store_rollout,
 )
-from rljax.environment import SpaceSpec, action_spec, check_env_name, make
+from rljax.agents.settings import (
+    EvalSettings,
+    MLPSettings,
+    OptimSettings,
+    ReplaySettings,
+    RunSettings,
+    check_settings,
+)
+from rljax.environment import SpaceSpec, action_spec, make
 from rljax.evaluation import EvalResult, evaluate
 from rljax.networks import MLP, orthogonal
 from rljax.wrappers import RescaleAction
@@ -72,27 +80,17 @@ LOG_STD_BOUNDS = (-20.0, 2.0)
 
 
 @dataclass(frozen=True)
-class SACConfig:
+class SACConfig(EvalSettings, MLPSettings, OptimSettings, ReplaySettings, RunSettings):
     """Everything that defines a SAC run. Defaults solve Pendulum-v1 in 1e4 steps (measured
     -178.8, -171.9, -172.3, -170.9 on seeds 0-3; tests/test_sac.py): App. D's settings but
     128-unit layers, 4 envs and lr 1e-3, for speed on CPU. The discrete variant runs on any
     discrete env, e.g. `env="CartPole-v1"`."""
 
-    env: str = "Pendulum-v1"
-    """Environment name: continuous actions train SAC, discrete actions its discrete variant."""
+    env: cfg.EnvName = "Pendulum-v1"
     total_timesteps: int = 10_000
-    """Environment steps per run (per seed)."""
-    num_envs: int = 4
-    """Parallel environments per run (static: a shape)."""
     num_steps: int = 1
-    """Steps per environment collected per update (static: a shape)."""
-    num_gradient_steps: int = 4
-    """Gradient steps per update, each on a fresh minibatch (static); the default is App. D's
-    one gradient step per env step."""
     batch_size: int = 256
-    """Transitions per minibatch (static: a shape)."""
     buffer_size: int = 100_000
-    """Replay capacity in transitions (static: a shape); must hold at least one batch."""
     learning_starts: int = 1_000
     """Env steps collected (with uniformly random actions) before the first gradient step."""
     learning_rate: float = 1e-3
@@ -101,8 +99,6 @@ class SACConfig:
     max_grad_norm: float = 10.0
     """Global-norm gradient clipping, a safeguard absent from the paper (Adam rescales steps
     anyway, so it only bites on outlier gradients)."""
-    gamma: float = 0.99
-    """Discount factor."""
     tau: float = 0.005
     """Polyak step of the target critics per gradient step (App. D)."""
     initial_alpha: float = 1.0
@@ -115,32 +111,17 @@ class SACConfig:
     the maximum log|A|. Christodoulou (2019, Sec. 4) uses 0.98; on CartPole-v1 (4e4 steps,
     seeds 0 and 1) 0.98 drove alpha above 1e6 while the entropy hovered at the target and
     scored 128.9 and 91.8, where 0.5 kept alpha near 0.3 and scored 500 and 500."""
-    reward_scale: float = 1.0
-    """Rewards are multiplied by this before computing targets."""
     hidden_sizes: tuple[int, ...] = (128, 128)
     """Widths of the actor's and each critic's MLP layers (App. D: 256, 256)."""
-    activation: str = "relu"
-    """`relu` or `tanh`."""
+    activation: cfg.Activation = "relu"
     num_eval_episodes: int = 16
     """Episodes played by `evaluate`, with the deterministic policy (tanh of the mean, or
     the most probable action)."""
-    eval_seed: int = 0
-    """Evaluation episodes are fixed by this seed, the same for every run and every call."""
 
     def __post_init__(self) -> None:
-        check_env_name(self.env)
-        cfg.check_positive(
-            self,
-            "learning_rate",
-            "max_grad_norm",
-            "tau",
-            "initial_alpha",
-            "num_eval_episodes",
-            "reward_scale",
-        )
-        cfg.check_unit_interval(self, "gamma", "tau", "entropy_fraction")
-        cfg.check_choice(self, "activation", ("tanh", "relu"))
-        cfg.check_hidden_sizes(self)
+        check_settings(self)
+        cfg.check_positive(self, "tau", "initial_alpha")
+        cfg.check_unit_interval(self, "tau", "entropy_fraction")
         check_replay_config(self)
         action = action_spec(*make(self.env))
         if action.discrete and not self.resolved_target_entropy() < math.log(action.num_actions):

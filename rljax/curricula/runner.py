@@ -129,7 +129,7 @@ class UEDConfig:
     """The task space (`rljax.task_space`): the maze (default) or any registered one."""
     steps_per_eval: int = 8
     """Curriculum steps per update; the held-out tasks are evaluated after each update."""
-    score_function: str = "pvl"
+    score_function: Annotated[str, cfg.choices(sorted(level_scores.SCORES))] = "pvl"
     """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss) or max_mc;
     `num_steps` must cover an episode for the scores to be valid."""
     frame_stack: int = 1

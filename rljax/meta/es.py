@@ -49,7 +49,7 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 import evosax.algorithms
 import jax
@@ -107,7 +107,7 @@ def _uses_rank_weights(strategy: str) -> bool:
 class ESConfig:
     """The outer loop. Defaults: OpenAI-ES as in the LPO paper's published settings."""
 
-    strategy: str = "Open_ES"
+    strategy: Annotated[str, cfg.choices(sorted(STRATEGIES))] = "Open_ES"
     """Any evosax algorithm by name (case-insensitive), e.g. Open_ES, SNES, CMA_ES, PGPE."""
     population_size: int = 16
     """Members per generation (even for antithetic sampling)."""
@@ -117,12 +117,12 @@ class ESConfig:
     """Inner training runs per member and task; every member uses the same seeds (CRN)."""
     antithetic: bool = True
     """Antithetic pairs mean +- sigma z (strategies that support it: Open_ES, SV_Open_ES, ...)."""
-    fitness_shaping: str = "auto"
+    fitness_shaping: Annotated[str, cfg.choices(FITNESS_SHAPING)] = "auto"
     """auto (centred rank, or the strategy's own rank weights), centered_rank, z_score,
     normalize, raw."""
-    objective: str = "final_return"
+    objective: Annotated[str, cfg.choices(OBJECTIVES)] = "final_return"
     """final_return (evaluation return after training) or mean_training_return."""
-    normalize: str = "auto"
+    normalize: Annotated[str, cfg.choices(NORMALIZATIONS)] = "auto"
     """Per-task fitness divided by |reference return|: initial (the initial meta-parameters'
     return, PPO's for LPO at zero weights), none, or auto (initial for several tasks)."""
     sigma_init: float = 0.03
