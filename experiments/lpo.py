@@ -435,12 +435,18 @@ def main(argv: list[str] | None = None) -> int:
     """`meta-train` or `meta-eval`; bad input exits with status 2 and one line, no traceback."""
     import tyro
 
+    commands = {"meta-train": MetaTrainArgs, "meta-eval": MetaEvalArgs}
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = tyro.extras.subcommand_cli_from_dict(
-            {"meta-train": MetaTrainArgs, "meta-eval": MetaEvalArgs},
-            args=argv,
-            description=__doc__.split("\n")[0],
-        )
+        try:
+            with cfg.cli_parsing():
+                args = tyro.extras.subcommand_cli_from_dict(
+                    commands, args=argv, description=__doc__.split("\n")[0]
+                )
+        except cfg.CLIConfigError as error:
+            # A nested config's error names the full flag (`--es.population-size`).
+            root = next((commands[a] for a in argv if a in commands), MetaTrainArgs)
+            raise cfg.qualified_error(error, root, argv) from None
         args.validate()
         if isinstance(args, MetaTrainArgs):
             meta_train(args)

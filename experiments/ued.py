@@ -6,9 +6,9 @@ batch (split over the devices), evaluate on the held-out tasks, and write a run 
     python -m experiments.ued curriculum:dr --learner.total-timesteps 2000000 --seeds 2
     python -m experiments.ued --frame-stack 4 learner:feedforward   # an MLP over 4 views
     python -m experiments.ued curriculum:accel --curriculum.num-edits 3 --help
-    python -m experiments.ued curriculum:plr learner:feedforward task-space:classic \
-        --task-space.env CartPole-v1 --task-space.spread 0.3   # CartPole's constants
-    python -m experiments.ued --resume runs/ued-Maze-13x13-...  # continue a stopped run
+    python -m experiments.ued --partial-episodes curriculum:plr learner:feedforward \
+        task-space:classic --task-space.spread 0.3   # CartPole's constants, 256-step rollouts
+    python -m experiments.ued --resume runs/ued-accel-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                    # every field and the choices
 
 The config nests the learner's (`--learner.*`), the curriculum's (`--curriculum.*`) and the
@@ -200,6 +200,7 @@ def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -
             {config.method: (steps, solve)},
             run_dir / "heldout_curve.png",
             title=f"{config.method}: held-out solve rate",
+            ylabel="held-out solve rate",
         )
     print(
         f"{config.method}: held-out solve rate {summary['mean_solve_rate']:.3f} (mean over "

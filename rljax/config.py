@@ -115,6 +115,8 @@ def check_finite(config: Any, *fields: str) -> None:
     """Refuse nan and +-inf (a float field that passed `> 0` could still be inf)."""
     for field in fields:
         value = getattr(config, field)
+        if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
+            fail(config, field, f"is a {type(value).__name__}, not a number", "pass a number")
         if isinstance(value, float) and not math.isfinite(value):
             fail(config, field, "must be finite", f"pass a finite {field}")
 

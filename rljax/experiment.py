@@ -160,7 +160,9 @@ def run_experiment(
         run_dir = Path(args.resume)
         writer = RunWriter(run_dir, algo.steps_per_update)
     else:
-        run_dir = new_run_dir(args.out_dir, f"{name}-{config.env}")
+        # A loop over methods names its method too (`ued-accel-Maze-13x13-...`).
+        method = getattr(config, "method", None)
+        run_dir = new_run_dir(args.out_dir, "-".join(filter(None, (name, method, config.env))))
         writer = RunWriter(run_dir, algo.steps_per_update)
         writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
     checkpointer = None
@@ -376,7 +378,21 @@ def main(
             after_run(run_dir, result, algo, args)
     except (ConfigError, TrainingDiverged, RunInterrupted) as failure:
         return report_failure(failure)
+    except jax.errors.JaxRuntimeError as error:
+        if "RESOURCE_EXHAUSTED" not in str(error):
+            raise
+        return report_failure(out_of_memory(error))
     return 0
+
+
+def out_of_memory(error: Exception) -> ConfigError:
+    """XLA's RESOURCE_EXHAUSTED as one line: what ran out and what to make smaller."""
+    first = next((line for line in str(error).splitlines() if line.strip()), "")
+    return ConfigError(
+        f"the device ran out of memory ({first.strip()[:200]}). Fix: make a run smaller "
+        "(--num-envs, --num-steps, --buffer-size, --hidden-sizes) or train fewer seeds at "
+        "once (--seeds); the run folder has its config.json but no results"
+    )
 
 
 def report_failure(failure: ConfigError | TrainingDiverged | RunInterrupted) -> int:

@@ -37,13 +37,22 @@ from rljax.config import ConfigError
 
 
 def new_run_dir(root: str | os.PathLike, name: str) -> Path:
-    """A fresh folder `root/name-YYYYmmdd-HHMMSS[-k]`."""
+    """A fresh folder `root/name-YYYYmmdd-HHMMSS[-k]`; a `root` that cannot hold one (a file,
+    /proc, no permission) raises `ConfigError` naming `--out-dir`."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(root) / f"{name.replace('/', '_')}-{stamp}"
     path, k = base, 1
     while path.exists():
         path, k = Path(f"{base}-{k}"), k + 1
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as error:
+        from rljax.config import ConfigError
+
+        raise ConfigError(
+            f"out_dir={str(root)!r} cannot hold a run folder ({error.strerror}: "
+            f"{error.filename}). Fix: pass a folder you can write to (CLI flag --out-dir)."
+        ) from None
     return path
 
 

@@ -171,11 +171,27 @@ def finite_flags(metrics: Any, state: Any, algo: Any = None) -> jax.Array:
 
 def stack_hparams(hparams: Sequence[Any]) -> Any:
     """Stack per-run hyperparameter pytrees into one batched pytree `[runs, ...]`."""
+    if not hparams:
+        raise cfg.ConfigError(
+            "stack_hparams got no runs. Fix: pass one hparams pytree per run, e.g. "
+            "[config.hparams()] * num_seeds."
+        )
     return jax.tree.map(lambda *xs: jnp.stack([jnp.asarray(x) for x in xs]), *hparams)
 
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
     """One PRNG key per seed, `[runs, 2]`; a run's randomness is fully fixed by its seed."""
+    def bad(seed: Any) -> bool:
+        try:
+            return isinstance(seed, bool) or seed != int(seed) or not 0 <= int(seed) < 2**32
+        except (TypeError, ValueError):
+            return True
+
+    if not len(seeds) or any(bad(s) for s in seeds):
+        raise cfg.ConfigError(
+            f"seed_keys got seeds {list(seeds)!r}. Fix: pass at least one whole number in "
+            "[0, 2**32) per run (a negative seed would wrap around to another run's)."
+        )
     return jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
 
 

@@ -74,3 +74,36 @@ def test_bad_cli_input_gives_a_clear_error_not_a_traceback():
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr
         assert field in proc.stderr and "error" in proc.stderr
+
+
+def test_an_unusable_out_dir_or_out_of_memory_is_one_line_not_a_traceback(
+    tmp_path, capsys, monkeypatch, count_compilations
+):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for out_dir in (str(a_file / "runs"), "/proc/rljax-runs"):
+        with count_compilations() as compiles:
+            assert ppo_experiment.main([*TINY_ARGS, "--out-dir", out_dir]) == 2
+        err = capsys.readouterr().err
+        assert f"out_dir={out_dir!r} cannot hold a run folder" in err, err
+        assert "--out-dir" in err and len(err.strip().splitlines()) == 1
+        assert compiles.value == 0
+
+    # XLA's RESOURCE_EXHAUSTED (e.g. --num-envs 100000000) is reported, not raised.
+    import jax
+
+    from rljax import experiment
+
+    def exhausted(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError(
+            "RESOURCE_EXHAUSTED: Out of memory while trying to allocate 400.00GiB.\nmore"
+        )
+
+    monkeypatch.setattr(experiment, "run_experiment", exhausted)
+    assert ppo_experiment.main([*TINY_ARGS, "--out-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: the device ran out of memory (RESOURCE_EXHAUSTED")
+        and "--num-envs" in err
+    )
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

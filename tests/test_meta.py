@@ -196,6 +196,16 @@ def test_meta_parameter_file_round_trip_and_shape_errors(tmp_path):
     assert load_drift_params(eps_path)[1] == np.float32(0.1)
     with pytest.raises(ConfigError, match=r"has no leaf drift_params\.w_hidden"):
         load_drift_params(eps_path, "lpo")
+    # Files that are not .npz at all, or hold pickled objects: one clear error, with or
+    # without --drift (and before any missing .json is mentioned).
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("not numpy")
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, drift_params=np.array([{"a": 1}], dtype=object))
+    for bad in (garbage, pickled):
+        for drift in ("lpo", None):
+            with pytest.raises(ConfigError, match=r"is not a meta-parameter file.*Fix: pass"):
+                load_drift_params(bad, drift)
 
 
 def test_drift_surface_values_and_plot(tmp_path):
@@ -369,10 +379,18 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path, capsys):
     )
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "antithetic" in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and "(CLI flag --es.population-size)" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     lpo_file = save_drift_params(tmp_path / "lpo", "lpo", DRIFTS["lpo"].init_params(0.2))
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("not numpy")
     for args, words in (
         (["meta-train", "--es.strategy", "Nope"], "Open_ES"),
+        (["meta-train", "--es.strategy", "Nope"], "(CLI flag --es.strategy)"),
+        (["meta-train", "--es.pop-batch-size", "5"], "(CLI flag --es.pop-batch-size)"),
+        (["meta-train", "--ppo.num-minibatches", "3"], "(CLI flag --ppo.num-minibatches)"),
         (["meta-eval", "--drift-params", str(lpo_file), "--drift", "talpo"], "(16, 128)"),
+        (["meta-eval", "--drift-params", str(garbage)], "is not a meta-parameter file"),
     ):
         try:  # tyro exits by itself (status 2) on a value error while parsing
             status = lpo.main([*args, *TINY_CLI[-3:], "--out-dir", str(tmp_path / "runs")])
@@ -380,6 +398,7 @@ def test_cli_bad_input_exits_2_without_traceback(tmp_path, capsys):
             status = exit_.code
         err = capsys.readouterr().err
         assert status == 2 and words in err and "Traceback" not in err, err
+        assert err.startswith("error: ") and "tyro-dummy" not in err, err
         assert not (tmp_path / "runs").exists()  # refused before any run folder is made
 
 

@@ -142,3 +142,14 @@ def test_checkpoint_policy_saves_every_n_chunks_at_the_end_and_on_a_stop_request
     nothing = CheckpointPolicy(None, num_updates=9, chunk_size=2, every=1)
     nothing.after_chunk(2, "state", stop_requested=True)
     assert nothing.kept_as(2) == ""
+
+
+def test_seed_keys_and_stack_hparams_refuse_what_would_silently_go_wrong():
+    with pytest.raises(ConfigError, match=r"seeds \[-1\].*\[0, 2\*\*32\)"):
+        rljax.seed_keys([-1])  # would wrap around to seed 4294967295
+    for seeds in ([], [1.5], ["a"], [True]):
+        with pytest.raises(ConfigError, match="seed_keys got seeds"):
+            rljax.seed_keys(seeds)
+    assert rljax.seed_keys(range(3)).shape == (3, 2)
+    with pytest.raises(ConfigError, match="stack_hparams got no runs"):
+        rljax.stack_hparams([])

@@ -226,6 +226,21 @@ def test_level_of_the_wrong_shape_is_a_clear_error():
 def test_cli_refuses_bad_input_without_traceback(capsys):
     assert ued_experiment.main(["curriculum:plr", "--curriculum.replay-prob", "2"]) == 2
     assert "replay_prob" in capsys.readouterr().err
+    # Rollouts shorter than the maze's 250-step episodes leave levels unscored: refused for a
+    # curriculum that ranks levels by score, allowed for DR or with --partial-episodes.
+    short = ["--learner.num-steps", "100", "--learner.total-timesteps", "1000000"]
+    for curriculum in ("curriculum:robust_plr", "curriculum:paired"):
+        assert ued_experiment.main([curriculum, "learner:recurrent", *short]) == 2
+        err = capsys.readouterr().err
+        assert "num_steps=100 is shorter than the task space's 250-step episodes" in err, err
+        assert "--learner.num-steps 250" in err and "--partial-episodes" in err
+        assert len(err.strip().splitlines()) == 1
+    assert make_algorithm(
+        TINY.replace(learner=LEARNER.replace(num_steps=100), partial_episodes=True)
+    ).check_rollout_covers_episodes() is None
+    assert make_algorithm(
+        TINY.replace(curriculum=DRConfig(), learner=LEARNER.replace(num_steps=100))
+    )
 
 
 def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path):
@@ -243,6 +258,7 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
     argv += ["--learner.num-eval-episodes", "1", "--learner.gru-size", "8"]
     assert ued_experiment.main(argv) == 0
     (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.startswith("ued-robust_plr-Maze-13x13-"), run_dir.name
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):
         assert (run_dir / name).exists(), name
     assert (run_dir / "heldout_levels.png").exists() and (run_dir / "top_levels.png").exists()
@@ -409,6 +425,7 @@ def test_plr_trains_ppo_on_a_batch_of_cartpole_pole_lengths():
         learner=learner,
         task_space=space,
         steps_per_eval=4,
+        partial_episodes=True,  # 128-step rollouts: an episode that lasts 500 steps is unscored
     )
     algo = make_algorithm(config)
     state, metrics = jax.jit(lambda k: rljax.train(algo, k, algo.hparams()))(jax.random.PRNGKey(0))

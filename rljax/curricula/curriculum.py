@@ -98,6 +98,9 @@ class Curriculum:
     """Registry name, e.g. `robust_plr`."""
     Config: ClassVar[type]
     """The frozen config dataclass of the method."""
+    ranks_by_score: ClassVar[bool] = True
+    """Whether the method chooses tasks by their scores (then the loop refuses rollouts
+    shorter than an episode unless `UEDConfig.partial_episodes`); DR does not."""
 
     def __init__(self, config: Any, task_space: Any, num_levels: int):
         self.config = config

@@ -55,6 +55,7 @@ def sample_tasks(sample: Any, key: jax.Array, n: int) -> Any:
 class DR(Curriculum):
     name = "dr"
     Config = DRConfig
+    ranks_by_score = False
 
     def init(self, key: jax.Array, example_task: Any, hparams: Any = None) -> DRState:
         del key, example_task, hparams

@@ -145,6 +145,7 @@ class PAIRED(TaskPlay):
             )
         students = make_learner(dataclasses.replace(config.learner, env=task_space.env_name))
         super().__init__(config, task_space, students)
+        self.check_rollout_covers_episodes()  # regret needs the students' finished episodes
         adversary = config.curriculum.adversary
         if adversary.num_steps != spec.num_steps:
             raise ConfigError(

@@ -130,8 +130,12 @@ class UEDConfig:
     steps_per_eval: int = 8
     """Curriculum steps per update; the held-out tasks are evaluated after each update."""
     score_function: Annotated[str, cfg.choices(sorted(level_scores.SCORES))] = "pvl"
-    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss) or max_mc;
-    `num_steps` must cover an episode for the scores to be valid."""
+    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss) or max_mc,
+    computed from the episodes that end within the rollout."""
+    partial_episodes: bool = False
+    """Allow a rollout (`--learner.num-steps`) shorter than the task space's episode limit:
+    a task whose episodes all run past it gets no score. Off: such a config is refused for a
+    curriculum that ranks tasks by score (PLR, robust PLR, ACCEL, PAIRED's regret)."""
     frame_stack: int = 1
     """Observations stacked along channels as the policy's input (1: no stack; 4 suits the
     feed-forward learner on the maze)."""
@@ -167,7 +171,10 @@ class UEDConfig:
             return self.curriculum.name
         from rljax.curricula.curriculum import curriculum_class
 
-        return curriculum_class(self.curriculum).name
+        try:
+            return curriculum_class(self.curriculum).name
+        except ConfigError:  # a curriculum object passed to `UED` directly
+            return type(self.curriculum).__name__
 
     @property
     def is_paired(self) -> bool:
@@ -294,6 +301,19 @@ class TaskPlay:
         jax.eval_shape(self._reset, self.eval_levels, key)
         jax.eval_shape(base_env.reset_to, key, example, self.env_params)
 
+    def check_rollout_covers_episodes(self) -> None:
+        """Refuse a rollout shorter than an episode where scores rank the tasks (see
+        `UEDConfig.partial_episodes`)."""
+        steps, limit = self.config.learner.num_steps, self.max_episode_steps
+        if steps < limit and not self.config.partial_episodes:
+            raise ConfigError(
+                f"{type(self.config.learner).__name__}.num_steps={steps} is shorter than the "
+                f"task space's {limit}-step episodes, so tasks whose episodes run longer get "
+                f"no score and the {self.config.method} curriculum cannot rank them. Fix: pass "
+                f"--learner.num-steps {limit} or more, or --partial-episodes to score only the "
+                "episodes that end within the rollout (CLI flag --learner.num-steps)."
+            )
+
     def _reset(self, tasks: Any, key: jax.Array) -> tuple[jax.Array, Any]:
         return reset_to_tasks(self.task_space, tasks, key, env=self.level_env)
 
@@ -367,6 +387,8 @@ class UED(TaskPlay):
         self.curriculum = curriculum or make_curriculum(
             config.curriculum, task_space, config.learner.num_envs
         )
+        if getattr(self.curriculum, "ranks_by_score", True):
+            self.check_rollout_covers_episodes()
         self.score = level_scores.SCORES[config.score_function]
         self.steps_per_update = config.steps_per_update
         self.num_updates = config.learner.total_timesteps // self.steps_per_update

@@ -54,8 +54,26 @@ def load_drift_params(
             f"meta-parameter file {path} does not exist. Fix: pass a .npz that "
             "`meta-train` wrote (meta_params_mean.npz or meta_params_best.npz)."
         )
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, EOFError) as error:  # text, pickle, truncated zip, ...
+        raise ConfigError(
+            f"{path} is not a meta-parameter file (numpy cannot read it as .npz: "
+            f"{str(error).splitlines()[0][:120]}). Fix: pass a .npz that `meta-train` wrote "
+            "(meta_params_mean.npz or meta_params_best.npz)."
+        ) from None
     header_path = path.with_suffix(".json")
-    saved_drift = json.loads(header_path.read_text())["drift"] if header_path.exists() else None
+    saved_drift = None
+    if header_path.exists():
+        try:
+            saved_drift = json.loads(header_path.read_text())["drift"]
+        except (ValueError, KeyError, TypeError):
+            raise ConfigError(
+                f"{header_path} does not name the drift of {path.name} (not the JSON "
+                "`meta-train` writes). Fix: pass the drift explicitly (e.g. --drift lpo), or "
+                "a file pair `meta-train` wrote."
+            ) from None
     drift = drift or saved_drift
     if drift is None:
         raise ConfigError(
@@ -63,8 +81,6 @@ def load_drift_params(
             "drift explicitly (e.g. --drift lpo)."
         )
     template = make_drift(drift).init_params(clip_eps)
-    with np.load(path) as data:
-        arrays = {k: data[k] for k in data.files}
     leaves = []
     for name, leaf in _leaf_paths(template):
         expected = tuple(np.shape(leaf))
