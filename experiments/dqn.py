@@ -18,7 +18,7 @@ from rljax.agents.dqn import DQN, DQNConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    return experiment.main("dqn", DQNConfig, DQN, argv, description=__doc__.split("\n")[0])
+    return experiment.main("dqn", DQNConfig, DQN, argv, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
         --es.population-size 32 --es.num-generations 64 --ppo.total-timesteps 100000
     python -m experiments.lpo meta-train --drift ppo_clip --init-clip-eps 0.005 \\
         --es.sigma-init 0.5 --es.learning-rate 0.4                 # evolve eps (log scale)
-    python -m experiments.lpo meta-train --drift ppo_clip --tasks-per-generation 4 \
+    python -m experiments.lpo meta-train --drift ppo_clip --tasks-per-generation 4 \\
         --task-space.env CartPole-v1 --task-space.ranges length 0.4 0.6   # tasks as data
     python -m experiments.lpo meta-train --resume runs/lpo-meta-train-...      # continue
     python -m experiments.lpo meta-eval --drift-params runs/.../meta_params_mean.npz \\
@@ -225,6 +225,14 @@ def meta_train(args: MetaTrainArgs) -> Path:
         with open(run_dir / "generations.jsonl", "a") as f:
             f.write(json.dumps(line) + "\n")
         _save_solutions(run_dir, args, trainer, state, metrics)
+        # One summary line per generation on stdout (the progress bar is on stderr).
+        from tqdm.auto import tqdm
+
+        tqdm.write(
+            f"generation {metrics.generation}: fitness mean {metrics.fitness_mean:.3f}, "
+            f"max {metrics.fitness_max:.3f}; best ever {metrics.best_fitness_ever:.3f}",
+            file=sys.stdout,
+        )
 
     with checkpointer:
         es_state = trainer.run(
@@ -239,12 +247,6 @@ def meta_train(args: MetaTrainArgs) -> Path:
         run_dir / "drift_surface.png",
         title=f"learned drift (ES mean after {es_state.generation} generations) beside PPO's",
     )
-    if history:
-        last = history[-1]
-        print(
-            f"generation {last['generation']}: fitness mean {last['fitness_mean']:.3f}, "
-            f"max {last['fitness_max']:.3f}; best ever {last['best_fitness_ever']:.3f}"
-        )
     print(
         f"meta-parameters: {run_dir / 'meta_params_mean.npz'} (mean), "
         f"{run_dir / 'meta_params_best.npz'} (best member)"
@@ -395,7 +397,7 @@ def meta_eval(args: MetaEvalArgs) -> Path:
     plot_drift_surfaces(
         surface_panels(drift, learned, args.ppo.clip_eps, progresses),
         run_dir / "drift_surface.png",
-        title=f"{args.drift_params} beside PPO",
+        title=f"{Path(args.drift_params).parent.name}/{Path(args.drift_params).name} beside PPO",
     )
     print((run_dir / "results.md").read_text())
     print(f"run folder: {run_dir}")
@@ -441,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             with cfg.cli_parsing():
                 args = tyro.extras.subcommand_cli_from_dict(
-                    commands, args=argv, description=__doc__.split("\n")[0]
+                    commands, args=argv, description=__doc__
                 )
         except cfg.CLIConfigError as error:
             # A nested config's error names the full flag (`--es.population-size`).

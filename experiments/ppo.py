@@ -17,7 +17,7 @@ from rljax.agents.ppo import PPO, PPOConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    return experiment.main("ppo", PPOConfig, PPO, argv, description=__doc__.split("\n")[0])
+    return experiment.main("ppo", PPOConfig, PPO, argv, description=__doc__)
 
 
 if __name__ == "__main__":

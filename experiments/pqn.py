@@ -17,7 +17,7 @@ from rljax.agents.pqn import PQN, PQNConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    return experiment.main("pqn", PQNConfig, PQN, argv, description=__doc__.split("\n")[0])
+    return experiment.main("pqn", PQNConfig, PQN, argv, description=__doc__)
 
 
 if __name__ == "__main__":

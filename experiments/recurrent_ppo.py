@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         RecurrentPPOConfig,
         RecurrentPPO,
         argv,
-        description=__doc__.split("\n")[0],
+        description=__doc__,
     )
 
 

@@ -18,7 +18,7 @@ from rljax.agents.sac import SAC, SACConfig
 
 
 def main(argv: list[str] | None = None) -> int:
-    return experiment.main("sac", SACConfig, SAC, argv, description=__doc__.split("\n")[0])
+    return experiment.main("sac", SACConfig, SAC, argv, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -277,7 +277,7 @@ def _parse_args(config_type: type, argv: list[str], name: str) -> Any:
     args = tyro.cli(
         args_type,
         args=argv,
-        description=f"{name} sweep: {__doc__.split(chr(10))[0]}",
+        description=f"{name} sweep. {__doc__}",
         default=stored,
     )
     args.validate()

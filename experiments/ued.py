@@ -6,8 +6,7 @@ batch (split over the devices), evaluate on the held-out tasks, and write a run 
     python -m experiments.ued curriculum:dr --learner.total-timesteps 2000000 --seeds 2
     python -m experiments.ued --frame-stack 4 learner:feedforward   # an MLP over 4 views
     python -m experiments.ued curriculum:accel --curriculum.num-edits 3 --help
-    python -m experiments.ued --partial-episodes curriculum:plr learner:feedforward \
-        task-space:classic --task-space.spread 0.3   # CartPole's constants, 256-step rollouts
+    python -m experiments.ued --partial-episodes task-space:classic --task-space.spread 0.3
     python -m experiments.ued --resume runs/ued-accel-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                    # every field and the choices
 
@@ -35,15 +34,15 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import tyro
 
+import envs.classic  # noqa: F401  (registers the "classic" task space)
 import envs.maze as maze
-from envs.classic import ClassicConfig
 from rljax import experiment, rollout
 from rljax.curricula import runner
 from rljax.curricula.paired import PAIRED
@@ -52,14 +51,23 @@ from rljax.curricula.plr import RobustPLRConfig
 from rljax.curricula.runner import UED, CurriculumChoice, UEDConfig
 from rljax.plotting import plot_learning_curves
 from rljax.results import write_json
+from rljax.task_space import TASK_SPACES
 from rljax.training import RunResult
 
 NAME = "ued"
 
-TaskSpaceChoice = (
-    Annotated[maze.MazeConfig, tyro.conf.subcommand("maze")]
-    | Annotated[ClassicConfig, tyro.conf.subcommand("classic")]
-)
+def task_space_choice() -> Any:
+    """One subcommand per registered task space (`rljax.task_space.register_task_space`):
+    `task-space:maze`, `task-space:classic`, and any registered before this module is
+    imported."""
+    kinds = tuple(
+        Annotated[config_type, tyro.conf.subcommand(name)]
+        for name, (config_type, _) in TASK_SPACES.items()
+    )
+    return Union[kinds] if len(kinds) > 1 else kinds[0]  # noqa: UP007 (built at run time)
+
+
+TaskSpaceChoice = task_space_choice()
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,8 @@ class UEDCLIConfig(UEDConfig):
     """`UEDConfig` with the choices of the command line: the curriculum (`curriculum:dr`,
     `curriculum:plr`, `curriculum:robust_plr` (default), `curriculum:accel`,
     `curriculum:paired`), the learner (`learner:recurrent` (default), `learner:feedforward`)
-    and the task space (`task-space:maze` (default), `task-space:classic`)."""
+    and the task space (`task-space:maze` (default), `task-space:classic`, or any other
+    registered one)."""
 
     curriculum: CurriculumChoice | Annotated[PAIREDConfig, tyro.conf.subcommand("paired")] = (
         dataclasses.field(default_factory=RobustPLRConfig)
@@ -211,7 +220,7 @@ def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -
 
 def main(argv: list[str] | None = None) -> int:
     """The shared experiment CLI (`rljax.experiment.main`) with UED's extras."""
-    description = __doc__.split("\n")[0]
+    description = __doc__
     return experiment.main(NAME, UEDCLIConfig, make_algorithm, argv, description, after_run)
 
 

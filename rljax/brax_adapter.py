@@ -27,6 +27,17 @@ class BraxParams:
     max_steps_in_episode: int = 1000
 
 
+def _brax_envs() -> Any:
+    """`brax.envs`, imported without the two "Failed to import warp" lines that mujoco's
+    optional MJX-warp backend prints to stdout when `warp` is not installed."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        from brax import envs
+    return envs
+
+
 @struct.dataclass
 class BraxState:
     inner: Any  # brax.envs.State
@@ -37,7 +48,7 @@ class BraxEnvironment:
     """gymnax-style view of `brax.envs.get_environment(name, backend=backend)`."""
 
     def __init__(self, name: str, backend: str = "generalized", episode_length: int = 1000):
-        from brax import envs as brax_envs
+        brax_envs = _brax_envs()
 
         if backend not in ("generalized", "positional", "spring", "mjx"):
             raise ValueError(

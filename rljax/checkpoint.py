@@ -375,8 +375,16 @@ class Checkpointer:
             if earlier
             else "start the run again"
         )
-        cause = f" ({type(error).__name__}: {str(error).splitlines()[0][:200]})" if error else ""
+        cause = f" ({type(error).__name__}: {_first_words(str(error), 200)})" if error else ""
         return CheckpointError(
             f"checkpoint {where} is corrupt or partial: {problem}{cause}. It was not loaded. "
             f"Fix: {fix}."
         )
+
+
+def _first_words(text: str, limit: int) -> str:
+    """`text`'s first line, cut at a word boundary to at most `limit` characters (with ...)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    if len(line) <= limit:
+        return line
+    return line[:limit].rsplit(" ", 1)[0].rstrip(",;:") + " ..."

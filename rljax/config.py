@@ -10,6 +10,7 @@ import contextlib
 import contextvars
 import dataclasses
 import math
+import types
 import typing
 from collections.abc import Iterable
 from typing import Annotated, Any
@@ -109,6 +110,75 @@ def qualified_error(error: CLIConfigError, root: type, argv: list[str]) -> Confi
     flag = (typed or flags)[0]
     short = "--" + error.field.replace("_", "-")
     return ConfigError(str(error).replace(f"(CLI flag {short})", f"(CLI flag {flag})"))
+
+
+def _type_name(kind: Any) -> str:
+    kind = _unannotated(kind)
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(k) for k in typing.get_args(kind))
+    if typing.get_origin(kind) is tuple:
+        args = typing.get_args(kind)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"list of {_type_name(args[0])}"
+        return f"({', '.join(_type_name(a) for a in args)})"
+    return "None" if kind is type(None) else getattr(kind, "__name__", str(kind))
+
+
+def _unannotated(kind: Any) -> Any:
+    while typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind
+
+
+def _matches(value: Any, kind: Any) -> bool:
+    """Whether `value` fits the field annotation `kind` (unknown kinds always fit)."""
+    import numpy as np
+
+    kind = _unannotated(kind)
+    origin = typing.get_origin(kind)
+    if kind is Any or isinstance(kind, (str, typing.TypeVar)):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, k) for k in typing.get_args(kind))
+    if kind is type(None):
+        return value is None
+    if kind is bool:
+        return isinstance(value, (bool, np.bool_))
+    if kind is int:
+        return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if kind is float:
+        return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+            value, (bool, np.bool_)
+        )
+    if kind is str:
+        return isinstance(value, str)
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, (tuple, list)):
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_matches, value, args))
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        return isinstance(value, kind)
+    return True
+
+
+def check_types(config: Any) -> None:
+    """Refuse a field whose value does not fit its annotation (`learning_rate='1e-3'`,
+    `hidden_sizes=64`, `env=5`), naming the field and the type it needs; the first check of
+    every config, so later checks never meet a wrong type."""
+    hints = field_types(type(config))
+    for field in dataclasses.fields(config):
+        kind = hints.get(field.name, Any)
+        if not _matches(getattr(config, field.name), kind):
+            value = getattr(config, field.name)
+            fail(
+                config,
+                field.name,
+                f"is a {type(value).__name__}, not a {_type_name(kind)}",
+                f"pass a {_type_name(kind)}",
+            )
 
 
 def check_finite(config: Any, *fields: str) -> None:

@@ -99,6 +99,7 @@ class ExperimentArgs:
     """W&B project, with --wandb."""
 
     def validate(self) -> None:
+        cfg.check_types(self)
         cfg.check_positive(self, "seeds", "chunk_size", "keep_checkpoints")
         cfg.check_non_negative(self, "seed_offset", "checkpoint_every")
 
@@ -161,6 +162,7 @@ def run_experiment(
         run_dir = new_run_dir(args.out_dir, "-".join(filter(None, (name, method, config.env))))
         writer = RunWriter(run_dir, algo.steps_per_update)
         writer.write_config({"algorithm": name, "args": asdict(args), "config": config})
+    note_rounding(config, algo)
     # A loop over nested configs builds its coefficients from the built algorithm.
     coefficients = getattr(algo, "hparams", config.hparams)
     keys, hparams = seed_keys(seeds), stack_hparams([coefficients()] * len(seeds))
@@ -243,6 +245,22 @@ def run_experiment(
     )
     print(f"run folder: {run_dir}")
     return run_dir, result
+
+
+def note_rounding(config: Any, algo: Any) -> None:
+    """Say on stderr when `--total-timesteps` is not a whole number of updates: the run
+    trains the whole updates that fit, not the number asked for."""
+    learner = getattr(config, "learner", config)  # UED nests it
+    asked = getattr(learner, "total_timesteps", None)
+    trained = algo.num_updates * algo.steps_per_update
+    if asked is not None and trained != asked:
+        flag = "--learner.total-timesteps" if learner is not config else "--total-timesteps"
+        print(
+            f"note: {flag} {asked:,} is not a whole number of updates of "
+            f"{algo.steps_per_update:,} env steps; training {trained:,} "
+            f"({algo.num_updates:,} updates)",
+            file=sys.stderr,
+        )
 
 
 def on_devices(mesh: Any) -> str:

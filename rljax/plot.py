@@ -30,14 +30,31 @@ def _label(run_dir: Path) -> str:
         return run_dir.name
 
 
+def curve_labels(run_dirs: list[Path]) -> list[str]:
+    """One legend label per run folder: `_label`, and where several runs share it, each of
+    them followed by its folder's name."""
+    labels = [_label(run_dir) for run_dir in run_dirs]
+    out: list[str] = []
+    for run_dir, label in zip(run_dirs, labels, strict=True):
+        if labels.count(label) > 1:
+            label = f"{label} [{run_dir.name}]"
+        while label in out:  # the same folder twice
+            label += " (again)"
+        out.append(label)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """The module docstring as written, and every option's default."""
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=Formatter)
     parser.add_argument("run_dirs", nargs="+", type=Path, help="run folders to overlay")
     parser.add_argument("--out", type=Path, default=Path("comparison.png"), help="PNG to write")
     parser.add_argument("--metric", default="episode_return", help="metric in metrics.npz")
     parser.add_argument("--statistic", choices=("mean", "iqm"), default="mean")
     args = parser.parse_args(argv)
-    curves = {}
+    found = []
     for run_dir in args.run_dirs:
         try:
             metrics = load_metrics(run_dir)
@@ -50,10 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"error: {run_dir} has no metric {args.metric!r}; it has {known}", file=sys.stderr
             )
             return 2
-        label = _label(run_dir)
-        while label in curves:  # two runs of the same config: keep both, tell them apart
-            label = f"{label} [{run_dir.name}]"
-        curves[label] = (metrics["env_steps"], metrics[args.metric])
+        found.append((run_dir, metrics))
+    labels = curve_labels([run_dir for run_dir, _ in found])
+    curves = {
+        label: (metrics["env_steps"], metrics[args.metric])
+        for label, (_, metrics) in zip(labels, found, strict=True)
+    }
     plot_learning_curves(
         curves, args.out, ylabel=args.metric.replace("_", " "), statistic=args.statistic
     )

@@ -238,6 +238,7 @@ class RunOptions:
     """A name per run of the batch (e.g. `seed 3`) for divergence messages; default `run i`."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         cfg.check_positive(self, "chunk_size", "checkpoint_every")
         if self.run_labels is not None:
             object.__setattr__(self, "run_labels", tuple(self.run_labels))

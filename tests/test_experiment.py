@@ -64,6 +64,7 @@ def test_bad_cli_input_gives_a_clear_error_not_a_traceback():
         (["--learning-rate", "-0.1"], "learning_rate"),
         (["--num-minibatches", "3"], "num_minibatches"),
         (["--seeds", "0"], "seeds"),
+        (["--env", "brax/ant", "--learning-rate", "-1"], "learning_rate"),
     ):
         proc = subprocess.run(
             [sys.executable, "-m", "experiments.ppo", *args, "--no-progress"],
@@ -74,6 +75,7 @@ def test_bad_cli_input_gives_a_clear_error_not_a_traceback():
         assert proc.returncode == 2, proc.stderr
         assert "Traceback" not in proc.stderr
         assert field in proc.stderr and "error" in proc.stderr
+        assert proc.stdout == ""  # no third-party noise (brax: "Failed to import warp")
 
 
 def test_an_unusable_out_dir_or_out_of_memory_is_one_line_not_a_traceback(
@@ -107,3 +109,70 @@ def test_an_unusable_out_dir_or_out_of_memory_is_one_line_not_a_traceback(
         and "--num-envs" in err
     )
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_plot_labels_name_every_folder_of_runs_that_share_a_config(tmp_path):
+    from rljax import plot
+
+    config = {"algorithm": "ppo", "config": {"env": "CartPole-v1", "drift": "ppo_clip"}}
+    runs = []
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        drift = "mdpo" if name == "c" else "ppo_clip"
+        saved = {**config, "config": {**config["config"], "drift": drift}}
+        (tmp_path / name / "config.json").write_text(json.dumps(saved))
+        runs.append(tmp_path / name)
+    assert plot.curve_labels([*runs, runs[2]]) == [
+        "ppo CartPole-v1 [a]",
+        "ppo CartPole-v1 [b]",
+        "ppo (mdpo) CartPole-v1 [c]",
+        "ppo (mdpo) CartPole-v1 [c] (again)",
+    ]
+    assert plot.curve_labels(runs[1:]) == ["ppo CartPole-v1", "ppo (mdpo) CartPole-v1"]
+
+
+def test_total_timesteps_that_are_not_whole_updates_are_noted_on_stderr(capsys):
+    import rljax
+    from experiments.ued import make_algorithm as make_ued_algorithm
+    from rljax import experiment
+    from rljax.curricula.runner import UEDConfig
+
+    config = rljax.PPOConfig(total_timesteps=3100, num_envs=4, num_steps=128)
+    experiment.note_rounding(config, rljax.PPO(config))
+    err = capsys.readouterr().err
+    assert "--total-timesteps 3,100 is not a whole number of updates of 512 env steps" in err
+    assert "training 3,072 (6 updates)" in err
+    exact = config.replace(total_timesteps=3072)
+    experiment.note_rounding(exact, rljax.PPO(exact))
+    assert capsys.readouterr().err == ""
+    # UED's budget is its learner's: 1e7 steps are not whole updates of 8 x 16 x 256 steps.
+    ued = UEDConfig()
+    experiment.note_rounding(ued, make_ued_algorithm(ued))
+    assert "--learner.total-timesteps 10,000,000 is not a whole number" in capsys.readouterr().err
+
+
+def test_help_shows_the_whole_description_examples_choices_and_defaults(capsys):
+    import importlib
+
+    import pytest
+
+    from rljax import plot
+
+    for name, choice in (
+        ("ppo", "--drift {dpo,lpo,mdpo,ppo_clip,talpo}"),
+        ("dqn", "--activation {tanh,relu}"),
+        ("sac", "--env {GYMNAX-NAME,brax/NAME,REGISTERED-NAME}"),
+        ("ued", "--score-function {max_mc,pvl}"),
+    ):
+        module = importlib.import_module(f"experiments.{name}")
+        with pytest.raises(SystemExit):
+            module.main(["--help"])
+        out = " ".join(capsys.readouterr().out.split())  # tyro wraps long lines
+        first_paragraph = " ".join(module.__doc__.split("\n\n")[0].split())
+        assert first_paragraph in out, name  # not cut mid-sentence
+        assert f"python -m experiments.{name}" in out, name  # the usage examples
+        assert choice in out, name
+    with pytest.raises(SystemExit):
+        plot.main(["--help"])
+    out = capsys.readouterr().out
+    assert "(default: comparison.png)" in out and "python -m rljax.plot runs/" in out

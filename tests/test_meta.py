@@ -325,10 +325,14 @@ def test_cli_meta_train_then_meta_eval(tmp_path, capsys):
         str(tmp_path),
         *TINY_CLI,
     ]
+    capsys.readouterr()
     assert lpo.main(args) == 0
+    stdout = capsys.readouterr().out
     (run_dir,) = tmp_path.iterdir()
     lines = (run_dir / "generations.jsonl").read_text().splitlines()
     assert [json.loads(x)["generation"] for x in lines] == [0, 1]
+    # One summary line per generation on stdout, not only the last one.
+    assert "generation 0: fitness mean" in stdout and "generation 1: fitness mean" in stdout
     for name in (
         "meta_params_mean.npz",
         "meta_params_best.npz",

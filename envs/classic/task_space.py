@@ -176,6 +176,7 @@ class ClassicConfig:
     """Return at or above which an episode solved its task (None: `SUCCESS_THRESHOLDS`)."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         if self.env not in PARAMETERS:
             raise ConfigError(
                 f"ClassicConfig.env={self.env!r} has no parameter task space. Fix: use one of "

@@ -37,6 +37,7 @@ class MazeConfig:
     """Wall budget of the simplest levels (ACCEL's new levels; 0: empty rooms)."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         cfg.check_non_negative(self, "num_walls", "initial_num_walls")
 
 

@@ -103,7 +103,9 @@ class ReplaySettings:
 
 def check_settings(config: Any) -> None:
     """Validate every shared piece `config` has (a `ConfigError` naming the field and the
-    fix); the env's name is checked first, before anything builds it."""
+    fix): every field's type first (`rljax.config.check_types`), then the env's name, before
+    anything builds it."""
+    cfg.check_types(config)
     if isinstance(config, RunSettings):
         from rljax.environment import check_env_name
 

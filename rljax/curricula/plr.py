@@ -72,6 +72,7 @@ class PLRConfig:
     """Update an identical stored level instead of inserting a copy."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         cfg.check_choice(self, "prioritization", PRIORITIZATIONS)
         cfg.check_positive(self, "capacity", "temperature", "top_k")
         cfg.check_unit_interval(self, "replay_prob", "min_fill_ratio", "staleness_coef")

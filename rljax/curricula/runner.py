@@ -141,6 +141,7 @@ class UEDConfig:
     feed-forward learner on the maze)."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         env = make_task_space(self.task_space).env_name
         if self.learner.env != env:  # the learner acts on the task space's env
             object.__setattr__(self, "learner", dataclasses.replace(self.learner, env=env))

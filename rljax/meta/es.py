@@ -142,6 +142,7 @@ class ESConfig:
     """Seeds the strategy's sampling and every generation's inner keys."""
 
     def __post_init__(self) -> None:
+        cfg.check_types(self)
         name = resolve_strategy(self.strategy)
         if name is None:
             cfg.fail(
