@@ -409,7 +409,8 @@ def out_of_memory(error: Exception) -> ConfigError:
     return ConfigError(
         f"the device ran out of memory ({first.strip()[:200]}). Fix: make a run smaller "
         "(--num-envs, --num-steps, --buffer-size, --hidden-sizes) or train fewer seeds at "
-        "once (--seeds); the run folder has its config.json but no results"
+        "once (--seeds); the run folder keeps what was written before (config.json, "
+        "metrics and checkpoints of finished chunks)"
     )
 
 

@@ -196,8 +196,8 @@ def runs_mesh(devices: Sequence[jax.Device] | None = None) -> Mesh:
 
 def even_mesh(num_runs: int) -> Mesh:
     """A runs mesh over the most local devices that split `num_runs` evenly: no padded runs,
-    so a checkpoint does not depend on the device count (4 seeds on 8 devices: 4 devices, 6
-    seeds: 3, 5 seeds on 4 devices: 1)."""
+    so a checkpoint does not depend on the device count (on 8 devices: 4 seeds use 4, 6 use
+    6, 12 use 6, 16 use 8; 5 seeds on 4 devices use 1)."""
     devices = jax.local_devices()
     size = max(d for d in range(1, min(num_runs, len(devices)) + 1) if num_runs % d == 0)
     return runs_mesh(devices[:size])

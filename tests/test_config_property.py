@@ -65,7 +65,9 @@ def test_every_config_builds_or_names_the_bad_field(data):
         config_type(**changes)
     except ConfigError as error:
         message = str(error)
+        # Names the field: `Config.field=value` (a nested config's field where the bad value
+        # shows there, e.g. UED's steps_per_eval against its learner's total_timesteps).
         fields = "|".join(f.name for f in dataclasses.fields(config_type))
-        assert re.search(rf"\b({fields})=", message), message  # names the field
+        assert re.search(rf"\b(\w+\.\w+|{fields})=", message), message
         assert "Fix:" in message or "Did you mean" in message or "Known:" in message, message
         assert "\n" not in message, message  # one line

@@ -177,33 +177,25 @@ class ClassicConfig:
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
-        if self.env not in PARAMETERS:
-            raise ConfigError(
-                f"ClassicConfig.env={self.env!r} has no parameter task space. Fix: use one of "
-                f"{', '.join(PARAMETERS)}."
-            )
+        cfg.check_choice(self, "env", tuple(PARAMETERS))
         if not 0.0 <= self.spread < 1.0:
-            raise ConfigError(
-                f"ClassicConfig.spread={self.spread!r} must be in [0, 1) (constants stay "
-                "positive). Fix: pass e.g. 0.5."
-            )
-        if not self.mutation_scale >= 0.0:
-            raise ConfigError(
-                f"ClassicConfig.mutation_scale={self.mutation_scale!r} must be >= 0. "
-                "Fix: pass e.g. 0.05."
-            )
+            cfg.fail(self, "spread", "must be in [0, 1) (constants stay positive)", "pass e.g. 0.5")
+        cfg.check_non_negative(self, "mutation_scale")
         names = PARAMETERS[self.env]
-        for entry in self.ranges:
-            name, low, high = entry
+        for name, low, high in self.ranges:
             if name not in names:
-                raise ConfigError(
-                    f"ClassicConfig.ranges names {name!r}, not a parameter of {self.env}. "
-                    f"Fix: use one of {', '.join(names)}."
+                cfg.fail(
+                    self,
+                    "ranges",
+                    f"names {name!r}, not a parameter of {self.env}",
+                    f"use one of {', '.join(names)}",
                 )
             if not low <= high:
-                raise ConfigError(
-                    f"ClassicConfig.ranges has {name} in [{low}, {high}], an empty range. "
-                    "Fix: pass low <= high."
+                cfg.fail(
+                    self,
+                    "ranges",
+                    f"has {name} in [{low}, {high}], an empty range",
+                    "pass low <= high",
                 )
 
     def replace(self, **changes: Any) -> ClassicConfig:

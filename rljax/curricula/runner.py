@@ -142,7 +142,16 @@ class UEDConfig:
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
-        env = make_task_space(self.task_space).env_name
+        try:
+            env = make_task_space(self.task_space).env_name
+        except KeyError:
+            raise ConfigError(
+                f"UEDConfig.task_space is a {type(self.task_space).__name__}, which no task "
+                "space is registered for. Fix: pass a registered task-space config (maze, "
+                "classic; CLI: task-space:...), register yours with "
+                "rljax.task_space.register_task_space, or pass a TaskSpace object as "
+                "UED(config, task_space=...)."
+            ) from None
         if self.learner.env != env:  # the learner acts on the task space's env
             object.__setattr__(self, "learner", dataclasses.replace(self.learner, env=env))
         cfg.check_choice(self, "score_function", tuple(sorted(level_scores.SCORES)))
