@@ -56,6 +56,7 @@ from rljax.training import RunResult
 
 NAME = "ued"
 
+
 def task_space_choice() -> Any:
     """One subcommand per registered task space (`rljax.task_space.register_task_space`):
     `task-space:maze`, `task-space:classic`, and any registered before this module is

@@ -181,6 +181,7 @@ def stack_hparams(hparams: Sequence[Any]) -> Any:
 
 def seed_keys(seeds: Sequence[int]) -> jax.Array:
     """One PRNG key per seed, `[runs, 2]`; a run's randomness is fully fixed by its seed."""
+
     def bad(seed: Any) -> bool:
         try:
             return isinstance(seed, bool) or seed != int(seed) or not 0 <= int(seed) < 2**32

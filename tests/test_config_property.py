@@ -42,8 +42,9 @@ VALUES = st.one_of(
     st.none(),
     st.booleans(),
     st.lists(st.integers(-3, 300), max_size=3).map(tuple),
-    st.lists(st.tuples(st.sampled_from(["length", "gravity", "x"]), st.floats(), st.floats()))
-    .map(tuple),
+    st.lists(st.tuples(st.sampled_from(["length", "gravity", "x"]), st.floats(), st.floats())).map(
+        tuple
+    ),
 )
 
 

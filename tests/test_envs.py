@@ -156,3 +156,27 @@ def test_normalize_observation_shares_stats_and_freezes_for_evaluation():
     frozen_obs, frozen = norm.reset_frozen(jax.random.PRNGKey(1), params, state.stats)
     _, after, *_ = norm.step(jax.random.PRNGKey(2), frozen, jnp.zeros(8, jnp.int32), params)
     np.testing.assert_array_equal(after.stats.mean, state.stats.mean)
+
+
+def test_normalize_observation_statistics_are_those_of_every_observation_seen():
+    """The running statistics equal the mean and variance of the raw observations of the
+    reset and every step (8 envs x 21), and each returned observation is normalised with the
+    statistics including it: hand-computed from the same steps of the unwrapped batch."""
+    env, params = rljax.make("CartPole-v1")
+    raw_env = VecEnv(env, 8)
+    norm = NormalizeObservation(raw_env)
+    obs, state = norm.reset(jax.random.PRNGKey(0), params)
+    raw_obs, raw_state = raw_env.reset(jax.random.PRNGKey(0), params)
+    seen = [np.asarray(raw_obs)]
+    for t in range(20):
+        action = jnp.asarray(np.arange(8) % 2, jnp.int32)
+        obs, state, *_ = norm.step(jax.random.PRNGKey(t), state, action, params)
+        raw_obs, raw_state, *_ = raw_env.step(jax.random.PRNGKey(t), raw_state, action, params)
+        seen.append(np.asarray(raw_obs))
+    seen = np.concatenate(seen)  # [168, 4]
+    np.testing.assert_allclose(float(state.stats.count), 168 + 1e-4, rtol=1e-6)
+    np.testing.assert_allclose(state.stats.mean, seen.mean(0), rtol=1e-4, atol=1e-6)
+    # The prior (variance 1 at count 1e-4) weighs 1e-4 / 168 of the estimate.
+    np.testing.assert_allclose(state.stats.var, seen.var(0), rtol=1e-3, atol=1e-6)
+    expected = (seen[-8:] - seen.mean(0)) / np.sqrt(seen.var(0) + 1e-8)
+    np.testing.assert_allclose(obs, np.clip(expected, -10, 10), rtol=1e-3, atol=1e-4)

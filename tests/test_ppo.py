@@ -180,3 +180,15 @@ def test_vmapped_training_program_calls_no_lapack():
     for env in ("CartPole-v1", "Pendulum-v1", "Breakout-MinAtar"):
         config = rljax.PPOConfig(env=env, **TINY)
         agent_contract.assert_no_lapack(rljax.PPO(config), config.hparams())
+
+
+def test_hparams_carry_clip_eps_into_the_drift_parameters():
+    """`clip_eps` is a traced coefficient: it reaches the drift's meta-parameters (PPO's
+    clip drift is parameterised by epsilon alone; LPO keeps PPO's clip inside), so a sweep
+    over clip_eps changes what is trained."""
+    assert float(rljax.PPOConfig(clip_eps=0.1).hparams().drift_params) == np.float32(0.1)
+    assert float(rljax.PPOConfig(clip_eps=0.3).hparams().drift_params) == np.float32(0.3)
+    lpo = rljax.PPOConfig(drift="lpo", clip_eps=0.1).hparams().drift_params
+    assert float(lpo.clip_eps) == np.float32(0.1)
+    stacked = rljax.stack_hparams([rljax.PPOConfig(clip_eps=e).hparams() for e in (0.1, 0.2)])
+    np.testing.assert_allclose(stacked.drift_params, [0.1, 0.2])

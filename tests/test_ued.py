@@ -235,9 +235,12 @@ def test_cli_refuses_bad_input_without_traceback(capsys):
         assert "num_steps=100 is shorter than the task space's 250-step episodes" in err, err
         assert "--learner.num-steps 250" in err and "--partial-episodes" in err
         assert len(err.strip().splitlines()) == 1
-    assert make_algorithm(
-        TINY.replace(learner=LEARNER.replace(num_steps=100), partial_episodes=True)
-    ).check_rollout_covers_episodes() is None
+    assert (
+        make_algorithm(
+            TINY.replace(learner=LEARNER.replace(num_steps=100), partial_episodes=True)
+        ).check_rollout_covers_episodes()
+        is None
+    )
     assert make_algorithm(
         TINY.replace(curriculum=DRConfig(), learner=LEARNER.replace(num_steps=100))
     )
