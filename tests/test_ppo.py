@@ -37,7 +37,7 @@ def _train(config, seed=0, hparams=None):
         (dict(max_grad_norm=float("nan")), "max_grad_norm=nan must be finite"),
         (dict(gae_lambda=float("nan")), "gae_lambda=nan must be finite"),
         (dict(ent_coef=float("inf")), "ent_coef=inf must be finite"),
-        (dict(learning_rate="1e-3"), "learning_rate='1e-3' is a str, not a number"),
+        (dict(learning_rate="1e-3"), "learning_rate='1e-3' is a str, not a float"),
     ],
 )
 def test_bad_config_is_refused_before_compiling(changes, field, count_compilations):
