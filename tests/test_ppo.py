@@ -192,3 +192,39 @@ def test_hparams_carry_clip_eps_into_the_drift_parameters():
     assert float(lpo.clip_eps) == np.float32(0.1)
     stacked = rljax.stack_hparams([rljax.PPOConfig(clip_eps=e).hparams() for e in (0.1, 0.2)])
     np.testing.assert_allclose(stacked.drift_params, [0.1, 0.2])
+
+
+@pytest.mark.parametrize(
+    ("ends_by", "expected"),
+    # gamma 0.5, lambda 1; rewards 1; V(s_t) = 0.2, 0.4, 0.6; V(s'_t) = 0.4, 10, 0.8.
+    # Truncation at t=1 bootstraps from V(s'_1) = 10: A_1 = 1 + 0.5 * 10 - 0.4 = 5.6, and the
+    # episode ends there, so A_0 = (1 + 0.5 * 0.4 - 0.2) + 0.5 * 5.6 = 3.8; A_2 = 0.8.
+    # Termination at t=1 does not: A_1 = 1 - 0.4 = 0.6, A_0 = 1.0 + 0.5 * 0.6 = 1.3.
+    [("truncated", [3.8, 5.6, 0.8]), ("terminated", [1.3, 0.6, 0.8])],
+)
+def test_the_agent_bootstraps_on_truncation_not_on_termination(ends_by, expected):
+    """PPO's own wiring of a trajectory into GAE (what `learn` optimises and `score_inputs`
+    reports), by hand: an episode ending by its time limit is bootstrapped from the value of
+    its last observation, one ending by termination is not."""
+    from rljax.agents.ppo import PPOTrajectory
+    from rljax.rollout import Transition
+
+    config = rljax.PPOConfig(gamma=0.5, gae_lambda=1.0, **TINY)
+    algo = rljax.PPO(config)
+    state = algo.init(jax.random.PRNGKey(0), config.hparams())
+    column = lambda *xs: np.asarray(xs, np.float32)[:, None]  # [T=3, N=1]
+    ends = column(0, 1, 0).astype(bool)
+    never = np.zeros_like(ends)
+    steps = Transition(
+        obs=np.zeros((3, 1, 4), np.float32),
+        action=np.zeros((3, 1), np.int32),
+        reward=column(1, 1, 1),
+        terminated=ends if ends_by == "terminated" else never,
+        truncated=ends if ends_by == "truncated" else never,
+        next_obs=np.zeros((3, 1, 4), np.float32),
+        extras=(column(0, 0, 0), column(0.2, 0.4, 0.6)),
+        episode_return=column(0, 0, 0),
+        episode_done=ends,
+    )
+    inputs = algo.score_inputs(state, PPOTrajectory(steps, column(0.4, 10.0, 0.8)))
+    np.testing.assert_allclose(inputs.advantage[:, 0], expected, rtol=1e-6)
