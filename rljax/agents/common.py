@@ -17,7 +17,7 @@ from flax import struct
 
 from rljax import config as cfg
 from rljax import replay, rollout
-from rljax.environment import SpaceSpec, action_spec, check_env_name, make, max_episode_steps
+from rljax.environment import SpaceSpec, action_spec, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
 from rljax.networks import QNetwork
 from rljax.returns import n_step_returns
@@ -122,12 +122,12 @@ def fitting_algorithms() -> str:
 
 
 def check_discrete_env(config: Any, algorithm: str) -> None:
-    """Refuse, at config construction, an env whose actions are not a finite set.
+    """Refuse, at config construction, an env whose actions are not a finite set (the name
+    itself is checked first by `rljax.agents.settings.check_settings`).
 
     Q-learning acts by argmax_a Q(s, a), which needs one output per action. Building the env
     here is cheap for gymnax envs and catches the mistake before anything compiles.
     """
-    check_env_name(config.env)
     if not action_spec(*make(config.env)).discrete:
         continuous = " or ".join(ALGORITHMS_BY_ACTION_SPACE["continuous"])
         cfg.fail(
@@ -324,19 +324,9 @@ def store_rollout(
 
 
 def check_replay_config(config: Any) -> None:
-    """Refuse a replay config that cannot run: a non-positive count or size, a buffer
-    smaller than one minibatch or than one step of the env batch, or a run shorter than one
-    update."""
-    cfg.check_positive(
-        config,
-        "total_timesteps",
-        "num_envs",
-        "num_steps",
-        "num_gradient_steps",
-        "batch_size",
-        "buffer_size",
-    )
-    cfg.check_non_negative(config, "learning_starts")
+    """Refuse a replay config that cannot run: a buffer smaller than one minibatch or than
+    one step of the env batch, or a run shorter than one update. (Each field's own range is
+    `rljax.agents.settings.check_settings`'.)"""
     if config.buffer_size < config.batch_size:
         cfg.fail(
             config,

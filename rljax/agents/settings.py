@@ -121,6 +121,9 @@ def check_settings(config: Any) -> None:
         cfg.check_choice(config, "network", cfg.NETWORKS)
     if isinstance(config, EvalSettings):
         cfg.check_positive(config, "num_eval_episodes")
+    if isinstance(config, ReplaySettings):
+        cfg.check_positive(config, "num_gradient_steps", "batch_size", "buffer_size")
+        cfg.check_non_negative(config, "learning_starts")
     if isinstance(config, EpsilonGreedy):
         cfg.check_unit_interval(config, "epsilon_start", "epsilon_finish", "exploration_fraction")
 
