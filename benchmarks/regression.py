@@ -35,14 +35,19 @@ import rljax
 SEEDS = [0, 1]
 
 
-def _run(algo, config) -> dict:
-    result = rljax.run(
+def _train(algo, hparams):
+    """`algo` on every seed of `SEEDS`, in chunks of 64 updates: the `RunResult`."""
+    return rljax.run(
         algo,
         rljax.seed_keys(SEEDS),
-        rljax.stack_hparams([config.hparams()] * len(SEEDS)),
+        rljax.stack_hparams([hparams] * len(SEEDS)),
         chunk_size=64,
         progress=False,
     )
+
+
+def _run(algo, config) -> dict:
+    result = _train(algo, config.hparams())
     return {"final_eval_return": result.eval_returns.mean(axis=1).tolist()}
 
 
@@ -101,13 +106,7 @@ def _ued(method: str) -> dict:
     }[method]()
     config = UEDConfig(curriculum=curriculum, learner=learner, steps_per_eval=2)
     algo = make_algorithm(config)
-    result = rljax.run(
-        algo,
-        rljax.seed_keys(SEEDS),
-        rljax.stack_hparams([algo.hparams()] * len(SEEDS)),
-        chunk_size=64,
-        progress=False,
-    )
+    result = _train(algo, algo.hparams())
     solve = (result.eval_returns > 0).mean(axis=1)
     return {
         "heldout_solve_rate": solve.tolist(),
