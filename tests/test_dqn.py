@@ -217,6 +217,17 @@ def test_training_chunk_compiles_exactly_once(count_compilations):
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(count_compilations):
+    hparams = DQNConfig(**TINY).hparams()
+    agent_contract.assert_run_compiles_one_chunk_program(_tiny(), hparams, count_compilations)
+
+
+def test_value_targets_bootstrap_on_truncation_only():
+    agent_contract.assert_bootstraps_on_truncation_only(
+        lambda env: DQN(DQNConfig(env=env, **{**TINY, "num_steps": 6, "num_envs": 2}))
+    )
+
+
 def test_same_seed_gives_identical_results():
     config = DQNConfig(**TINY)
     agent_contract.assert_same_seed_same_run(_tiny(), config.hparams())

@@ -10,6 +10,8 @@ import rljax
 from tests import agent_contract
 
 TINY = dict(total_timesteps=4 * 128 * 6, num_envs=4, num_steps=128)
+ENDS = dict(total_timesteps=12, num_envs=2, num_steps=6, num_minibatches=1)
+"""One rollout of two 3-step episodes per env on `agent_contract.EndsAfterThree`."""
 
 
 @functools.cache
@@ -55,6 +57,17 @@ def test_training_chunk_compiles_exactly_once(count_compilations):
         rljax.PPO(config), config.hparams(), count_compilations
     )
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
+
+
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(count_compilations):
+    hparams = rljax.PPOConfig(**TINY).hparams()
+    agent_contract.assert_run_compiles_one_chunk_program(_tiny(), hparams, count_compilations)
+
+
+def test_value_targets_bootstrap_on_truncation_only():
+    agent_contract.assert_bootstraps_on_truncation_only(
+        lambda env: rljax.PPO(rljax.PPOConfig(env=env, gae_lambda=0.0, **ENDS))
+    )
 
 
 def test_same_seed_gives_identical_results():

@@ -59,6 +59,16 @@ def test_training_chunk_compiles_exactly_once(count_compilations):
     assert int(state.update_step[0]) == 5  # chunks of 2, 1 and 2 updates
 
 
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(count_compilations):
+    hparams = PQNConfig(**TINY).hparams()
+    agent_contract.assert_run_compiles_one_chunk_program(_tiny(), hparams, count_compilations)
+
+
+def test_value_targets_bootstrap_on_truncation_only():
+    ends = dict(total_timesteps=12, num_envs=2, num_steps=6, num_minibatches=1, q_lambda=0.0)
+    agent_contract.assert_bootstraps_on_truncation_only(lambda env: PQN(PQNConfig(env=env, **ends)))
+
+
 def test_same_seed_gives_identical_results():
     config = PQNConfig(**TINY)
     agent_contract.assert_same_seed_same_run(_tiny(), config.hparams())

@@ -168,6 +168,19 @@ def test_training_chunk_compiles_exactly_once(tiny, count_compilations):
     agent_contract.assert_chunk_compiles_once(*tiny, count_compilations)
 
 
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(tiny, count_compilations):
+    agent_contract.assert_run_compiles_one_chunk_program(*tiny, count_compilations)
+
+
+def test_value_targets_bootstrap_on_truncation_only():
+    """The GRU's bootstrap value depends on its hidden state, so B differs from step to step."""
+    ends = dict(total_timesteps=12, num_envs=2, num_steps=6, num_minibatches=1, gae_lambda=0.0)
+    agent_contract.assert_bootstraps_on_truncation_only(
+        lambda env: RecurrentPPO(RecurrentPPOConfig(env=env, **ends, gru_size=8)),
+        one_bootstrap_value=False,
+    )
+
+
 def test_same_seed_gives_identical_results(tiny):
     agent_contract.assert_same_seed_same_run(*tiny)
 

@@ -136,6 +136,17 @@ def test_training_chunk_compiles_exactly_once(tiny, count_compilations):
     agent_contract.assert_chunk_compiles_once(*tiny, count_compilations)
 
 
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(tiny, count_compilations):
+    agent_contract.assert_run_compiles_one_chunk_program(*tiny, count_compilations)
+
+
+def test_value_targets_bootstrap_on_truncation_only():
+    """Discrete SAC (the contract's env has 2 actions): its soft value is an exact sum."""
+    agent_contract.assert_bootstraps_on_truncation_only(
+        lambda env: SAC(SACConfig(env=env, **{**TINY, "num_steps": 6, "num_envs": 2}))
+    )
+
+
 def test_same_seed_gives_identical_results(tiny):
     agent_contract.assert_same_seed_same_run(*tiny)
 

@@ -26,6 +26,7 @@ from rljax.curricula.runner import UED, UEDConfig, maze_learner
 from rljax.experiment import enable_compilation_cache
 from tests.agent_contract import (
     assert_chunk_compiles_once,
+    assert_run_compiles_one_chunk_program,
     assert_vmap_equals_separate_runs,
     train_one,
 )
@@ -101,6 +102,14 @@ def test_training_chunk_compiles_once(method, count_compilations):
     config = TINY.replace(curriculum=CURRICULA[method])
     algo = make_algorithm(config)
     assert_chunk_compiles_once(algo, algo.hparams(), count_compilations)
+
+
+@pytest.mark.parametrize("method", ["robust_plr", "paired"])
+def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(method, count_compilations):
+    """Through `rljax.run`: the curriculum whose step is a branch, and PAIRED's three agents."""
+    config = PAIRED_TINY if method == "paired" else TINY.replace(curriculum=CURRICULA[method])
+    algo = make_algorithm(config)
+    assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
 
 
 def test_paired_compiles_once_and_counts_three_agents(count_compilations):

@@ -273,6 +273,41 @@ def init_replay(
     return replay.init(example, capacity), window
 
 
+def replay_transitions(
+    traj: rollout.Transition,
+    gamma: jax.Array,
+    window: NStepWindow | None = None,
+    n_step: int = 1,
+) -> tuple[ReplayTransition, NStepWindow]:
+    """The n-step transitions of a rollout (`[num_steps, num_envs]`) as `store_rollout`
+    writes them (leaves `[num_steps, num_envs, ...]`), and every step the window saw
+    (the carried `window`'s `n - 1` steps, then the rollout's).
+
+    `rljax.returns.n_step_returns` runs over the window followed by the new steps; row t of
+    the result starts at the window's first step, so with a window every row is complete. A
+    truncated step keeps `discount = gamma^m` (its final observation is bootstrapped); only
+    a terminated one gets 0. Without a window (`None`) the rows are the rollout's own steps,
+    their windows cut at the end of the rollout.
+    """
+    num_steps, num_envs = traj.reward.shape
+    steps = NStepWindow(
+        traj.obs, traj.action, traj.reward, traj.terminated, traj.truncated, traj.next_obs
+    )
+    if window is not None:
+        steps = jax.tree.map(lambda w, x: jnp.concatenate([w, x]), window, steps)
+    ret, discount, last = n_step_returns(
+        steps.reward, steps.terminated, steps.truncated, gamma, n_step
+    )
+    stored = ReplayTransition(
+        obs=steps.obs[:num_steps],
+        action=steps.action[:num_steps],
+        reward=ret[:num_steps],
+        discount=discount[:num_steps],
+        next_obs=steps.next_obs[last[:num_steps], jnp.arange(num_envs)[None, :]],
+    )
+    return stored, steps
+
+
 def store_rollout(
     buffer: replay.ReplayBuffer,
     traj: rollout.Transition,
@@ -281,42 +316,24 @@ def store_rollout(
     window: NStepWindow | None = None,
     n_step: int = 1,
 ) -> tuple[replay.ReplayBuffer, NStepWindow | None]:
-    """Write a rollout (`[num_steps, num_envs]`) into the buffer as n-step transitions;
-    returns the buffer and the window to carry to the next call (`None` for one-step).
+    """Write a rollout (`[num_steps, num_envs]`) into the buffer as n-step transitions
+    (`replay_transitions`); returns the buffer and the window to carry to the next call
+    (`None` for one-step).
 
-    The transitions are computed right after each rollout by `rljax.returns.n_step_returns`
-    over the carried window (the previous rollout's last `n - 1` steps) followed by the new
-    steps; those whose window is complete are stored, and the last `n - 1` new steps are
-    carried to the next call. So every stored transition has its full window, which never
-    crosses an episode boundary, and the buffer, its sampling and the loss stay those of
-    one-step learning; the price is that a step enters the buffer `n - 1` steps late. Storing
-    sequences instead would tie the buffer to the env layout and force sampling to reject
-    windows cut by the write position. `n_step = 1` (no window) stores one-step transitions
-    with `discount = gamma * (1 - terminated)`. `update_step` counts earlier calls: before
-    the first `n - 1` steps exist the window holds placeholders, which are dropped.
+    The transitions are computed right after each rollout over the carried window (the
+    previous rollout's last `n - 1` steps) followed by the new steps; those whose window is
+    complete are stored, and the last `n - 1` new steps are carried to the next call. So
+    every stored transition has its full window, which never crosses an episode boundary,
+    and the buffer, its sampling and the loss stay those of one-step learning; the price is
+    that a step enters the buffer `n - 1` steps late. Storing sequences instead would tie
+    the buffer to the env layout and force sampling to reject windows cut by the write
+    position. `n_step = 1` (no window) stores one-step transitions with
+    `discount = gamma * (1 - terminated)`. `update_step` counts earlier calls: before the
+    first `n - 1` steps exist the window holds placeholders, which are dropped.
     """
-    num_steps, num_envs = traj.reward.shape
-    fresh = NStepWindow(
-        traj.obs,
-        traj.action.astype(buffer.data.action.dtype),
-        traj.reward,
-        traj.terminated,
-        traj.truncated,
-        traj.next_obs,
-    )
-    steps = fresh
-    if window is not None:
-        steps = jax.tree.map(lambda w, x: jnp.concatenate([w, x]), window, fresh)
-    ret, discount, last = n_step_returns(
-        steps.reward, steps.terminated, steps.truncated, gamma, n_step
-    )
-    stored = ReplayTransition(  # leaves [num_steps, num_envs, ...]
-        obs=steps.obs[:num_steps],
-        action=steps.action[:num_steps],
-        reward=ret[:num_steps],
-        discount=discount[:num_steps],
-        next_obs=steps.next_obs[last[:num_steps], jnp.arange(num_envs)[None, :]],
-    )
+    num_steps = traj.reward.shape[0]
+    traj = traj._replace(action=traj.action.astype(buffer.data.action.dtype))
+    stored, steps = replay_transitions(traj, gamma, window, n_step)
     first_step = update_step * num_steps - (n_step - 1)  # env step of `steps` row 0
     valid = (first_step + jnp.arange(num_steps) >= 0) if n_step > 1 else None
     buffer = replay.add_rollout(buffer, stored, valid)

@@ -53,6 +53,7 @@ from rljax.agents.common import (
     collect,
     init_replay,
     replay_gradient_steps,
+    replay_transitions,
     store_rollout,
 )
 from rljax.agents.settings import (
@@ -65,6 +66,7 @@ from rljax.agents.settings import (
     TorsoSettings,
     check_settings,
 )
+from rljax.minibatch import flatten_time
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,15 @@ class DQN(EpsilonGreedyAgent):
     def update(self, state: DQNState) -> tuple[DQNState, DQNMetrics]:
         return self.learn(*self.collect(state))
 
+    def value_targets(self, state: DQNState, traj: rollout.Transition) -> jax.Array:
+        """What `learn` regresses Q(s_t, a_t) onto for each step of `traj`, `[num_steps,
+        num_envs]`: the TD target of the replay transition `store_rollout` makes of the step
+        (`replay_transitions`; n-step windows here are cut at the end of `traj`)."""
+        stored, _ = replay_transitions(traj, state.hparams.gamma, n_step=self.config.n_step)
+        flat = flatten_time(stored)
+        target = self._target(state.params, state.target_params, flat, state.hparams)
+        return target.reshape(traj.reward.shape)
+
     # --- pieces ---------------------------------------------------------------------------
 
     def optimizer(self, hp: DQNHParams) -> optax.GradientTransformation:
@@ -277,17 +288,21 @@ class DQN(EpsilonGreedyAgent):
     def _loss(
         self, params: Any, target_params: Any, batch: ReplayTransition, hp: DQNHParams
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array, jax.Array]]:
-        next_q_target = self.network.apply(target_params, batch.next_obs)
-        next_q_online = self.network.apply(params, batch.next_obs)
-        target = td_targets(
-            next_q_target,
-            next_q_online,
-            batch.reward * hp.reward_scale,
-            batch.discount,
-            self.config.double_dqn,
-        )
+        target = self._target(params, target_params, batch, hp)
         q = self.network.apply(params, batch.obs)
         q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1).squeeze(-1)
         # Huber loss: Mnih et al. (2015, Methods) clip the TD error's gradient to [-1, 1].
         loss = jnp.mean(optax.huber_loss(q_taken, target, delta=1.0))
         return loss, (loss, q_taken.mean(), target.mean())
+
+    def _target(
+        self, params: Any, target_params: Any, batch: ReplayTransition, hp: DQNHParams
+    ) -> jax.Array:
+        """The TD target `[B]` of replay transitions with leaves `[B, ...]`."""
+        return td_targets(
+            self.network.apply(target_params, batch.next_obs),
+            self.network.apply(params, batch.next_obs),
+            batch.reward * hp.reward_scale,
+            batch.discount,
+            self.config.double_dqn,
+        )

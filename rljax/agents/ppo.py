@@ -289,6 +289,11 @@ class PPO:
         done = steps.terminated | steps.truncated
         return ScoreInputs(steps.reward, done, batch.value, batch.advantage)
 
+    def value_targets(self, state: PPOState, traj: PPOTrajectory) -> jax.Array:
+        """What `learn` regresses V(s_t) onto, `[num_steps, num_envs]`: GAE's advantage plus
+        the value (`_steps`, the code `learn` runs)."""
+        return self._steps(state.hparams, self.transitions(traj), traj.next_value).target
+
     def learn(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
         """PPO's epochs on `traj`."""
         steps = self._steps(state.hparams, traj.steps, traj.next_value)

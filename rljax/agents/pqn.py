@@ -150,18 +150,7 @@ class PQN(EpsilonGreedyAgent):
 
     def learn(self, state: PQNState, traj: rollout.Transition) -> tuple[PQNState, PQNMetrics]:
         hp, config = state.hparams, self.config
-        # Targets are fixed for the whole rollout, computed once with the params that
-        # collected it (Alg. 1): the epochs then regress onto them, like a short-lived target
-        # network, without keeping a second copy of the weights.
-        next_q_max = self.network.apply(state.params, traj.next_obs).max(axis=-1)
-        targets = q_lambda_returns(
-            traj.reward * hp.reward_scale,
-            next_q_max,
-            traj.terminated,
-            traj.truncated,
-            hp.gamma,
-            hp.q_lambda,
-        )
+        targets = self.value_targets(state, traj)
         batch = flatten_time(_Minibatch(traj.obs, traj.action, targets))
         progress = state.update_step / self.num_updates
         lr = optim.annealed(hp.learning_rate, progress, config.anneal_lr)
@@ -192,6 +181,22 @@ class PQN(EpsilonGreedyAgent):
 
     def update(self, state: PQNState) -> tuple[PQNState, PQNMetrics]:
         return self.learn(*self.collect(state))
+
+    def value_targets(self, state: PQNState, traj: rollout.Transition) -> jax.Array:
+        """The Q(lambda) returns `[num_steps, num_envs]` that `learn` regresses Q(s_t, a_t)
+        onto. They are fixed for the whole rollout, computed once with the params that
+        collected it (Alg. 1): the epochs then regress onto them, like a short-lived target
+        network, without keeping a second copy of the weights."""
+        hp = state.hparams
+        next_q_max = self.network.apply(state.params, traj.next_obs).max(axis=-1)
+        return q_lambda_returns(
+            traj.reward * hp.reward_scale,
+            next_q_max,
+            traj.terminated,
+            traj.truncated,
+            hp.gamma,
+            hp.q_lambda,
+        )
 
     # --- pieces ---------------------------------------------------------------------------
 

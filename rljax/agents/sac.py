@@ -59,6 +59,7 @@ from rljax.agents.common import (
     init_replay,
     learning_started,
     replay_gradient_steps,
+    replay_transitions,
     setup_envs,
     store_rollout,
 )
@@ -72,6 +73,7 @@ from rljax.agents.settings import (
 )
 from rljax.environment import SpaceSpec, action_spec, make
 from rljax.evaluation import EvalResult, evaluate
+from rljax.minibatch import flatten_time
 from rljax.networks import MLP, orthogonal
 from rljax.wrappers import RescaleAction
 
@@ -383,6 +385,15 @@ class SAC:
     def update(self, state: SACState) -> tuple[SACState, SACMetrics]:
         return self.learn(*self.collect(state))
 
+    def value_targets(self, state: SACState, traj: rollout.Transition) -> jax.Array:
+        """What `learn` regresses both critics' Q(s_t, a_t) onto for each step of `traj`,
+        `[num_steps, num_envs]`: the soft TD target of the replay transition `store_rollout`
+        makes of the step (`replay_transitions`), next actions drawn with `state.key`."""
+        stored, _ = replay_transitions(traj, state.hparams.gamma)
+        flat = flatten_time(stored)
+        target = self._critic_target(state.params, flat, state.key, state.hparams)
+        return target.reshape(traj.reward.shape)
+
     def evaluate(self, state: SACState) -> EvalResult:
         """`num_eval_episodes` deterministic episodes on keys fixed by `eval_seed`."""
         return evaluate(
@@ -408,14 +419,7 @@ class SAC:
         optimizer = self.optimizer(hp)
         target_key, actor_key = jax.random.split(key)
         alpha = jnp.exp(params.log_alpha)
-
-        next_q, next_entropy = self._policy_value(
-            params.actor, params.target_critic, batch.next_obs, target_key
-        )
-        # `discount` is gamma * (1 - terminated): 0 after a termination, gamma after truncation.
-        target = jax.lax.stop_gradient(
-            batch.reward * hp.reward_scale + batch.discount * (next_q + alpha * next_entropy)
-        )
+        target = self._critic_target(params, batch, target_key, hp)
 
         def critic_loss(critic_params, _):
             q = self._q_taken(critic_params, batch.obs, batch.action)  # [2, B]
@@ -453,6 +457,20 @@ class SAC:
         )
         new_opt = SACOptState(actor=actor_opt, critic=critic_opt, log_alpha=alpha_opt)
         return (new_params, new_opt), (q_loss, pi_loss, q_mean, entropy.mean())
+
+    def _critic_target(
+        self, params: SACParams, batch: ReplayTransition, key: jax.Array, hp: SACHParams
+    ) -> jax.Array:
+        """The soft TD target `y = r + discount * (min_i Q_target_i(s', a') - alpha log
+        pi(a'|s'))`, `[B]`, of replay transitions with leaves `[B, ...]`. `discount` is
+        `gamma * (1 - terminated)`: 0 after a termination, gamma after a truncation."""
+        next_q, next_entropy = self._policy_value(
+            params.actor, params.target_critic, batch.next_obs, key
+        )
+        alpha = jnp.exp(params.log_alpha)
+        return jax.lax.stop_gradient(
+            batch.reward * hp.reward_scale + batch.discount * (next_q + alpha * next_entropy)
+        )
 
     def _policy_value(
         self, actor_params: Any, critic_params: Any, obs: jax.Array, key: jax.Array
