@@ -101,16 +101,44 @@ def test_episode_statistics_return_is_sum_of_rewards(seed):
     pytest.fail("a random CartPole episode should end within 500 steps")
 
 
-def test_vec_env_shapes_and_auto_reset():
+def test_vec_env_steps_copies_apart_and_auto_resets_keeping_the_final_observation():
+    """3 CartPole copies, always pushing left: each terminates when the pole passes 12 degrees
+    (0.2095 rad) or the cart 2.4; at that step the returned obs is a fresh reset (every value
+    within gymnax's +-0.05), `final_observation` is the pre-reset one past the threshold, and
+    the episode statistics count 1 per step. With a 5-step limit and alternating pushes the
+    episode ends by truncation instead, not termination."""
     env, params = rljax.make("CartPole-v1")
     venv = VecEnv(EpisodeStatistics(env), 3)
     obs, state = venv.reset(jax.random.PRNGKey(0), params)
-    assert obs.shape == (3, 4)
-    obs, state, reward, term, trunc, info = venv.step(
-        jax.random.PRNGKey(1), state, jnp.zeros(3, jnp.int32), params
-    )
-    assert reward.shape == term.shape == trunc.shape == (3,)
-    assert info["final_observation"].shape == (3, 4)
+    assert obs.shape == (3, 4) and len({tuple(np.asarray(o)) for o in obs}) == 3
+    step = jax.jit(venv.step)
+    ended = np.zeros(3, bool)
+    for t in range(1, 60):
+        obs, state, reward, term, trunc, info = step(
+            jax.random.PRNGKey(t), state, jnp.zeros(3, jnp.int32), params
+        )
+        assert reward.shape == term.shape == trunc.shape == (3,)
+        assert info["final_observation"].shape == (3, 4)
+        term, final = np.asarray(term), np.asarray(info["final_observation"])
+        for i in np.flatnonzero(term & ~ended):
+            assert abs(final[i, 2]) > 0.2095 or abs(final[i, 0]) > 2.4, final[i]
+            assert np.all(np.abs(np.asarray(obs[i])) <= 0.05), obs[i]
+            assert int(info["episode_length"][i]) == t == float(info["episode_return"][i])
+            assert not np.asarray(trunc)[i]
+        not_done = ~(term | np.asarray(trunc))
+        np.testing.assert_array_equal(np.asarray(obs)[not_done], final[not_done])
+        ended |= term
+    assert ended.all()
+
+    short = params.replace(max_steps_in_episode=5)
+    obs, state = venv.reset(jax.random.PRNGKey(1), short)
+    for t in range(5):
+        obs, state, _, term, trunc, info = step(
+            jax.random.PRNGKey(t), state, jnp.full(3, t % 2, jnp.int32), short
+        )
+    assert np.asarray(trunc).all() and not np.asarray(term).any()
+    assert np.asarray(info["episode_length"]).tolist() == [5, 5, 5]
+    assert not np.array_equal(np.asarray(obs), np.asarray(info["final_observation"]))
 
 
 @settings(max_examples=20, deadline=None)

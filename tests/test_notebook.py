@@ -1,37 +1,55 @@
-"""The quickstart notebook runs top to bottom (at a small budget) and its outputs make sense."""
+"""The quickstart notebook runs top to bottom at a small budget, and the values it computes
+(not only what it prints) are those of a run that learned: a probe cell appended to the
+executed notebook reports the kernel's variables as JSON."""
 
-import os
+import json
 from pathlib import Path
 
 import nbformat
+import numpy as np
 from nbclient import NotebookClient
 
 NOTEBOOK = Path(__file__).parent.parent / "notebooks" / "quickstart.ipynb"
+TIMESTEPS = 40_960
+"""80 updates of 512 steps: 8 seeds evaluated at 342-437 (mean 399) when measured; random
+play scores ~22."""
+
+PROBE = """
+import json
+print("PROBE" + json.dumps({
+    "returns_shape": list(returns.shape),
+    "per_seed": per_seed.tolist(),
+    "curve": [mean.tolist(), low.tolist(), high.tolist()],
+    "plotted": np.asarray(ax.lines[0].get_ydata()).tolist(),
+    "labels": [ax.get_xlabel(), ax.get_ylabel()],
+    "steps": steps.tolist(),
+}))
+"""
 
 
-def test_quickstart_notebook_executes(monkeypatch):
-    monkeypatch.setenv("RLJAX_QUICKSTART_TIMESTEPS", "2560")
+def test_quickstart_notebook_learns_and_plots_what_it_computed(monkeypatch):
+    monkeypatch.setenv("RLJAX_QUICKSTART_TIMESTEPS", str(TIMESTEPS))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     notebook = nbformat.read(NOTEBOOK, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
     NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     ).execute()
-    outputs = "".join(
-        out.get("text", "")
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
-    assert "refused: PPOConfig.learning_rate=-1.0" in outputs
-    assert "(8, 5)" in outputs  # [seeds, updates]
-    assert "final evaluation return per seed" in outputs
-    assert any(
-        "image/png" in out.get("data", {})
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )
-    assert os.environ["RLJAX_QUICKSTART_TIMESTEPS"] == "2560"
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert "refused: PPOConfig.learning_rate=-1.0" in text  # validation before compiling
+    assert any("image/png" in out.get("data", {}) for out in outputs)
+    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
+    probe = json.loads(line.removeprefix("PROBE"))
+
+    assert probe["returns_shape"] == [8, 80]  # [seeds, updates]
+    per_seed = np.asarray(probe["per_seed"])
+    assert per_seed.mean() > 250 and per_seed.min() > 100, per_seed  # random play: ~22
+    mean, low, high = map(np.asarray, probe["curve"])
+    assert np.all(low <= mean) and np.all(mean <= high) and mean[-10:].mean() > mean[:10].mean()
+    np.testing.assert_array_equal(probe["plotted"], mean)
+    assert probe["steps"][-1] == TIMESTEPS
+    assert probe["labels"] == ["environment steps per seed", "episode return"]

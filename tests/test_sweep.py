@@ -157,8 +157,12 @@ def test_distributed_setup_is_detected_from_the_launcher_and_checked():
     init = sweep_cli.initialize_distributed
     assert init(mode="off", env={"SLURM_STEP_NODELIST": "n", "SLURM_NTASKS": "2"}) is False
     assert init(env={}) is False
-    for kwargs in ({"coordinator_address": "h:1"}, {"mode": "sometimes"}):
-        with pytest.raises(sweep_cli.UsageError):
+    refusals = [
+        ({"coordinator_address": "h:1"}, "go together. Fix: pass all three or none"),
+        ({"mode": "sometimes"}, "--distributed 'sometimes' is not valid. Fix: use auto, on or off"),
+    ]
+    for kwargs, message in refusals:
+        with pytest.raises(sweep_cli.UsageError, match=message):
             init(**kwargs)
     with pytest.raises(sweep_cli.UsageError, match="process-id"):
         init("h:1", 2, 2)
