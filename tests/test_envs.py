@@ -105,30 +105,31 @@ def test_vec_env_steps_copies_apart_and_auto_resets_keeping_the_final_observatio
     """3 CartPole copies, always pushing left: each terminates when the pole passes 12 degrees
     (0.2095 rad) or the cart 2.4; at that step the returned obs is a fresh reset (every value
     within gymnax's +-0.05), `final_observation` is the pre-reset one past the threshold, and
-    the episode statistics count 1 per step. With a 5-step limit and alternating pushes the
-    episode ends by truncation instead, not termination."""
+    the episode statistics count 1 per step of that episode alone. With a 5-step limit and
+    alternating pushes the episode ends by truncation instead, not termination."""
     env, params = rljax.make("CartPole-v1")
     venv = VecEnv(EpisodeStatistics(env), 3)
     obs, state = venv.reset(jax.random.PRNGKey(0), params)
     assert obs.shape == (3, 4) and len({tuple(np.asarray(o)) for o in obs}) == 3
     step = jax.jit(venv.step)
-    ended = np.zeros(3, bool)
-    for t in range(1, 60):
+    episodes, start = np.zeros(3, int), np.zeros(3, int)  # episodes ended, step each began
+    for t in range(1, 80):
         obs, state, reward, term, trunc, info = step(
             jax.random.PRNGKey(t), state, jnp.zeros(3, jnp.int32), params
         )
         assert reward.shape == term.shape == trunc.shape == (3,)
         assert info["final_observation"].shape == (3, 4)
         term, final = np.asarray(term), np.asarray(info["final_observation"])
-        for i in np.flatnonzero(term & ~ended):
+        for i in np.flatnonzero(term):
             assert abs(final[i, 2]) > 0.2095 or abs(final[i, 0]) > 2.4, final[i]
             assert np.all(np.abs(np.asarray(obs[i])) <= 0.05), obs[i]
-            assert int(info["episode_length"][i]) == t == float(info["episode_return"][i])
+            length = t - start[i]
+            assert int(info["episode_length"][i]) == length == float(info["episode_return"][i])
             assert not np.asarray(trunc)[i]
+            episodes[i], start[i] = episodes[i] + 1, t
         not_done = ~(term | np.asarray(trunc))
         np.testing.assert_array_equal(np.asarray(obs)[not_done], final[not_done])
-        ended |= term
-    assert ended.all()
+    assert (episodes >= 2).all(), episodes  # the statistics restart after an auto-reset
 
     short = params.replace(max_steps_in_episode=5)
     obs, state = venv.reset(jax.random.PRNGKey(1), short)
