@@ -222,6 +222,10 @@ def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(count_compilati
     agent_contract.assert_run_compiles_one_chunk_program(_tiny(), hparams, count_compilations)
 
 
+def test_vmapped_training_program_calls_no_lapack():
+    agent_contract.assert_no_lapack(_tiny(), DQNConfig(**TINY).hparams())
+
+
 def test_value_targets_bootstrap_on_truncation_only():
     agent_contract.assert_bootstraps_on_truncation_only(
         lambda env: DQN(DQNConfig(env=env, **{**TINY, "num_steps": 6, "num_envs": 2}))

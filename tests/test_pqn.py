@@ -64,6 +64,10 @@ def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(count_compilati
     agent_contract.assert_run_compiles_one_chunk_program(_tiny(), hparams, count_compilations)
 
 
+def test_vmapped_training_program_calls_no_lapack():
+    agent_contract.assert_no_lapack(_tiny(), PQNConfig(**TINY).hparams())
+
+
 def test_value_targets_bootstrap_on_truncation_only():
     ends = dict(total_timesteps=12, num_envs=2, num_steps=6, num_minibatches=1, q_lambda=0.0)
     agent_contract.assert_bootstraps_on_truncation_only(lambda env: PQN(PQNConfig(env=env, **ends)))

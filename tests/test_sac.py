@@ -140,6 +140,10 @@ def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(tiny, count_com
     agent_contract.assert_run_compiles_one_chunk_program(*tiny, count_compilations)
 
 
+def test_vmapped_training_program_calls_no_lapack(tiny):
+    agent_contract.assert_no_lapack(*tiny)
+
+
 def test_value_targets_bootstrap_on_truncation_only():
     """Discrete SAC (the contract's env has 2 actions): its soft value is an exact sum."""
     agent_contract.assert_bootstraps_on_truncation_only(
