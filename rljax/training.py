@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax import config as cfg
+from rljax import memory
 from rljax.driver import (
     CheckpointPolicy,
     NanGuard,
@@ -235,6 +236,10 @@ class RunOptions:
     check_finite: bool = True
     """Check every update's losses and parameters for NaN/inf (`finite_flags`) and stop with
     `TrainingDiverged` at the first bad one."""
+    check_memory: bool = True
+    """Refuse a batch of runs whose training state, or whose chunk program's working memory,
+    exceeds the free memory of its devices, before allocating or running it
+    (`rljax.memory`)."""
     run_labels: tuple[str, ...] | None = None
     """A name per run of the batch (e.g. `seed 3`) for divergence messages; default `run i`."""
 
@@ -316,6 +321,10 @@ def run(
             f"updates_done={updates_done} is not a chunk boundary (chunk_size={chunk_size}): "
             "resume from a checkpoint saved by `run` with the same chunk_size"
         )
+    devices = memory.devices_of(keys if state is None else state)
+    if state is None and options.check_memory:
+        abstract = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
+        memory.check_state_fits(abstract, devices)
     chunk = compiled_chunk(algo, chunk_size, options.check_finite)
     progress = Progress(
         options.progress,
@@ -336,13 +345,18 @@ def run(
     start = time.perf_counter()
     if state is None:
         state = jax.jit(jax.vmap(algo.init))(keys, hparams)
+    program = None  # the chunk program, compiled ahead of its first call
     first_update = updates_done
     collected: dict[str, list[np.ndarray]] = {}
     with _stop_requests(checkpointer is not None) as stop, checkpoints, progress:
         while updates_done < algo.num_updates:
             num_valid = min(chunk_size, algo.num_updates - updates_done)
             timer.chunk_started()
-            new_state, out = chunk(state, jnp.int32(num_valid))
+            if program is None:
+                program = chunk.lower(state, jnp.int32(chunk_size)).compile()
+                if options.check_memory:
+                    memory.check_program_fits(program, memory.tree_bytes(state), devices)
+            new_state, out = program(state, jnp.int32(num_valid))
             metrics, finite = out if options.check_finite else (out, None)
             metrics = {k: to_host(v)[:, :num_valid] for k, v in _metric_dict(metrics).items()}
             if finite is not None:

@@ -108,7 +108,7 @@ def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compila
             jax.block_until_ready(result.state)
     finally:
         training.compiled_chunk = make_chunk
-    assert len(chunks) == 1 and chunks[0]._cache_size() == 1, "one chunk program"
+    assert len(chunks) == 1, "one chunk program"
     assert result.metrics[next(iter(result.metrics))].shape[:2] == (2, 5)
     assert compiles.value == 3, f"{compiles.value} compilations: init, the chunk and evaluate"
 

@@ -1,0 +1,115 @@
+"""Will a batch of runs fit in memory? Checked by `rljax.run` before anything big is allocated
+or run, so a run too large for its device stops with one line naming the sizes and what to
+shrink, instead of XLA's RESOURCE_EXHAUSTED minutes later.
+
+Two checks, both exact sizes rather than guesses:
+
+- before `init` runs: the training state's bytes, from `jax.eval_shape` (a trace, no
+  compilation, nothing allocated);
+- after the chunk program compiles and before it runs: the working memory XLA's buffer
+  assignment gives it (`Compiled.memory_analysis()`: its outputs and temporaries: rollouts,
+  activations, minibatches, gradients), beside the state that already exists.
+
+Free memory is `memory_stats()` on an accelerator, and on the CPU the host's available
+memory (`MemAvailable`, bounded by the cgroup limit where one is set); the CPU "devices" of a
+multi-device CPU run all draw on it. Where free memory cannot be read, nothing is refused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jax
+
+from rljax.config import ConfigError
+
+GIB = 2**30
+
+SHRINK = (
+    "Fix: make one update smaller (--num-envs, --num-steps, more --num-minibatches), the "
+    "network or replay buffer smaller (--hidden-sizes, --buffer-size), or train fewer seeds "
+    "at once (--seeds)"
+)
+
+
+class InsufficientMemory(ConfigError):
+    """A batch of runs needs more memory than its devices have free."""
+
+
+def tree_bytes(tree: Any) -> int:
+    """Bytes of every array leaf of `tree` (arrays or `jax.ShapeDtypeStruct`s)."""
+    return sum(int(x.size) * x.dtype.itemsize for x in jax.tree.leaves(tree))
+
+
+def devices_of(tree: Any) -> list[jax.Device]:
+    """The devices the first leaf of `tree` is placed on (the default device if it has no
+    placement yet)."""
+    sharding = getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+    return sorted(sharding.device_set, key=lambda d: d.id) if sharding else jax.devices()[:1]
+
+
+def _host_available_bytes() -> int | None:
+    """`MemAvailable` of /proc/meminfo, capped by the cgroup's memory limit; None if neither
+    can be read."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            found.append(int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def free_bytes(devices: list[jax.Device]) -> int | None:
+    """Memory the program can still take on `devices`, all together: the host's available
+    memory for CPU devices (they share it), the sum of each accelerator's free memory
+    otherwise; None where it cannot be read."""
+    if all(d.platform == "cpu" for d in devices):
+        return _host_available_bytes()
+    total = 0
+    for device in devices:
+        stats = device.memory_stats() or {}
+        if "bytes_limit" not in stats:
+            return None
+        total += int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
+    return total
+
+
+def _refuse(what: str, need: int, free: int, devices: list[jax.Device]) -> InsufficientMemory:
+    where = f"{len(devices)} {devices[0].platform} device{'s' if len(devices) > 1 else ''}"
+    return InsufficientMemory(
+        f"this batch of runs needs {need / GIB:.1f} GiB ({what}), more than the "
+        f"{free / GIB:.1f} GiB free on {where}. {SHRINK}"
+    )
+
+
+def check_state_fits(abstract_state: Any, devices: list[jax.Device]) -> None:
+    """Refuse a training state (shapes from `jax.eval_shape`) larger than the free memory."""
+    need, free = tree_bytes(abstract_state), free_bytes(devices)
+    if free is not None and need > free:
+        raise _refuse("the training state alone", need, free, devices)
+
+
+def check_program_fits(compiled: Any, state_bytes: int, devices: list[jax.Device]) -> None:
+    """Refuse a compiled program whose outputs and temporaries (per device, times the devices
+    it runs on) exceed the free memory left beside the state (`state_bytes`, allocated)."""
+    stats = compiled.memory_analysis()
+    if stats is None:
+        return
+    per_device = stats.output_size_in_bytes - stats.alias_size_in_bytes + stats.temp_size_in_bytes
+    need, free = per_device * len(devices), free_bytes(devices)
+    if free is not None and need > free:
+        what = (
+            f"{need / GIB:.1f} GiB of working memory for one chunk of updates: rollouts, "
+            f"activations, minibatches; beside its {state_bytes / GIB:.1f} GiB state"
+        )
+        raise _refuse(what, need, free, devices)

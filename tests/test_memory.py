@@ -1,0 +1,74 @@
+"""`rljax.run` refuses a batch of runs too large for its devices before allocating or running
+it (`rljax.memory`), with one line naming the sizes and what to shrink."""
+
+import jax
+import numpy as np
+import pytest
+
+import rljax
+from rljax import memory
+from rljax.memory import InsufficientMemory
+
+CONFIG = rljax.PPOConfig(num_envs=1000, num_steps=4, num_minibatches=1, total_timesteps=8000)
+
+
+def test_tree_bytes_counts_every_leaf():
+    tree = {"a": np.zeros((3, 4), np.float32), "b": jax.ShapeDtypeStruct((5,), np.int8)}
+    assert memory.tree_bytes(tree) == 3 * 4 * 4 + 5
+
+
+def _batch():
+    """The algorithm, keys and hyperparameters of two runs, built (and their small host
+    conversions compiled) before a test counts."""
+    return (
+        rljax.PPO(CONFIG),
+        rljax.seed_keys([0, 1]),
+        rljax.stack_hparams([CONFIG.hparams()] * 2),
+    )
+
+
+def _run(batch, **options):
+    chunks = []
+    result = rljax.run(
+        *batch, progress=False, on_chunk=lambda done, metrics: chunks.append(done), **options
+    )
+    return result, chunks
+
+
+def test_a_state_larger_than_free_memory_is_refused_before_anything_compiles(
+    monkeypatch, count_compilations
+):
+    batch = _batch()
+    monkeypatch.setattr(memory, "free_bytes", lambda devices: 10_000)
+    with count_compilations() as compiles, pytest.raises(InsufficientMemory) as error:
+        _run(batch)
+    assert compiles.value == 0
+    message = str(error.value)
+    assert "training state alone" in message and "more than the 0.0 GiB free on 1 cpu" in message
+    assert "--num-envs" in message and "--seeds" in message and len(message.splitlines()) == 1
+
+
+def test_a_program_whose_working_memory_does_not_fit_is_refused_before_it_runs(monkeypatch):
+    """Two runs of 1,000 envs: a state of ~0.3 MB fits in 2 MB; one chunk's rollout,
+    activations and minibatches (XLA's buffer assignment: ~11 MB) do not, and no chunk runs."""
+    batch = _batch()
+    algo, keys, hparams = batch
+    assert memory.tree_bytes(jax.eval_shape(jax.vmap(algo.init), keys, hparams)) < 2_000_000
+    monkeypatch.setattr(memory, "free_bytes", lambda devices: 2_000_000)
+    chunks = []
+    with pytest.raises(InsufficientMemory, match="GiB of working memory for one chunk"):
+        rljax.run(*batch, progress=False, on_chunk=lambda done, metrics: chunks.append(done))
+    assert chunks == []
+
+
+def test_the_check_can_be_turned_off_and_passes_when_memory_is_plentiful(monkeypatch):
+    monkeypatch.setattr(memory, "free_bytes", lambda devices: 10_000)
+    _, chunks = _run(_batch(), check_memory=False)
+    assert chunks == [CONFIG.total_timesteps // (1000 * 4)]
+    monkeypatch.setattr(memory, "free_bytes", lambda devices: 2**40)
+    assert _run(_batch())[0].metrics["episode_return"].shape == (2, 2)
+
+
+def test_free_memory_is_read_on_this_machine():
+    free = memory.free_bytes(jax.devices()[:1])
+    assert free is None or free > 0
