@@ -44,6 +44,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("ppo", ["--total-timesteps", "100"]),
         ("ppo", ["--num-envs", "0"]),
         ("ppo", ["--chunk-size", "0"]),
+        ("ppo", ["--preset", "atari"]),
         ("ppo", ["--num-envs", str(10**9), "--num-steps", "1", "--total-timesteps", str(10**9)]),
         ("ppo", ["--out-dir", str(a_file / "runs")]),
         ("ppo", ["--out-dir", "/proc/rljax-runs"]),

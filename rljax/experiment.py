@@ -337,6 +337,24 @@ def _resume_defaults(name: str, config_type: type, args_type: type, argv: list[s
     )
 
 
+def _preset_defaults(config_type: type, args_type: type, argv: list[str], stored: Any) -> Any:
+    """With `--preset NAME` in `argv`: the CLI's defaults with the preset's config (flags
+    given with it override it). `stored` (the defaults of `--resume`) unchanged otherwise."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--preset", default="")
+    name = parser.parse_known_args(argv)[0].preset
+    if not name:
+        return stored
+    if stored is not None:
+        raise ConfigError(
+            f"--preset {name} with --resume: a resumed run keeps its own config. Fix: drop "
+            "--preset."
+        )
+    from rljax.presets import preset
+
+    return args_type(preset=name, config=preset(config_type, name))
+
+
 def _check_resume(args: Any, stored: Any) -> None:
     """Refuse a command line that would change the run being resumed."""
     config_fields = [f.name for f in dataclasses.fields(args.config)]
@@ -367,24 +385,34 @@ def main(
     checkpoint."""
     import tyro
 
+    fields = [
+        (
+            "config",
+            Annotated[config_type, tyro.conf.arg(name="")],
+            dataclasses.field(default_factory=config_type),
+        )
+    ]
+    from rljax.presets import presets_for
+
+    named = presets_for(config_type)
+    if named:
+        described = " ".join(f"{p.describe()}" for p in named.values())
+        flag = tyro.conf.arg(
+            help=f"Start from published hyperparameters; flags given with it override them. "
+            f"{described}",
+            metavar="{" + ",".join(named) + "}",
+        )
+        fields.append(("preset", Annotated[str, flag], dataclasses.field(default="")))
     args_type = dataclasses.make_dataclass(
-        f"{name.capitalize()}Args",
-        [
-            (
-                "config",
-                Annotated[config_type, tyro.conf.arg(name="")],
-                dataclasses.field(default_factory=config_type),
-            )
-        ],
-        bases=(ExperimentArgs,),
-        frozen=True,
+        f"{name.capitalize()}Args", fields, bases=(ExperimentArgs,), frozen=True
     )
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         stored = _resume_defaults(name, config_type, args_type, argv)
+        defaults = _preset_defaults(config_type, args_type, argv, stored) if named else stored
         try:
             with cfg.cli_parsing():
-                args = tyro.cli(args_type, args=argv, description=description, default=stored)
+                args = tyro.cli(args_type, args=argv, description=description, default=defaults)
         except cfg.CLIConfigError as error:
             raise cfg.qualified_error(error, args_type, argv) from None
         args.validate()
