@@ -45,6 +45,9 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("ppo", ["--num-envs", "0"]),
         ("ppo", ["--chunk-size", "0"]),
         ("ppo", ["--preset", "atari"]),
+        ("ppo", ["--learning-rate", "abc"]),
+        ("ppo", ["--learning-rat", "3e-4"]),
+        ("ppo", ["--hidden-sizes", "a", "b"]),
         ("ppo", ["--num-envs", str(10**9), "--num-steps", "1", "--total-timesteps", str(10**9)]),
         ("ppo", ["--out-dir", str(a_file / "runs")]),
         ("ppo", ["--out-dir", "/proc/rljax-runs"]),
@@ -66,6 +69,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("ued", ["task-space:classic", "--task-space.env", "Foo-v0"]),
         ("ued", ["task-space:classic", "--task-space.spread", "1.5"]),
         ("ued", ["learner:recurrent", "--learner.learning-rate", "inf"]),
+        ("ued", ["--learner.num-steps", "300"]),
         ("lpo", ["meta-train", "--es.population-size", "3"]),
         ("lpo", ["meta-train", "--es.pop-batch-size", "5"]),
         ("lpo", ["meta-train", "--es.strategy", "CMAES_typo"]),
@@ -77,6 +81,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("sweep", ["--algo", "ppo", "--sweep", "num-envs=4,8"]),
         ("sweep", ["--algo", "ppo", "--lr", "1e-3,abc"]),
         ("sweep", ["--algo", "nope"]),
+        ("sweep", ["--algo", "ppo", "--gamma", "high"]),
     ]
 
 

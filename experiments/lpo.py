@@ -104,6 +104,7 @@ class MetaTrainArgs:
     """Folder of JAX's persistent compilation cache ('' to disable)."""
 
     def validate(self) -> None:
+        cfg.check_types(self)
         cfg.check_choice(self, "drift", META_DRIFTS)
         cfg.check_non_negative(self, "tasks_per_generation")
         if not self.envs:
@@ -166,6 +167,7 @@ class MetaEvalArgs:
     """Folder of JAX's persistent compilation cache ('' to disable)."""
 
     def validate(self) -> None:
+        cfg.check_types(self)
         cfg.check_positive(self, "seeds")
         cfg.check_non_negative(self, "first_seed")
         if not self.envs and not self.held_out_envs:

@@ -9,7 +9,10 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import io
 import math
+import re
+import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -53,12 +56,68 @@ _PARSING = contextvars.ContextVar("rljax_cli_parsing", default=False)
 
 @contextlib.contextmanager
 def cli_parsing():
-    """Within: `fail` raises `CLIConfigError` (see there)."""
+    """Within: `fail` raises `CLIConfigError` (see there), and tyro's own parse errors (a
+    value that is not a number, an unknown flag, a flag before its subcommand) come out as one
+    `error:` line on stderr (`tyro_error_line`) with exit status 2 instead of a box. `--help`
+    and everything else written to stderr pass through unchanged."""
     token = _PARSING.set(True)
+    captured = io.StringIO()
     try:
-        yield
+        with contextlib.redirect_stderr(captured):
+            yield
+    except SystemExit as stop:
+        line = tyro_error_line(captured.getvalue()) if stop.code not in (0, None) else ""
+        if not line:
+            sys.stderr.write(captured.getvalue())
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+    else:
+        sys.stderr.write(captured.getvalue())
     finally:
         _PARSING.reset(token)
+
+
+_RULE = set("│╭╮╰╯─-+|= ")
+
+
+def tyro_error_line(text: str) -> str:
+    """tyro's error box as one line: its message (lines joined; the box wraps them), then
+    `Fix:` with the expected flag and type where the box shows them. "" if `text` holds no
+    tyro box (recognised by its "For full helptext" footer, drawn with box characters on a
+    terminal and with ASCII rules otherwise)."""
+    if "For full helptext" not in text:
+        return ""
+    lines = [line.strip().strip("│|").strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not set(line) <= _RULE]
+    message: list[str] = []
+    expected: list[str] = []
+    part = message
+    for line in lines[1:]:  # lines[0] is the box's title, e.g. "Value error"
+        if line.startswith("For full helptext"):
+            break
+        if line.startswith("Argument helptext"):
+            part = expected
+            continue
+        part.append(line)
+    if not message:
+        return ""
+    text = " ".join(message)
+    if "directly preceding subcommand" in text:  # a subcommand's flag before the subcommand
+        flags = list(dict.fromkeys(re.findall(r"(--[\w.-]+) \(applied to", text)))
+        subcommands = list(dict.fromkeys(re.findall(r"\.py ([\w:-]+) --help", text)))
+        if flags and subcommands:
+            return (
+                f"{', '.join(flags)} must come after the subcommand it belongs to. Fix: name "
+                f"the subcommand first, e.g. `{subcommands[0]} {flags[0]} ...` (subcommands "
+                f"with this flag: {', '.join(subcommands)})."
+            )
+    text, _, suggestion = text.partition(" Perhaps you meant:")
+    fix = f"pass {expected[0]}" if expected else "check the flags and their order"
+    meant = re.search(r"--[\w.-]+", suggestion)
+    if meant:
+        fix = f"did you mean {meant.group()}?"
+    return f"{text.rstrip('.')}. Fix: {fix} (--help lists every flag)."
 
 
 def fail(config: Any, field: str, problem: str, fix: str) -> None:

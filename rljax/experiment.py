@@ -404,7 +404,7 @@ def main(
         )
         fields.append(("preset", Annotated[str, flag], dataclasses.field(default="")))
     args_type = dataclasses.make_dataclass(
-        f"{name.capitalize()}Args", fields, bases=(ExperimentArgs,), frozen=True
+        f"experiments.{name}", fields, bases=(ExperimentArgs,), frozen=True
     )
     argv = sys.argv[1:] if argv is None else list(argv)
     try:

@@ -29,7 +29,7 @@ GIB = 2**30
 SHRINK = (
     "Fix: make one update smaller (--num-envs, --num-steps, more --num-minibatches), the "
     "network or replay buffer smaller (--hidden-sizes, --buffer-size), or train fewer seeds "
-    "at once (--seeds)"
+    "at once (--seeds)."
 )
 
 

@@ -87,10 +87,10 @@ def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any)
     return state
 
 
-def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compilations: Any) -> None:
-    """`rljax.run` over 5 updates in chunks of 2 (2, 2, then a partial 1) compiles three
-    programs: init, one chunk program (the partial last chunk reuses it, masked rather than
-    shorter) and evaluate."""
+def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compilations: Any) -> Any:
+    """`rljax.run` over 5 updates in chunks of 2 (2, 2, then a partial 1) of a 2-run batch
+    compiles three programs: init, one chunk program (the partial last chunk reuses it, masked
+    rather than shorter) and evaluate. Returns the final state (leaves `[2, ...]`)."""
     chunks, make_chunk = [], training.compiled_chunk
 
     def recording(*args: Any, **kwargs: Any) -> Any:
@@ -111,6 +111,7 @@ def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compila
     assert len(chunks) == 1, "one chunk program"
     assert result.metrics[next(iter(result.metrics))].shape[:2] == (2, 5)
     assert compiles.value == 3, f"{compiles.value} compilations: init, the chunk and evaluate"
+    return result.state
 
 
 def assert_same_seed_same_run(algo: Any, hparams: Any) -> None:

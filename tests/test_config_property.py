@@ -72,3 +72,66 @@ def test_every_config_builds_or_names_the_bad_field(data):
         assert re.search(rf"\b(\w+\.\w+|{fields})=", message), message
         assert "Fix:" in message or "Did you mean" in message or "Known:" in message, message
         assert "\n" not in message, message  # one line
+
+
+AXIS_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.builds(
+        lambda field, values: f"{field}={','.join(values)}",
+        st.sampled_from(["learning-rate", "gamma", "num-envs", "env", "clip_eps", "nope", ""]),
+        st.lists(
+            st.one_of(
+                st.sampled_from(["1e-3", "0.5", "nan", "inf", "-1", "abc", "", "2"]),
+                st.text(max_size=4),
+            ),
+            max_size=3,
+        ),
+    ),
+)
+
+
+@given(text=AXIS_TEXT, algo=st.sampled_from([rljax.PPOConfig, rljax.DQNConfig, rljax.PQNConfig]))
+@settings(max_examples=300, deadline=None)
+def test_a_sweep_axis_parses_or_is_refused_with_one_line(text, algo):
+    """`--sweep FIELD=V1,V2` (`rljax.sweep.parse_axis`): a traced field's values, each a
+    valid config (checked by building it), or a one-line `ConfigError` with the fix."""
+    from rljax.sweep import parse_axis
+
+    config = algo()
+    try:
+        field, values = parse_axis(config, text)
+        for value in values:
+            config.replace(**{field: value})
+    except ConfigError as error:
+        assert "Fix:" in str(error) and "\n" not in str(error), str(error)
+
+
+def _arg_classes():
+    import importlib
+
+    lpo = importlib.import_module("experiments.lpo")
+    from rljax.experiment import ExperimentArgs
+
+    return (lpo.MetaTrainArgs, lpo.MetaEvalArgs, ExperimentArgs)
+
+
+@given(data=st.data())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_every_command_line_args_class_validates_or_names_the_bad_field(data):
+    """The arguments classes of the CLIs outside the configs (`experiments.lpo`'s meta-train
+    and meta-eval, every agent CLI's `ExperimentArgs`): random values either validate or raise
+    a one-line `ConfigError` naming the field, never another exception."""
+    args_type = data.draw(st.sampled_from(_arg_classes()), label="args")
+    nested = {"es", "ppo", "task_space"}
+    names = [f.name for f in dataclasses.fields(args_type) if f.name not in nested]
+    changes = data.draw(
+        st.dictionaries(st.sampled_from(names), VALUES, min_size=1, max_size=2), label="changes"
+    )
+    required = {"drift_params": "missing.npz"} if args_type.__name__ == "MetaEvalArgs" else {}
+    try:
+        args_type(**{**required, **changes}).validate()
+    except ConfigError as error:
+        message = str(error)
+        fields = "|".join(f.name for f in dataclasses.fields(args_type))
+        assert re.search(rf"\b(\w+\.\w+|{fields})=", message), message
+        assert "Fix:" in message and "\n" not in message, message

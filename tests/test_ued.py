@@ -25,7 +25,6 @@ from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.curricula.runner import UED, UEDConfig, maze_learner
 from rljax.experiment import enable_compilation_cache
 from tests.agent_contract import (
-    assert_chunk_compiles_once,
     assert_run_compiles_one_chunk_program,
     assert_vmap_equals_separate_runs,
     train_one,
@@ -99,26 +98,20 @@ def cache(tmp_path_factory):
 
 @pytest.mark.parametrize("method", list(CURRICULA))
 def test_training_chunk_compiles_once(method, count_compilations):
+    """Through `rljax.run`, a partial last chunk included (the shared contract)."""
     config = TINY.replace(curriculum=CURRICULA[method])
-    algo = make_algorithm(config)
-    assert_chunk_compiles_once(algo, algo.hparams(), count_compilations)
-
-
-@pytest.mark.parametrize("method", ["robust_plr", "paired"])
-def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(method, count_compilations):
-    """Through `rljax.run`: the curriculum whose step is a branch, and PAIRED's three agents."""
-    config = PAIRED_TINY if method == "paired" else TINY.replace(curriculum=CURRICULA[method])
     algo = make_algorithm(config)
     assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
 
 
 def test_paired_compiles_once_and_counts_three_agents(count_compilations):
-    """PAIRED's chunk compiles once (two runs); its counters charge both students' rollouts
-    and the adversary's placements as env steps, and three agents' gradient updates."""
+    """PAIRED's chunk compiles once (two runs, through `rljax.run` with a partial last chunk);
+    its counters charge both students' rollouts and the adversary's placements as env steps,
+    and three agents' gradient updates."""
     algo = make_algorithm(PAIRED_TINY)
-    state = assert_chunk_compiles_once(algo, algo.hparams(), count_compilations)
+    state = assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
     counters = jax.tree.map(np.asarray, state.counters)
-    steps = 5 * PAIRED_TINY.steps_per_eval  # the contract runs chunks of 2, 1 and 2 updates
+    steps = 5 * PAIRED_TINY.steps_per_eval  # the contract runs 5 updates
     levels, rollout_steps = LEARNER.num_envs, LEARNER.num_steps
     np.testing.assert_array_equal(counters.student_env_steps, steps * levels * 2 * rollout_steps)
     np.testing.assert_array_equal(
