@@ -337,6 +337,21 @@ def _resume_defaults(name: str, config_type: type, args_type: type, argv: list[s
     )
 
 
+def _suggest_preset(config: Any) -> None:
+    """A note on stderr when the env belongs to a preset's family but the run is not using
+    that preset's hyperparameters (e.g. `--env Breakout-MinAtar` with CartPole's defaults)."""
+    from rljax.presets import suggested_preset
+
+    found = suggested_preset(config)
+    if found is not None:
+        print(
+            f"note: {config.env} runs with {type(config).__name__}'s defaults, not with "
+            f"published hyperparameters for it; --preset {found.name} starts from "
+            f"{found.source.split(' (')[0]}",
+            file=sys.stderr,
+        )
+
+
 def _preset_defaults(config_type: type, args_type: type, argv: list[str], stored: Any) -> Any:
     """With `--preset NAME` in `argv`: the CLI's defaults with the preset's config (flags
     given with it override it). `stored` (the defaults of `--resume`) unchanged otherwise."""
@@ -419,6 +434,8 @@ def main(
         if stored is not None:
             _check_resume(args, stored)
         algo = make_algorithm(args.config)
+        if named and stored is None and not args.preset:
+            _suggest_preset(args.config)
         run_dir, result = run_experiment(name, algo, args.config, args)
         if after_run is not None:
             after_run(run_dir, result, algo, args)

@@ -11,6 +11,7 @@ records each preset's return at the CI budget, and the tests check each one lear
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ class Preset:
     """Where the numbers come from (paper, repository file)."""
     deviations: str = ""
     """What rljax does differently from the source, if anything."""
+    envs: str = ""
+    """A regular expression of the env names the preset is meant for (its env family)."""
 
     def config(self, **changes: Any) -> Any:
         """The config type's defaults, then the preset's values, then `changes`."""
@@ -57,6 +60,18 @@ def presets_for(config_type: type) -> dict[str, Preset]:
     """The presets of exactly `config_type` (a subclass has other defaults, so it does not
     inherit its base's presets), by name."""
     return PRESETS.get(config_type, {})
+
+
+def suggested_preset(config: Any) -> Preset | None:
+    """The preset for `config.env`'s family whose hyperparameters `config` does not use (its
+    env and budget aside), if there is one."""
+    for found in presets_for(type(config)).values():
+        if not found.envs or not re.fullmatch(found.envs, config.env):
+            continue
+        values = {k: v for k, v in found.values.items() if k not in ("env", "total_timesteps")}
+        if any(getattr(config, k) != v for k, v in values.items()):
+            return found
+    return None
 
 
 def preset(config_type: type, name: str, **changes: Any) -> Any:
@@ -97,6 +112,7 @@ register_preset(
         ),
         "PureJaxRL's CartPole config (purejaxrl/ppo.py; Lu et al. 2022), also CleanRL's "
         "ppo.py defaults; equal to PPOConfig()'s defaults",
+        envs="CartPole-v1",
     )
 )
 register_preset(
@@ -126,6 +142,7 @@ register_preset(
         "15.04, Breakout 50.08, Freeway 61.84, SpaceInvaders 167.09",
         "the torso is rljax's MinAtar CNN (a 3x3 conv of 16 channels, 128 units; Young & Tian "
         "2019)",
+        envs=r".+-MinAtar",
     )
 )
 register_preset(
@@ -156,6 +173,7 @@ register_preset(
         "normalised env; hopper)",
         "PureJaxRL also normalises rewards (a running return scale); rljax normalises "
         "observations only",
+        envs=r"brax/.+",
     )
 )
 
@@ -186,6 +204,7 @@ register_preset(
         ),
         "purejaxql's PQN CartPole config (purejaxql/config/alg/pqn_cartpole.yaml; Gallici "
         "et al. 2024)",
+        envs="CartPole-v1",
     )
 )
 register_preset(
@@ -213,5 +232,6 @@ register_preset(
         "purejaxql's PQN MinAtar config (purejaxql/config/alg/pqn_minatar.yaml; Gallici et "
         "al. 2024)",
         "the torso is rljax's MinAtar CNN",
+        envs=r".+-MinAtar",
     )
 )

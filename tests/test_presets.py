@@ -86,3 +86,30 @@ def test_brax_preset_hops_forward():
     config = preset(PPOConfig, "brax")
     returns = final_eval_returns(PPO(config), config, [0, 1, 2])
     assert np.mean(returns) > 1500, returns
+
+
+def test_an_env_of_a_presets_family_without_it_gets_a_note(monkeypatch, capsys):
+    """`--env Breakout-MinAtar` with CartPole's defaults trains, with a note on stderr naming
+    the preset for it; with `--preset minatar`, or on CartPole with PPO's defaults, no note."""
+    from rljax import experiment
+    from rljax.config import ConfigError
+    from rljax.presets import suggested_preset
+
+    assert suggested_preset(PPOConfig(env="Breakout-MinAtar")).name == "minatar"
+    assert suggested_preset(PPOConfig(env="brax/ant")).name == "brax"
+    assert suggested_preset(PPOConfig()) is None
+    assert suggested_preset(preset(PPOConfig, "minatar", env="Breakout-MinAtar")) is None
+
+    def stop(*args, **kwargs):
+        raise ConfigError("stopped before training")
+
+    monkeypatch.setattr(experiment, "run_experiment", stop)
+    for argv, noted in (
+        (["--env", "Breakout-MinAtar"], True),
+        (["--preset", "minatar", "--env", "Breakout-MinAtar"], False),
+        ([], False),
+    ):
+        assert ppo_experiment.main(argv) == 2
+        err = capsys.readouterr().err
+        assert ("note: Breakout-MinAtar runs with PPOConfig's defaults" in err) == noted, err
+        assert ("--preset minatar starts from the PPO MinAtar config of purejaxql" in err) == noted

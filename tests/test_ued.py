@@ -6,6 +6,7 @@ checkpoint, the sign of PAIRED's regret, bad input, and the `experiments.ued` CL
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -252,7 +253,7 @@ def test_cli_refuses_bad_input_without_traceback(capsys):
     )
 
 
-def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path):
+def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path, monkeypatch):
     """The CLI writes the run folder and checkpoints after every update; a run resumed from
     the first checkpoint (`rljax.run(state=..., updates_done=1)`, what `--resume` does) ends
     bitwise on the final checkpoint, level buffer included, with the same metrics. The
@@ -265,8 +266,17 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
     for field in ("num_envs", "num_steps", "total_timesteps", "hidden_sizes", "update_epochs"):
         argv += [f"--learner.{field.replace('_', '-')}", str(getattr(LEARNER, field)).strip("(,)")]
     argv += ["--learner.num-eval-episodes", "1", "--learner.gru-size", "8"]
+    plots, plot = [], ued_experiment.plot_learning_curves
+
+    def recording(curves, path, **kwargs):
+        plots.append((Path(path).name, curves, kwargs))
+        return plot(curves, path, **kwargs)
+
+    monkeypatch.setattr(ued_experiment, "plot_learning_curves", recording)
     assert ued_experiment.main(argv) == 0
     (run_dir,) = tmp_path.iterdir()
+    ((_, curves, labels),) = [p for p in plots if p[0] == "heldout_curve.png"]
+    assert labels["ylabel"] == "held-out solve rate" and "solve rate" in labels["title"]
     assert run_dir.name.startswith("ued-robust_plr-Maze-13x13-"), run_dir.name
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):
         assert (run_dir / name).exists(), name
@@ -280,6 +290,7 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path)
         np.mean([level["solve_rate"] for level in levels.values()])
     )
     assert summary["mean_solve_rate"] == pytest.approx(m["heldout_solve_rate"][0, -1])
+    np.testing.assert_array_equal(curves["robust_plr"][1], m["heldout_solve_rate"])
     # Robust PLR only evaluates new levels: gradient updates come from replay steps alone.
     assert m["new_steps"].sum() > 0
     assert (
