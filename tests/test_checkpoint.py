@@ -237,3 +237,16 @@ def _types(module: str):
     from rljax.agents.ppo import PPO, PPOConfig
 
     return {"ppo": (PPOConfig, PPO), "dqn": (DQNConfig, DQN)}[module]
+
+
+def test_a_quoted_library_error_is_cut_at_a_word_boundary():
+    """A corrupt checkpoint's message quotes the library's error (tensorstore's can run to
+    kilobytes): its first line only, cut between words, never mid-word."""
+    from rljax.checkpoint import _first_words
+
+    first = "DATA_LOSS: Error reading local file: unexpected end of chunk data"
+    text = f"{first}\nsecond line"
+    assert _first_words(text, 100) == first
+    assert _first_words(text, 30) == "DATA_LOSS: Error reading ..."
+    assert _first_words(text, 42) == "DATA_LOSS: Error reading local file ..."
+    assert _first_words("", 10) == ""
