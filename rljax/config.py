@@ -72,6 +72,9 @@ def cli_parsing():
             raise
         print(f"error: {line}", file=sys.stderr)
         raise SystemExit(2) from None
+    except BaseException:
+        sys.stderr.write(captured.getvalue())
+        raise
     else:
         sys.stderr.write(captured.getvalue())
     finally:

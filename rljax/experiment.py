@@ -411,7 +411,7 @@ def main(
 
     named = presets_for(config_type)
     if named:
-        described = " ".join(f"{p.describe()}" for p in named.values())
+        described = " ".join(p.describe() for p in named.values())
         flag = tyro.conf.arg(
             help=f"Start from published hyperparameters; flags given with it override them. "
             f"{described}",

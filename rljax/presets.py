@@ -64,9 +64,13 @@ def presets_for(config_type: type) -> dict[str, Preset]:
 
 def suggested_preset(config: Any) -> Preset | None:
     """The preset for `config.env`'s family whose hyperparameters `config` does not use (its
-    env and budget aside), if there is one."""
+    env and budget aside), if there is one; never for the family of the config type's own
+    default env (its defaults were chosen for it, and a changed field there is deliberate)."""
+    default_env = type(config)().env
     for found in presets_for(type(config)).values():
         if not found.envs or not re.fullmatch(found.envs, config.env):
+            continue
+        if re.fullmatch(found.envs, default_env):
             continue
         values = {k: v for k, v in found.values.items() if k not in ("env", "total_timesteps")}
         if any(getattr(config, k) != v for k, v in values.items()):

@@ -98,6 +98,8 @@ def test_an_env_of_a_presets_family_without_it_gets_a_note(monkeypatch, capsys):
     assert suggested_preset(PPOConfig(env="Breakout-MinAtar")).name == "minatar"
     assert suggested_preset(PPOConfig(env="brax/ant")).name == "brax"
     assert suggested_preset(PPOConfig()) is None
+    assert suggested_preset(PPOConfig(num_envs=8)) is None  # CartPole: the defaults' own env
+    assert suggested_preset(PQNConfig()) is None
     assert suggested_preset(preset(PPOConfig, "minatar", env="Breakout-MinAtar")) is None
 
     def stop(*args, **kwargs):
