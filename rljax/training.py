@@ -352,10 +352,14 @@ def run(
         while updates_done < algo.num_updates:
             num_valid = min(chunk_size, algo.num_updates - updates_done)
             timer.chunk_started()
-            if program is None:
+            if program is None and options.check_memory and len(devices) == 1:
+                # Compiled ahead of its first call, so its working memory is checked before
+                # it runs. (A state sharded over several devices is left to `jit`: its first
+                # chunk's outputs may be sharded unlike `init`'s, which jit recompiles for
+                # and an ahead-of-time program refuses.)
                 program = chunk.lower(state, jnp.int32(chunk_size)).compile()
-                if options.check_memory:
-                    memory.check_program_fits(program, memory.tree_bytes(state), devices)
+                memory.check_program_fits(program, memory.tree_bytes(state), devices)
+            program = program or chunk
             new_state, out = program(state, jnp.int32(num_valid))
             metrics, finite = out if options.check_finite else (out, None)
             metrics = {k: to_host(v)[:, :num_valid] for k, v in _metric_dict(metrics).items()}
