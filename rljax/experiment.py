@@ -28,7 +28,7 @@ import jax
 import numpy as np
 
 from rljax import config as cfg
-from rljax import loggers
+from rljax import loggers, memory
 from rljax.config import ConfigError
 from rljax.plotting import plot_learning_curves
 from rljax.results import RunWriter, new_run_dir
@@ -309,12 +309,18 @@ def _config_from_json(config_type: type, values: dict[str, Any]) -> Any:
     return config_type(**kwargs)
 
 
+def _flag_value(argv: list[str], flag: str) -> str:
+    """The value of `flag` in `argv` ("" if absent), read before tyro parses the command
+    line, because it decides the defaults tyro parses against."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument(flag, default="")
+    return getattr(parser.parse_known_args(argv)[0], flag.lstrip("-").replace("-", "_"))
+
+
 def _resume_defaults(name: str, config_type: type, args_type: type, argv: list[str]) -> Any:
     """With `--resume RUN_DIR` in `argv`: the arguments RUN_DIR was trained with, to serve as
     the CLI's defaults. None without `--resume`."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--resume", default="")
-    run_dir = parser.parse_known_args(argv)[0].resume
+    run_dir = _flag_value(argv, "--resume")
     if not run_dir:
         return None
     path = Path(run_dir) / "config.json"
@@ -355,9 +361,7 @@ def _suggest_preset(config: Any) -> None:
 def _preset_defaults(config_type: type, args_type: type, argv: list[str], stored: Any) -> Any:
     """With `--preset NAME` in `argv`: the CLI's defaults with the preset's config (flags
     given with it override it). `stored` (the defaults of `--resume`) unchanged otherwise."""
-    parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--preset", default="")
-    name = parser.parse_known_args(argv)[0].preset
+    name = _flag_value(argv, "--preset")
     if not name:
         return stored
     if stored is not None:
@@ -452,10 +456,9 @@ def out_of_memory(error: Exception) -> ConfigError:
     """XLA's RESOURCE_EXHAUSTED as one line: what ran out and what to make smaller."""
     first = next((line for line in str(error).splitlines() if line.strip()), "")
     return ConfigError(
-        f"the device ran out of memory ({first.strip()[:200]}). Fix: make a run smaller "
-        "(--num-envs, --num-steps, --buffer-size, --hidden-sizes) or train fewer seeds at "
-        "once (--seeds); the run folder keeps what was written before (config.json, "
-        "metrics and checkpoints of finished chunks)"
+        f"the device ran out of memory ({first.strip()[:200]}). {memory.SHRINK} The run "
+        "folder keeps what was written before (config.json, metrics and checkpoints of "
+        "finished chunks)."
     )
 
 
