@@ -36,7 +36,7 @@ from envs.maze.task_space import MazeConfig
 from experiments.ued import make_algorithm
 from rljax.curricula.runner import UEDConfig, curriculum_config, feedforward, maze_learner
 
-SHOWN_LEVELS = ("FourRooms", "SimpleCrossing", "Corridor", "SixteenRooms", "Labyrinth")
+SHOWN_LEVELS = ("SixteenRooms", "SixteenRooms2", "Labyrinth", "StandardMaze", "StandardMaze3")
 
 
 def buffer_summary(algo, state, seed_index: int) -> dict | None:

@@ -36,7 +36,7 @@ from envs.maze import (
     stack_levels,
 )
 from envs.maze.level import DIRECTION_VECTORS
-from envs.maze.named import flip_horizontal
+from envs.maze.named import BENCHMARK_NAMES, RLJAX_NAMES, flip_horizontal
 from rljax.environment import action_spec, max_episode_steps
 
 PARAMS = MazeParams()
@@ -171,7 +171,7 @@ def test_bfs_on_hand_levels():
     )
     _, length, solvable = solve(walled_in)
     assert int(length) == -1 and not bool(solvable)
-    assert int(solve(named_levels()["Corridor"])[1]) == 96
+    assert int(solve(named_levels()["RljaxCorridor"])[1]) == 96
 
 
 # --- named levels --------------------------------------------------------------------------------
@@ -180,16 +180,222 @@ def test_bfs_on_hand_levels():
 def test_named_levels_are_well_formed_solvable_and_batched():
     levels = named_levels()
     required = {"SixteenRooms", "SixteenRooms2", "Labyrinth", "LabyrinthFlipped", "Labyrinth2"}
-    required |= {"StandardMaze", "StandardMaze2", "StandardMaze3", "FourRooms", "PerfectMaze"}
-    assert required <= set(levels) and set(levels) == set(NAMED_MAPS)
+    required |= {"StandardMaze", "StandardMaze2", "StandardMaze3"}
+    assert set(BENCHMARK_NAMES) == required and set(levels) == set(NAMED_MAPS)
+    assert tuple(levels) == BENCHMARK_NAMES + RLJAX_NAMES
     for name, level in levels.items():
         check_level(level, PARAMS)
         assert level.walls.shape == (13, 13), name
         assert 0 < int(solve(level)[1]) < T // 2, name
     names, batch = named_level_batch()
     assert batch.walls.shape == (len(names), 13, 13) and batch.agent_pos.shape == (len(names), 2)
-    flipped = level_to_ascii(levels["LabyrinthFlipped"])
-    assert flipped == flip_horizontal(level_to_ascii(levels["Labyrinth"]))
+    for prefix in ("", "Rljax"):  # the benchmark's LabyrinthFlipped is its Labyrinth mirrored
+        flipped = level_to_ascii(levels[f"{prefix}LabyrinthFlipped"])
+        assert flipped == flip_horizontal(level_to_ascii(levels[f"{prefix}Labyrinth"]))
+
+
+# The UED benchmark's held-out layouts, transcribed independently of envs/maze/named.py (which
+# follows JaxUED's level strings): the bit maps of facebookresearch/dcd envs/multigrid/maze.py
+# (1 = wall; the 13x13 interior of its 15x15 grid), its start and goal converted from 1-based
+# (x, y) to [row, col] and its start direction 0 (east); LabyrinthFlipped, absent from dcd, from
+# facebookresearch/minimax src/minimax/envs/maze/maze_ood.py. name: (walls, agent [row, col],
+# agent direction 0 east / 1 south / 2 west / 3 north, goal [row, col]).
+BENCHMARK_LAYOUTS = {
+    "SixteenRooms": (  # dcd SixteenRoomsEnv
+        (
+            "0001001001000",
+            "0000000001000",
+            "0001001000000",
+            "1011101101110",
+            "0001000000000",
+            "0000001001000",
+            "1101011011101",
+            "0001000001000",
+            "0001001000000",
+            "0111101101011",
+            "0001001001000",
+            "0000001000000",
+            "0001000001000",
+        ),
+        (1, 1),
+        0,
+        (11, 11),
+    ),
+    "SixteenRooms2": (  # dcd SixteenRoomsFewerDoorsEnv
+        (
+            "0001000001000",
+            "0000001001000",
+            "0001001001000",
+            "1111011011101",
+            "0001001000000",
+            "0000001001000",
+            "1011111011111",
+            "0001001001000",
+            "0001000000000",
+            "1101101101111",
+            "0001001001000",
+            "0000001000000",
+            "0001001001000",
+        ),
+        (1, 1),
+        0,
+        (11, 11),
+    ),
+    "Labyrinth": (  # dcd LabyrinthEnv
+        (
+            "0000000000000",
+            "0111111111110",
+            "0100000000010",
+            "0101111111010",
+            "0101000001010",
+            "0101011101010",
+            "0101010101010",
+            "0101010101010",
+            "0100010001010",
+            "0111111111010",
+            "0000010000010",
+            "1111010111110",
+            "0000010000000",
+        ),
+        (12, 0),
+        0,
+        (6, 6),
+    ),
+    "LabyrinthFlipped": (  # minimax LabyrinthFlipped
+        (
+            "0000000000000",
+            "0111111111110",
+            "0100000000010",
+            "0101111111010",
+            "0101000001010",
+            "0101011101010",
+            "0101010101010",
+            "0101010101010",
+            "0101000100010",
+            "0101111111110",
+            "0100000100000",
+            "0111110101111",
+            "0000000100000",
+        ),
+        (12, 12),
+        2,
+        (6, 6),
+    ),
+    "Labyrinth2": (  # dcd Labyrinth2Env
+        (
+            "0100000000000",
+            "0101111111110",
+            "0101000000010",
+            "0101011111010",
+            "0101010001010",
+            "0001010101010",
+            "1111010101010",
+            "0001011101010",
+            "0101000001010",
+            "0101111111010",
+            "0100000000010",
+            "0111111111110",
+            "0000000000000",
+        ),
+        (0, 0),
+        0,
+        (6, 6),
+    ),
+    "StandardMaze": (  # dcd MazeEnv
+        (
+            "0000010000100",
+            "0111011110110",
+            "0100000000000",
+            "0111111110111",
+            "0000000010000",
+            "1111110111110",
+            "0000100100000",
+            "0110001101111",
+            "0010100100010",
+            "1010110111010",
+            "1010010001000",
+            "1011011101110",
+            "0001000101000",
+        ),
+        (0, 6),
+        0,
+        (12, 6),
+    ),
+    "StandardMaze2": (  # dcd HorizontalMazeEnv
+        (
+            "0001010000100",
+            "0101011110001",
+            "0100000000100",
+            "0111111110111",
+            "0001001010100",
+            "1101011010100",
+            "0101000010110",
+            "0101101110010",
+            "0100100111010",
+            "0110110101010",
+            "0100010101010",
+            "0101010101010",
+            "0001000100000",
+        ),
+        (6, 0),
+        0,
+        (4, 12),
+    ),
+    "StandardMaze3": (  # dcd Maze3Env
+        (
+            "0000101000000",
+            "0111101011110",
+            "0100001010000",
+            "0001111010101",
+            "1101000010100",
+            "0001011010110",
+            "0101010010010",
+            "0101010111011",
+            "0100010101000",
+            "0111010101110",
+            "0100010100010",
+            "0101110101010",
+            "0100010001000",
+        ),
+        (0, 3),
+        0,
+        (6, 12),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARK_LAYOUTS))
+def test_benchmark_named_levels_are_the_benchmark_layouts(name):
+    """Each level under a UED-literature name is exactly the benchmark's: every wall cell, the
+    start cell and direction, and the goal (a single changed cell fails)."""
+    rows, agent, direction, goal = BENCHMARK_LAYOUTS[name]
+    expected = np.array([[ch == "1" for ch in row] for row in rows])
+    level = named_levels()[name]
+    assert expected.shape == (13, 13)
+    walls = np.asarray(level.walls)
+    changed = [(int(r), int(c)) for r, c in zip(*np.nonzero(walls != expected), strict=True)]
+    assert not changed, f"{name}: wall cells (row, col) differ from the benchmark at {changed}"
+    assert tuple(np.asarray(level.agent_pos).tolist()) == agent, name
+    assert int(level.agent_dir) == direction, name
+    assert tuple(np.asarray(level.goal_pos).tolist()) == goal, name
+
+
+def test_rljax_designs_are_not_under_benchmark_names():
+    """rljax's own mazes carry the Rljax prefix: no literature name (the benchmark's eight, nor
+    those left out for lack of a fixed 13x13 layout) holds one, and none has a benchmark
+    level's walls."""
+    literature = set(BENCHMARK_LAYOUTS) | {"SmallCorridor", "LargeCorridor", "Corridor"}
+    literature |= {"FourRooms", "SimpleCrossing", "Crossing", "NineRooms", "NineRoomsFewerDoors"}
+    literature |= {"PerfectMaze", "PerfectMaze2", "PerfectMazeSmall", "PerfectMazeMedium"}
+    literature |= {"PerfectMazeLarge", "PerfectMazeXL", "Maze", "Maze2", "Maze3"}
+    assert set(BENCHMARK_NAMES) == set(BENCHMARK_LAYOUTS)
+    assert set(NAMED_MAPS) == set(BENCHMARK_NAMES) | set(RLJAX_NAMES)
+    assert not set(RLJAX_NAMES) & literature
+    assert set(NAMED_MAPS) & literature == set(BENCHMARK_NAMES)
+    assert all(name.startswith("Rljax") for name in RLJAX_NAMES)
+    levels = named_levels()
+    benchmark_walls = {np.asarray(levels[name].walls).tobytes() for name in BENCHMARK_NAMES}
+    assert not {np.asarray(levels[name].walls).tobytes() for name in RLJAX_NAMES} & benchmark_walls
 
 
 def test_bfs_greedy_policy_solves_every_named_level():
@@ -309,7 +515,7 @@ def test_resetting_to_different_levels_compiles_once(count_compilations):
         return ENV.step(key, state, jnp.int32(2), PARAMS)[0].sum() + obs.sum()
 
     key = jax.random.PRNGKey(0)
-    named = named_levels()["FourRooms"]
+    named = named_levels()["RljaxFourRooms"]
     sampled = random_level(3, 30)
     mutated = mutate(key, sampled, jnp.int32(3))
     handmade = Level.create(np.zeros((13, 13)), [1, 1], 2, [5, 5])  # float/int inputs, cast
@@ -347,10 +553,10 @@ def test_level_of_the_wrong_shape_or_dtype_gives_a_clear_error():
         ENV.reset_to_level(jax.random.PRNGKey(0), small, PARAMS)
     with pytest.raises(rljax.ConfigError, match=message):  # inside jit too, at trace time
         jax.jit(ENV.reset_to_level, static_argnums=2)(jax.random.PRNGKey(0), small, PARAMS)
-    batched = jax.tree.map(lambda x: x[None], named_levels()["FourRooms"])
+    batched = jax.tree.map(lambda x: x[None], named_levels()["RljaxFourRooms"])
     with pytest.raises(rljax.ConfigError, match=r"agent_pos has shape \(1, 2\).*vmap"):
         ENV.reset_to_level(jax.random.PRNGKey(0), batched.replace(walls=batched.walls[0]), PARAMS)
-    good = named_levels()["FourRooms"]
+    good = named_levels()["RljaxFourRooms"]
     int_walls = good.replace(walls=good.walls.astype(jnp.int32))
     with pytest.raises(rljax.ConfigError, match=r"Level.walls has dtype int32, expected bool"):
         ENV.reset_to_level(jax.random.PRNGKey(0), int_walls, PARAMS)
@@ -421,3 +627,15 @@ def test_render_shapes_and_png(tmp_path):
     assert traced.shape == image.shape and not np.array_equal(traced, image)
     out = save_level_grid(named_levels(), tmp_path / "named.png")
     assert out.stat().st_size > 1000 and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_heldout_set_is_the_benchmark_by_default_and_selectable():
+    """The maze task space evaluates on the benchmark's 8 mazes unless told otherwise."""
+    from envs.maze.task_space import MazeConfig, MazeTaskSpace
+    from rljax.config import ConfigError
+
+    assert tuple(MazeTaskSpace(MazeConfig()).heldout()) == BENCHMARK_NAMES
+    assert tuple(MazeTaskSpace(MazeConfig(heldout="rljax")).heldout()) == RLJAX_NAMES
+    assert len(MazeTaskSpace(MazeConfig(heldout="all")).heldout()) == 22
+    with pytest.raises(ConfigError, match="heldout"):
+        MazeConfig(heldout="papers")

@@ -151,7 +151,11 @@ def test_heldout_pictures_follow_the_evaluated_episodes(config):
     # levels it rarely solves.
     near = maze.Level.create(np.zeros((13, 13), bool), (6, 6), 0, (6, 8))
     named = maze.named_levels()
-    held_out = {"near": near, "Labyrinth": named["Labyrinth"], "FourRooms": named["FourRooms"]}
+    held_out = {
+        "near": near,
+        "Labyrinth": named["Labyrinth"],
+        "RljaxFourRooms": named["RljaxFourRooms"],
+    }
     config = config.replace(learner=config.learner.replace(num_eval_episodes=4))
     space = HeldOut(maze.MazeTaskSpace(maze.MazeConfig(num_walls=5)), held_out)
     algo = UED(config, task_space=space)
@@ -426,7 +430,7 @@ def test_a_curriculum_defined_in_a_test_runs_in_the_loop():
     import envs.maze as maze
 
     named = maze.named_levels()
-    levels = [named["Labyrinth"], named["FourRooms"], named["SixteenRooms"]]
+    levels = [named["Labyrinth"], named["RljaxFourRooms"], named["SixteenRooms"]]
     curriculum = FixedLevels(levels, LEARNER.num_envs)
     algo = UED(TINY, curriculum=curriculum)
     state, metrics = jax.jit(lambda k: rljax.train(algo, k, algo.hparams()))(jax.random.PRNGKey(0))

@@ -1,10 +1,44 @@
-"""Held-out named mazes for zero-shot evaluation, authored for rljax as 13x13 ASCII maps.
+"""Held-out named mazes for zero-shot evaluation, as 13x13 ASCII maps (legend: `envs.maze.level`).
 
-The names follow the UED literature's evaluation set (Dennis et al. 2020, sec. 5; Jiang et
-al. 2021b; Parker-Holder et al. 2022); the layouts are our own, in the same spirit. Where the
-classic versions are 15x15 with an outer wall, the 13x13 interior is the level (the grid
-edge acts as the wall). Map legend: see `envs.maze.level`. Every level here is well-formed
-and solvable within the 250-step limit (tested).
+Two groups, told apart by name:
+
+* The UED benchmark's held-out mazes (`BENCHMARK_NAMES`): SixteenRooms, SixteenRooms2,
+  Labyrinth, LabyrinthFlipped, Labyrinth2, StandardMaze, StandardMaze2, StandardMaze3. Their
+  layouts (walls, start cell and direction, goal) are the benchmark's data, transcribed cell
+  for cell from JaxUED (github.com/DramaCow/jaxued, `src/jaxued/environments/maze/level.py`,
+  its prefab level strings, commit 0f8f128), whose default evaluation set is exactly these
+  eight. They were checked cell for cell against the PLR/ACCEL code, facebookresearch/dcd
+  (`envs/multigrid/maze.py`, commit 72991be: bit maps with start and goal positions), and
+  against facebookresearch/minimax (`src/minimax/envs/maze/maze_ood.py`, commit d053054): the
+  walls, start and goal agree in all three. Names in dcd: SixteenRoomsEnv, SixteenRoomsFewerDoorsEnv
+  (= SixteenRooms2), LabyrinthEnv, Labyrinth2Env, MazeEnv (`MultiGrid-Maze-v0` =
+  StandardMaze), HorizontalMazeEnv (`MultiGrid-Maze2-v0` = StandardMaze2), Maze3Env
+  (`MultiGrid-Maze3-v0` = StandardMaze3); dcd has no LabyrinthFlipped (JaxUED and minimax
+  have it: Labyrinth mirrored left-right).
+* rljax's own designs (`RLJAX_NAMES`, every name prefixed `Rljax`), kept so earlier rljax
+  runs stay reproducible; none is identical to a benchmark level, and no number measured on
+  them is comparable with a paper's.
+
+Conversion. The benchmark levels are the 13x13 interior of a 15x15 grid with an outer wall;
+here the grid edge acts as that wall, so the interior is the level, unchanged. Positions:
+JaxUED and dcd store (x, y) = (column, row), dcd 1-based on the bordered grid; rljax stores
+[row, col] on the interior. Directions: JaxUED's `agent_dir` 0, 1, 2, 3 moves by (x, y) =
+(+1, 0), (0, +1), (-1, 0), (0, -1), i.e. east, south, west, north, and its map characters are
+`>`, `v`, `<`, `^` for 0..3; rljax's direction 0..3 is also east (+col), south (+row), west,
+north with the same four characters, so a JaxUED map string reads here as it is. Start
+directions follow JaxUED: east in every level but LabyrinthFlipped (west). dcd starts every
+maze facing east too (its direction index 0, MiniGrid's east); minimax draws the start
+direction at random on each reset in SixteenRooms2, Labyrinth2, StandardMaze2 and
+StandardMaze3.
+
+Left out, having no fixed 13x13 layout: SmallCorridor (13x13 walls, but the goal is drawn
+from 10 cells on every reset), LargeCorridor (19x19), FourRooms (dcd 19x19 and minimax
+17x17, doors and positions random), SimpleCrossing / Crossing (generated on every reset,
+9x9 or 11x11), and PerfectMaze (generated on every reset; dcd's PerfectMazeSmall/Medium/
+Large/XL are 11x11, 21x21, 51x51 and 101x101 grids). dcd's NineRooms and NineRoomsFewerDoors
+are fixed 13x13 layouts but in neither paper's held-out set, so they are not here.
+
+Every level here is well-formed and solvable within the 250-step limit (tested).
 """
 
 from __future__ import annotations
@@ -13,8 +47,140 @@ import functools
 
 from envs.maze.level import AGENT_CHARS, Level, level_from_ascii, stack_levels
 
-# 4x4 rooms (walls on rows/cols 3, 6, 9), doors everywhere: many short routes.
+# --- the UED benchmark's held-out mazes (JaxUED's level strings, see above) -------------
+
 SIXTEEN_ROOMS = """
+...#..#..#...
+.>.......#...
+...#..#......
+#.###.##.###.
+...#.........
+......#..#...
+##.#.##.###.#
+...#.....#...
+...#..#......
+.####.##.#.##
+...#..#..#...
+......#....G.
+...#.....#...
+"""
+
+SIXTEEN_ROOMS_2 = """
+...#.....#...
+.>....#..#...
+...#..#..#...
+####.##.###.#
+...#..#......
+......#..#...
+#.#####.#####
+...#..#..#...
+...#.........
+##.##.##.####
+...#..#..#...
+......#....G.
+...#..#..#...
+"""
+
+LABYRINTH = """
+.............
+.###########.
+.#.........#.
+.#.#######.#.
+.#.#.....#.#.
+.#.#.###.#.#.
+.#.#.#G#.#.#.
+.#.#.#.#.#.#.
+.#...#...#.#.
+.#########.#.
+.....#.....#.
+####.#.#####.
+>....#.......
+"""
+
+LABYRINTH_FLIPPED = """
+.............
+.###########.
+.#.........#.
+.#.#######.#.
+.#.#.....#.#.
+.#.#.###.#.#.
+.#.#.#G#.#.#.
+.#.#.#.#.#.#.
+.#.#...#...#.
+.#.#########.
+.#.....#.....
+.#####.#.####
+.......#....<
+"""
+
+LABYRINTH_2 = """
+>#...........
+.#.#########.
+.#.#.......#.
+.#.#.#####.#.
+.#.#.#...#.#.
+...#.#.#.#.#.
+####.#G#.#.#.
+...#.###.#.#.
+.#.#.....#.#.
+.#.#######.#.
+.#.........#.
+.###########.
+.............
+"""
+
+STANDARD_MAZE = """
+.....#>...#..
+.###.####.##.
+.#...........
+.########.###
+........#....
+######.#####.
+....#..#.....
+.##...##.####
+..#.#..#...#.
+#.#.##.###.#.
+#.#..#...#...
+#.##.###.###.
+...#..G#.#...
+"""
+
+STANDARD_MAZE_2 = """
+...#.#....#..
+.#.#.####...#
+.#........#..
+.########.###
+...#..#.#.#.G
+##.#.##.#.#..
+>#.#....#.##.
+.#.##.###..#.
+.#..#..###.#.
+.##.##.#.#.#.
+.#...#.#.#.#.
+.#.#.#.#.#.#.
+...#...#.....
+"""
+
+STANDARD_MAZE_3 = """
+...>#.#......
+.####.#.####.
+.#....#.#....
+...####.#.#.#
+##.#....#.#..
+...#.##.#.##.
+.#.#.#..#..#G
+.#.#.#.###.##
+.#...#.#.#...
+.###.#.#.###.
+.#...#.#...#.
+.#.###.#.#.#.
+.#...#...#...
+"""
+
+# --- rljax's own designs (not the benchmark's; named Rljax* so they cannot be mistaken) --
+
+# 4x4 rooms (walls on rows/cols 3, 6, 9), doors everywhere: many short routes.
+RLJAX_SIXTEEN_ROOMS = """
 >..#..#..#...
 ......#......
 ...#.....#...
@@ -31,7 +197,7 @@ SIXTEEN_ROOMS = """
 """
 
 # The same rooms with doors that force a serpentine through all sixteen.
-SIXTEEN_ROOMS_2 = """
+RLJAX_SIXTEEN_ROOMS_2 = """
 v..#.....#...
 ......#..#...
 ...#..#......
@@ -48,7 +214,7 @@ v..#.....#...
 """
 
 # A square spiral: blockers beside each ring's opening force a full lap per ring.
-LABYRINTH = """
+RLJAX_LABYRINTH = """
 >............
 ############.
 ...........#.
@@ -65,7 +231,7 @@ LABYRINTH = """
 """
 
 # Concentric rings opening alternately at the bottom and top, one way round each ring.
-LABYRINTH_2 = """
+RLJAX_LABYRINTH_2 = """
 ......<......
 .###########.
 .#.....#...#.
@@ -82,7 +248,7 @@ LABYRINTH_2 = """
 """
 
 # Perfect mazes (one path between any two cells) on the 7x7 lattice of even cells.
-PERFECT_MAZE = """
+RLJAX_PERFECT_MAZE = """
 >....#.......
 ####.###.####
 ...#...#.....
@@ -98,7 +264,7 @@ PERFECT_MAZE = """
 .......#....G
 """
 
-PERFECT_MAZE_2 = """
+RLJAX_PERFECT_MAZE_2 = """
 .......#...#G
 ######.#.#.#.
 .#...#...#...
@@ -115,7 +281,7 @@ PERFECT_MAZE_2 = """
 """
 
 # Standard mazes: perfect mazes with a few walls knocked out, so several routes exist.
-STANDARD_MAZE = """
+RLJAX_STANDARD_MAZE = """
 v....#.......
 ####.#.#.###.
 .....#.#.....
@@ -131,7 +297,7 @@ v....#.......
 ...........#G
 """
 
-STANDARD_MAZE_2 = """
+RLJAX_STANDARD_MAZE_2 = """
 ...#...#.....
 ##.#.#.#####.
 .#...#.......
@@ -147,7 +313,7 @@ STANDARD_MAZE_2 = """
 .#...#.......
 """
 
-STANDARD_MAZE_3 = """
+RLJAX_STANDARD_MAZE_3 = """
 .....#G......
 .#.###.#.###.
 .#.....#.....
@@ -164,7 +330,7 @@ STANDARD_MAZE_3 = """
 """
 
 # Four rooms, one door in each dividing wall.
-FOUR_ROOMS = """
+RLJAX_FOUR_ROOMS = """
 ......#......
 .>....#......
 .............
@@ -181,7 +347,7 @@ FOUR_ROOMS = """
 """
 
 # One wall across the grid with a single gap.
-SIMPLE_CROSSING = """
+RLJAX_SIMPLE_CROSSING = """
 ......#......
 .v....#......
 ......#......
@@ -198,7 +364,7 @@ SIMPLE_CROSSING = """
 """
 
 # Two walls each way; gaps connect only some of the nine regions (with one dead end).
-CROSSING = """
+RLJAX_CROSSING = """
 ....#...#....
 .>..#...#....
 ........#....
@@ -215,7 +381,7 @@ CROSSING = """
 """
 
 # A single serpentine corridor through the whole grid (96 moves).
-CORRIDOR = """
+RLJAX_CORRIDOR = """
 >............
 ############.
 .............
@@ -239,22 +405,41 @@ def flip_horizontal(text: str) -> str:
     return "\n".join(row.strip()[::-1].translate(swap) for row in rows)
 
 
-NAMED_MAPS: dict[str, str] = {
+BENCHMARK_MAPS: dict[str, str] = {
     "SixteenRooms": SIXTEEN_ROOMS,
     "SixteenRooms2": SIXTEEN_ROOMS_2,
     "Labyrinth": LABYRINTH,
-    "LabyrinthFlipped": flip_horizontal(LABYRINTH),
+    "LabyrinthFlipped": LABYRINTH_FLIPPED,
     "Labyrinth2": LABYRINTH_2,
     "StandardMaze": STANDARD_MAZE,
     "StandardMaze2": STANDARD_MAZE_2,
     "StandardMaze3": STANDARD_MAZE_3,
-    "PerfectMaze": PERFECT_MAZE,
-    "PerfectMaze2": PERFECT_MAZE_2,
-    "FourRooms": FOUR_ROOMS,
-    "SimpleCrossing": SIMPLE_CROSSING,
-    "Crossing": CROSSING,
-    "Corridor": CORRIDOR,
 }
+
+RLJAX_MAPS: dict[str, str] = {
+    "RljaxSixteenRooms": RLJAX_SIXTEEN_ROOMS,
+    "RljaxSixteenRooms2": RLJAX_SIXTEEN_ROOMS_2,
+    "RljaxLabyrinth": RLJAX_LABYRINTH,
+    "RljaxLabyrinthFlipped": flip_horizontal(RLJAX_LABYRINTH),
+    "RljaxLabyrinth2": RLJAX_LABYRINTH_2,
+    "RljaxStandardMaze": RLJAX_STANDARD_MAZE,
+    "RljaxStandardMaze2": RLJAX_STANDARD_MAZE_2,
+    "RljaxStandardMaze3": RLJAX_STANDARD_MAZE_3,
+    "RljaxPerfectMaze": RLJAX_PERFECT_MAZE,
+    "RljaxPerfectMaze2": RLJAX_PERFECT_MAZE_2,
+    "RljaxFourRooms": RLJAX_FOUR_ROOMS,
+    "RljaxSimpleCrossing": RLJAX_SIMPLE_CROSSING,
+    "RljaxCrossing": RLJAX_CROSSING,
+    "RljaxCorridor": RLJAX_CORRIDOR,
+}
+
+BENCHMARK_NAMES: tuple[str, ...] = tuple(BENCHMARK_MAPS)
+"""The UED benchmark's held-out mazes (JaxUED's default evaluation set), in its order."""
+RLJAX_NAMES: tuple[str, ...] = tuple(RLJAX_MAPS)
+"""rljax's own designs: not the benchmark's layouts, so not comparable with a paper."""
+
+# Every named level: the benchmark's first, then rljax's own.
+NAMED_MAPS: dict[str, str] = {**BENCHMARK_MAPS, **RLJAX_MAPS}
 
 
 @functools.cache

@@ -4,7 +4,9 @@ New levels are domain randomisation's (`sample_level` with `num_walls` walls, De
 2020, sec. 5); the simplest levels, where ACCEL's editor starts, are rooms with
 `initial_num_walls` walls (Parker-Holder et al. 2022, sec. 4: ACCEL starts from empty
 rooms); `mutate` is ACCEL's editor (`mutate_level`: each edit flips a wall or moves the
-goal); the held-out set is the 14 named mazes (`envs/maze/named.py`); an episode succeeds
+goal); the held-out set is chosen by `MazeConfig.heldout` among the named mazes
+(`envs/maze/named.py`): the UED benchmark's 8 (default; JaxUED's evaluation set, so per-level
+numbers compare with the papers'), rljax's own 14 designs, or all 22; an episode succeeds
 when it reaches the goal, the only reward (return > 0); PAIRED's adversary builds a level in
 `MazeAdversary-13x13`: goal, agent, then 50 walls, one cell per step.
 """
@@ -12,6 +14,7 @@ when it reaches the goal, the only reward (return > 0); PAIRED's adversary build
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import jax
 import jax.numpy as jnp
@@ -19,12 +22,17 @@ import jax.numpy as jnp
 from envs.maze.adversary import AdversaryParams, level_from_adversary_actions
 from envs.maze.generators import mutate_level, sample_level
 from envs.maze.level import Level
-from envs.maze.named import named_levels
+from envs.maze.named import BENCHMARK_NAMES, RLJAX_NAMES, named_levels
 from rljax import config as cfg
 from rljax.environment import make
 from rljax.task_space import AdversarySpec, register_task_space
 
 ADVERSARY_ENV = "MazeAdversary-13x13"
+HELDOUT_SETS: dict[str, tuple[str, ...]] = {
+    "benchmark": BENCHMARK_NAMES,
+    "rljax": RLJAX_NAMES,
+    "all": BENCHMARK_NAMES + RLJAX_NAMES,
+}
 
 
 @dataclass(frozen=True)
@@ -36,9 +44,15 @@ class MazeConfig:
     initial_num_walls: int = 0
     """Wall budget of the simplest levels (ACCEL's new levels; 0: empty rooms)."""
 
+    heldout: Annotated[str, cfg.choices(HELDOUT_SETS)] = "benchmark"
+    """The held-out mazes: `benchmark` (the UED literature's 8: SixteenRooms, ...,
+    StandardMaze3, as JaxUED evaluates), `rljax` (rljax's own 14 designs, the held-out set
+    before December 2026) or `all`."""
+
     def __post_init__(self) -> None:
         cfg.check_types(self)
         cfg.check_non_negative(self, "num_walls", "initial_num_walls")
+        cfg.check_choice(self, "heldout", tuple(HELDOUT_SETS))
 
 
 class MazeTaskSpace:
@@ -72,7 +86,8 @@ class MazeTaskSpace:
         return mutate_level(key, level, num_edits)
 
     def heldout(self) -> dict[str, Level]:
-        return named_levels()
+        levels = named_levels()
+        return {name: levels[name] for name in HELDOUT_SETS[self.config.heldout]}
 
     def success(self, returns: jax.Array) -> jax.Array:
         """The only reward is on reaching the goal."""
