@@ -63,6 +63,20 @@ that swings up and balances from most starts (the usual "solved" level; a random
 scores about -1200)."""
 
 
+def return_range(env: str, max_steps: int) -> tuple[float, float]:
+    """The worst and best episode returns of `env` over `max_steps` steps (from its reward
+    definition in gymnax): what a teacher normalising returns to [0, 1] maps to 0 and 1."""
+    if env == "CartPole-v1":
+        return 0.0, float(max_steps)
+    if env in ("Acrobot-v1", "MountainCar-v0"):
+        return -float(max_steps), 0.0
+    if env == "MountainCarContinuous-v0":  # -0.1 a^2 per step (|a| <= 1), +100 at the goal
+        return -0.1 * max_steps, 100.0
+    # Pendulum: -(theta^2 + 0.1 thetadot^2 + 0.001 u^2) per step, at most pi^2 + 6.4 + 0.004
+    # at the default max_speed 8 and max_torque 2.
+    return -(np.pi**2 + 0.1 * 8.0**2 + 0.001 * 2.0**2) * max_steps, 0.0
+
+
 def params_name(env: str) -> str:
     """The registered name of `env` with its parameters in the state: `CartPole-v1-params`."""
     return f"{env}-params"
@@ -237,6 +251,8 @@ class ClassicTaskSpace:
         self.env, self.env_params = make(self.env_name)
         self.default = jnp.asarray(self.env.default)
         self.box = make_box(config, np.array(self.env.default))
+        self.return_range = return_range(config.env, int(self.env_params.max_steps_in_episode))
+        """`(worst, best)` episode return (`return_range`), for teachers that normalise."""
 
     def sample(self, key: jax.Array) -> jax.Array:
         u = jax.random.uniform(key, self.box.low.shape, jnp.float32)

@@ -1,10 +1,11 @@
 """Curricula over levels (unsupervised environment design): a typed level buffer, level
 scores as pure functions of trajectories (registered by name in `SCORES`), and DR / PLR /
-robust PLR / ACCEL behind one `init / propose / observe` interface, one file per method,
+robust PLR / ACCEL / ALP-GMM behind one `init / propose / observe` interface, one file per method,
 registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
 
-from rljax.curricula import accel, dr, level_buffer, plr, scores
+from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores
 from rljax.curricula.accel import ACCEL, ACCELConfig, ACCELState
+from rljax.curricula.alp_gmm import ALPGMM, ALPGMMConfig, ALPGMMState
 from rljax.curricula.curriculum import (
     CURRICULA,
     MUTATE,
@@ -32,6 +33,7 @@ from rljax.curricula.scores import SCORES, EpisodeReturns, LevelScore, register_
 
 __all__ = [
     "ACCEL",
+    "ALPGMM",
     "CURRICULA",
     "DR",
     "MUTATE",
@@ -41,6 +43,8 @@ __all__ = [
     "SCORES",
     "ACCELConfig",
     "ACCELState",
+    "ALPGMMConfig",
+    "ALPGMMState",
     "BufferedCurriculum",
     "Curriculum",
     "CurriculumStats",
@@ -56,8 +60,10 @@ __all__ = [
     "RobustPLR",
     "RobustPLRConfig",
     "accel",
+    "alp_gmm",
     "curriculum_class",
     "dr",
+    "gmm",
     "level_buffer",
     "make_curriculum",
     "plr",

@@ -102,6 +102,10 @@ class Curriculum:
     """Whether the method chooses tasks by their scores (then the loop refuses rollouts
     shorter than an episode unless `UEDConfig.partial_episodes`); DR does not."""
 
+    score_function: ClassVar[str | None] = None
+    """The score (`rljax.curricula.scores.SCORES`) the method itself is defined by, which a
+    loop uses instead of its configured one (ALP-GMM: `return`); None: the loop's choice."""
+
     def __init__(self, config: Any, task_space: Any, num_levels: int):
         self.config = config
         self.task_space = task_space

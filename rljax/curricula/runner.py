@@ -45,6 +45,7 @@ from rljax.agents.recurrent_ppo import RecurrentPPOConfig
 from rljax.config import ConfigError
 from rljax.curricula import scores as level_scores
 from rljax.curricula.accel import ACCELConfig
+from rljax.curricula.alp_gmm import ALPGMMConfig
 from rljax.curricula.curriculum import MUTATE, NEW, REPLAY, make_curriculum
 from rljax.curricula.dr import DRConfig
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
@@ -104,6 +105,7 @@ CurriculumChoice = (
     | Annotated[RobustPLRConfig, tyro.conf.subcommand("robust_plr")]
     | Annotated[PLRConfig, tyro.conf.subcommand("plr")]
     | Annotated[DRConfig, tyro.conf.subcommand("dr")]
+    | Annotated[ALPGMMConfig, tyro.conf.subcommand("alp_gmm")]
 )
 LearnerChoice = (
     Annotated[RecurrentPPOConfig, tyro.conf.subcommand("recurrent")]
@@ -121,7 +123,7 @@ class UEDConfig:
     space."""
 
     curriculum: Any = dataclasses.field(default_factory=RobustPLRConfig)
-    """The curriculum: dr, plr, robust_plr, accel (`rljax.curricula`), or PAIRED
+    """The curriculum: dr, plr, robust_plr, accel, alp_gmm (`rljax.curricula`), or PAIRED
     (`rljax.curricula.paired.PAIREDConfig`); any registered curriculum config in Python."""
     learner: LearnerChoice = dataclasses.field(default_factory=maze_learner)
     """The learner: recurrent PPO (default) or feed-forward PPO, with any drift."""
@@ -130,8 +132,9 @@ class UEDConfig:
     steps_per_eval: int = 8
     """Curriculum steps per update; the held-out tasks are evaluated after each update."""
     score_function: Annotated[str, cfg.choices(sorted(level_scores.SCORES))] = "pvl"
-    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss) or max_mc,
-    computed from the episodes that end within the rollout."""
+    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss), max_mc
+    or return, computed from the episodes that end within the rollout. A curriculum defined
+    by its own score uses that one (ALP-GMM: return)."""
     partial_episodes: bool = False
     """Allow a rollout (`--learner.num-steps`) shorter than the task space's episode limit:
     a task whose episodes all run past it gets no score. Off: such a config is refused for a
@@ -399,7 +402,8 @@ class UED(TaskPlay):
         )
         if getattr(self.curriculum, "ranks_by_score", True):
             self.check_rollout_covers_episodes()
-        self.score = level_scores.SCORES[config.score_function]
+        own_score = getattr(self.curriculum, "score_function", None)
+        self.score = level_scores.SCORES[own_score or config.score_function]
         self.steps_per_update = config.steps_per_update
         self.num_updates = config.learner.total_timesteps // self.steps_per_update
 

@@ -163,6 +163,15 @@ def pvl_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
     return positive_value_loss(_require(inputs, "advantage", "pvl"), inputs.done)
 
 
+@register_score("return")
+def return_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """The mean undiscounted return of the episodes that finished on each task (what a
+    teacher that models competence reads, e.g. ALP-GMM's episode reward)."""
+    del max_returns
+    returns = episode_returns(inputs.reward, inputs.done)
+    return LevelScore(returns.mean, returns.count > 0)
+
+
 @register_score("max_mc")
 def max_mc_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
     """MaxMC against the stored best returns `max_returns [n]` (`max_mc`)."""
