@@ -228,3 +228,20 @@ def test_ppo_trains_on_the_params_env_and_bad_configs_are_refused():
         ClassicConfig(ranges=(("l", 0.1, 0.2),))
     with pytest.raises(ConfigError, match="spread"):
         ClassicConfig(spread=1.0)
+
+
+def test_heldout_grid_and_return_range():
+    """`heldout_grid` replaces the held-out set by a product grid (others at the default);
+    `return_range` spans each env's worst and best returns over its time limit."""
+    grid = (("masscart", (0.5, 4.0)), ("length", (0.3, 0.6, 1.0)))
+    space = ClassicTaskSpace(ClassicConfig(spread=0.0, heldout_grid=grid))
+    heldout = space.heldout()
+    assert len(heldout) == 6 and "masscart=4,length=0.6" in heldout
+    default = np.asarray(space.default)
+    expected = default.copy()
+    expected[1], expected[LENGTH] = 4.0, 0.6
+    np.testing.assert_allclose(heldout["masscart=4,length=0.6"], expected)
+    with pytest.raises(ConfigError, match="heldout_grid"):
+        ClassicConfig(heldout_grid=(("mass", (1.0,)),))
+    assert space.return_range == (0.0, 500.0)
+    assert ClassicTaskSpace(ClassicConfig(env="Acrobot-v1")).return_range == (-500.0, 0.0)

@@ -25,6 +25,7 @@ env's return threshold (`SUCCESS_THRESHOLDS`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -184,6 +185,11 @@ class ClassicConfig:
     ranges: tuple[tuple[str, float, float], ...] = ()
     """`(name, low, high)` overriding the spread for those constants, e.g.
     `(("length", 0.4, 0.6),)`."""
+    heldout_grid: tuple[tuple[str, tuple[float, ...]], ...] = ()
+    """`(name, values)` per constant: the held-out set becomes the product grid of these
+    values (other constants at their defaults, clipped into the box), named
+    `"masscart=1.0,length=0.5"`; empty: the default, corners, centre and ends (see
+    `ClassicTaskSpace`)."""
     mutation_scale: float = 0.05
     """Std of one `mutate` step, as a fraction of each dimension's box width."""
     success_threshold: float | None = None
@@ -210,6 +216,14 @@ class ClassicConfig:
                     "ranges",
                     f"has {name} in [{low}, {high}], an empty range",
                     "pass low <= high",
+                )
+        for name, values in self.heldout_grid:
+            if name not in names or not values:
+                cfg.fail(
+                    self,
+                    "heldout_grid",
+                    f"has ({name!r}, {values}), not a parameter of {self.env} with values",
+                    f"name one of {', '.join(names)} with at least one value",
                 )
 
     def replace(self, **changes: Any) -> ClassicConfig:
@@ -239,7 +253,8 @@ class ClassicTaskSpace:
     where `ranges` excludes it); `mutate(key, task, n)` takes `n` Gaussian steps of std
     `mutation_scale * (high - low)` per dimension, clipping to the box after each; `heldout()`
     holds the default, the box's low and high corners and centre, and for each dimension
-    that varies its low and high ends with the others at the default (`"length_low"`, ...);
+    that varies its low and high ends with the others at the default (`"length_low"`, ...),
+    or the product grid of `heldout_grid`;
     `success(returns)` is `returns >= threshold`.
     """
 
@@ -274,6 +289,8 @@ class ClassicTaskSpace:
     def heldout(self) -> Mapping[str, jax.Array]:
         low, high = np.asarray(self.box.low), np.asarray(self.box.high)
         default = np.asarray(self.initial(None))
+        if self.config.heldout_grid:
+            return self.grid(default)
         tasks = {"default": default, "low": low, "high": high, "centre": (low + high) / 2}
         for i, name in enumerate(self.box.names):
             if high[i] > low[i]:
@@ -282,6 +299,18 @@ class ClassicTaskSpace:
                     task[i] = value
                     tasks[f"{name}_{end}"] = task
         return {k: jnp.asarray(v, jnp.float32) for k, v in tasks.items()}
+
+    def grid(self, default: np.ndarray) -> dict[str, jax.Array]:
+        """The product grid of `config.heldout_grid` (values as given, not clipped)."""
+        names = [name for name, _ in self.config.heldout_grid]
+        tasks = {}
+        for values in itertools.product(*(v for _, v in self.config.heldout_grid)):
+            task = default.copy()
+            for name, value in zip(names, values, strict=True):
+                task[self.box.names.index(name)] = value
+            label = ",".join(f"{n}={v:g}" for n, v in zip(names, values, strict=True))
+            tasks[label] = jnp.asarray(task, jnp.float32)
+        return tasks
 
     def success(self, returns: jax.Array) -> jax.Array:
         return returns >= self.config.threshold
