@@ -58,6 +58,9 @@ class ScoreInputs(NamedTuple):
     done: jax.Array
     value: jax.Array | None
     advantage: jax.Array | None
+    success: jax.Array | None = None
+    """`[T, N]` bool: True at a step that ends an episode which solved its task (the task
+    space's `success` of the episode's return); filled in by the curriculum loop."""
 
 
 class Learner(Protocol):

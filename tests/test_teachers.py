@@ -11,7 +11,16 @@ import pytest
 
 from envs.toy import LearnabilityToy, ToyConfig, run_teacher
 from rljax.config import ConfigError
-from rljax.curricula import ALPGMMConfig, DRConfig, gmm, make_curriculum
+from rljax.curricula import (
+    NEW,
+    REPLAY,
+    ALPGMMConfig,
+    DRConfig,
+    SFLConfig,
+    gmm,
+    make_curriculum,
+    scores,
+)
 from rljax.curricula.alp_gmm import absolute_learning_progress
 from rljax.curricula.scores import LevelScore
 
@@ -164,6 +173,71 @@ def test_alp_gmm_needs_a_box():
         make_curriculum(ALPGMMConfig(), MazeTaskSpace(MazeConfig()), 4)
 
 
+# --- success-rate scores and SFL --------------------------------------------------------------
+
+
+def test_success_rate_and_learnability_scores_by_hand():
+    """Rewards and dones of 3 envs over 6 steps; success = return >= 2. Env 0: episodes of
+    return 2 (t=0..1), 1 (t=2..3), 3 (t=4..5): p = 2/3, p(1-p) = 2/9. Env 1: one episode of
+    return 1: p = 0. Env 2: nothing finished: invalid."""
+    from rljax.curricula import SCORES
+    from rljax.learner import ScoreInputs
+
+    reward = jnp.asarray([[1, 1, 0], [1, 0, 0], [1, 0, 1], [0, 0, 1], [1, 1, 1], [2, 0, 1.0]])
+    done = jnp.asarray([[0, 0, 0], [1, 0, 0], [0, 0, 0], [1, 1, 0], [0, 0, 0], [1, 0, 0]], bool)
+    successes = scores.episode_successes(reward, done, lambda r: r >= 2)
+    assert np.asarray(successes).sum(axis=0).tolist() == [2, 0, 0]
+    inputs = ScoreInputs(reward, done, None, None, successes)
+    rate = SCORES["success_rate"](inputs, None)
+    np.testing.assert_allclose(rate.score, [2 / 3, 0.0, np.nan], atol=1e-6)
+    assert rate.valid.tolist() == [True, True, False]
+    learn = SCORES["learnability"](inputs, None)
+    np.testing.assert_allclose(learn.score, [2 / 9, 0.0, np.nan], atol=1e-6)
+    with pytest.raises(ValueError, match="success"):
+        SCORES["learnability"](inputs._replace(success=None), None)
+
+
+def test_sfl_cycle_keeps_the_most_learnable_candidates_and_mixes_batches():
+    """4 envs, 2 rollouts per candidate, 4 candidates, 2 kept, 3 training steps a cycle:
+    steps go NEW, NEW (no gradient), then REPLAY x 3 (gradient), then a new cycle. Success
+    rates per env (candidate pairs) 1/1, 0.5/0.5 in the first selection step and 0/0,
+    1/0 in the second give p = 1, 0.5, 0, 0.5 and p(1-p) = 0, 0.25, 0, 0.25: the kept tasks
+    are the 2nd and 4th candidates; a training batch has 2 kept tasks and 2 fresh ones; the
+    next cycle's selection starts from an empty kept set."""
+    toy = LearnabilityToy()
+    config = SFLConfig(candidates=4, rollouts_per_level=2, kept=2, refresh_every=3)
+    curriculum = make_curriculum(config, toy, 4)
+    assert curriculum.selection_steps == 2 and curriculum.cycle == 5
+    state = curriculum.init(jax.random.PRNGKey(0), toy.sample(jax.random.PRNGKey(0)))
+    propose, observe = jax.jit(curriculum.propose), jax.jit(curriculum.observe)
+    rates = [[1.0, 1.0, 0.5, 0.5], [0.0, 0.0, 1.0, 0.0]]
+    seen, kinds, trains = [], [], []
+    for step in range(6):
+        state, tasks, info = propose(state, jax.random.PRNGKey(step))
+        kinds.append(int(info.step_type))
+        trains.append(bool(info.train))
+        if step < 2:
+            assert np.array_equal(tasks[0], tasks[1]) and np.array_equal(tasks[2], tasks[3])
+            seen.append(np.asarray(tasks[::2]))
+            score = LevelScore(jnp.asarray(rates[step]), jnp.ones(4, bool))
+        else:
+            score = LevelScore(jnp.zeros(4), jnp.ones(4, bool))
+        if 2 <= step < 5:
+            kept = np.asarray(state.kept)
+            assert (np.asarray(info.indices)[:2] >= 0).all() and (info.indices[2:] == -1).all()
+            for task in np.asarray(tasks)[:2]:
+                assert any(np.array_equal(task, k) for k in kept)
+        state = observe(state, tasks, info, score, jnp.zeros(4))
+        if step == 1:
+            np.testing.assert_allclose(np.sort(np.asarray(state.learnability)), [0.25, 0.25])
+            expected = np.stack([seen[0][1], seen[1][1]])
+            np.testing.assert_array_equal(np.sort(np.asarray(state.kept), 0), np.sort(expected, 0))
+    assert kinds == [NEW, NEW, REPLAY, REPLAY, REPLAY, NEW]
+    assert trains == [False, False, True, True, True, False]
+    # The new cycle started from an empty kept set: its candidates (p = 0) replaced the 0.25s.
+    np.testing.assert_array_equal(np.asarray(state.learnability), [0.0, 0.0])
+
+
 # --- the learnability toy ----------------------------------------------------------------------
 
 
@@ -223,7 +297,7 @@ def test_alp_gmm_masters_more_of_the_toy_than_uniform_sampling(useless_dims):
 # --- ALP-GMM in the UED loop -------------------------------------------------------------------
 
 
-def alp_gmm_cartpole(total_timesteps: int):
+def cartpole_ued(total_timesteps: int, curriculum=None):
     import rljax
     from envs.classic.task_space import ClassicConfig
     from rljax.curricula.runner import UEDConfig, make_algorithm
@@ -238,7 +312,7 @@ def alp_gmm_cartpole(total_timesteps: int):
         num_eval_episodes=1,
     )
     config = UEDConfig(
-        curriculum=FEW_K.replace(fit_rate=8),
+        curriculum=FEW_K.replace(fit_rate=8) if curriculum is None else curriculum,
         learner=learner,
         task_space=ClassicConfig(env="CartPole-v1", ranges=(("length", 0.1, 2.0),)),
         steps_per_eval=2,
@@ -246,34 +320,49 @@ def alp_gmm_cartpole(total_timesteps: int):
     return make_algorithm(config)
 
 
-def test_alp_gmm_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
-    count_compilations, tmp_path
+SFL_TINY = SFLConfig(candidates=4, rollouts_per_level=2, kept=2, refresh_every=2)
+
+
+@pytest.mark.parametrize("teacher", ["alp_gmm", "sfl"])
+def test_teacher_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
+    teacher, count_compilations, tmp_path
 ):
-    """ALP-GMM proposes CartPole constants to PPO through `rljax.run`: one chunk program
-    (the contract's 3 compilations), the fit happens inside it (8 episodes a fit, 8 a
-    curriculum step), it reads the `return` score whatever the loop's, and a run resumed
-    from its state after 2 updates ends bitwise equal to the uninterrupted one."""
+    """A teacher proposes CartPole constants to PPO through `rljax.run`: one chunk program
+    (the contract's 3 compilations) and a run resumed from its state after 2 updates ends
+    bitwise equal to the uninterrupted one. ALP-GMM fits inside the program (8 episodes a
+    fit, 8 a curriculum step) and reads the `return` score whatever the loop's; SFL reads
+    success rates, alternates 2 selection steps without gradient with 2 training steps, and
+    its selection rollouts count as env steps."""
 
     from rljax.experiment import enable_compilation_cache
 
     previous = jax.config.jax_compilation_cache_dir
     enable_compilation_cache(str(tmp_path))  # the resumed runs load the chunk compiled here
     try:
-        check_alp_gmm_run(count_compilations)
+        check_teacher_run(teacher, count_compilations)
     finally:
         jax.config.update("jax_compilation_cache_dir", previous)
 
 
-def check_alp_gmm_run(count_compilations):
+def check_teacher_run(teacher, count_compilations):
     from agent_contract import assert_run_compiles_one_chunk_program
 
     import rljax
 
-    algo = alp_gmm_cartpole(4 * 500 * 2 * 5)
-    assert algo.score is rljax.curricula.SCORES["return"]
+    algo = cartpole_ued(4 * 500 * 2 * 5, None if teacher == "alp_gmm" else SFL_TINY)
     state = assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
-    assert (np.asarray(state.curriculum.episodes) == 5 * 2 * 4).all()
-    assert (np.asarray(state.curriculum.num_components) >= 2).all()
+    steps = np.asarray(state.counters.env_steps)
+    assert (steps == 5 * 2 * 4 * 500).all()
+    if teacher == "alp_gmm":
+        assert algo.score is rljax.curricula.SCORES["return"]
+        assert (np.asarray(state.curriculum.episodes) == 5 * 2 * 4).all()
+        assert (np.asarray(state.curriculum.num_components) >= 2).all()
+    else:
+        assert algo.score is rljax.curricula.SCORES["success_rate"]
+        # 10 steps: S S T T S S T T S S (S: selection, T: training): 4 gradient steps.
+        updates = algo.learner.updates_per_learn
+        assert (np.asarray(state.counters.grad_updates) == 4 * updates).all()
+        assert (np.asarray(state.curriculum.step) == 10).all()
     keys, hparams = rljax.seed_keys([0, 1]), rljax.stack_hparams([algo.hparams()] * 2)
     algo.num_updates = 2
     first = rljax.run(algo, keys, hparams, chunk_size=2, progress=False)

@@ -1,9 +1,9 @@
 """Curricula over levels (unsupervised environment design): a typed level buffer, level
 scores as pure functions of trajectories (registered by name in `SCORES`), and DR / PLR /
-robust PLR / ACCEL / ALP-GMM behind one `init / propose / observe` interface, one file per method,
-registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
+robust PLR / ACCEL / ALP-GMM / SFL behind one `init / propose / observe` interface, one file
+per method, registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
 
-from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores
+from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores, sfl
 from rljax.curricula.accel import ACCEL, ACCELConfig, ACCELState
 from rljax.curricula.alp_gmm import ALPGMM, ALPGMMConfig, ALPGMMState
 from rljax.curricula.curriculum import (
@@ -30,6 +30,7 @@ from rljax.curricula.plr import (
     RobustPLRConfig,
 )
 from rljax.curricula.scores import SCORES, EpisodeReturns, LevelScore, register_score
+from rljax.curricula.sfl import SFL, SFLConfig, SFLState
 
 __all__ = [
     "ACCEL",
@@ -41,6 +42,7 @@ __all__ = [
     "PLR",
     "REPLAY",
     "SCORES",
+    "SFL",
     "ACCELConfig",
     "ACCELState",
     "ALPGMMConfig",
@@ -59,6 +61,8 @@ __all__ = [
     "ProposeInfo",
     "RobustPLR",
     "RobustPLRConfig",
+    "SFLConfig",
+    "SFLState",
     "accel",
     "alp_gmm",
     "curriculum_class",
@@ -70,4 +74,5 @@ __all__ = [
     "register_curriculum",
     "register_score",
     "scores",
+    "sfl",
 ]

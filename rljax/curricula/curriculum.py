@@ -24,6 +24,8 @@ The methods live one per file and register themselves by name with their config 
 | `plr`        | `sample`, train      | train, rescore | never           | plr.py    |
 | `robust_plr` | `sample`, no grad    | train, rescore | never           | plr.py    |
 | `accel`      | `initial`, no grad   | train, rescore | no grad, insert | accel.py  |
+| `alp_gmm`    | box or GMM, train    | never          | never           | alp_gmm.py|
+| `sfl`        | candidates, no grad  | kept + new, train | never        | sfl.py    |
 
 `make_curriculum(config, ...)` builds the curriculum registered for `type(config)`, so a run
 config holds a curriculum config and nothing else names the method.

@@ -49,6 +49,7 @@ from rljax.curricula.alp_gmm import ALPGMMConfig
 from rljax.curricula.curriculum import MUTATE, NEW, REPLAY, make_curriculum
 from rljax.curricula.dr import DRConfig
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
+from rljax.curricula.sfl import SFLConfig
 from rljax.evaluation import EvalResult, evaluate
 from rljax.learner import make_learner
 from rljax.task_space import make_task_space, reset_to_tasks, stack_tasks
@@ -106,6 +107,7 @@ CurriculumChoice = (
     | Annotated[PLRConfig, tyro.conf.subcommand("plr")]
     | Annotated[DRConfig, tyro.conf.subcommand("dr")]
     | Annotated[ALPGMMConfig, tyro.conf.subcommand("alp_gmm")]
+    | Annotated[SFLConfig, tyro.conf.subcommand("sfl")]
 )
 LearnerChoice = (
     Annotated[RecurrentPPOConfig, tyro.conf.subcommand("recurrent")]
@@ -123,7 +125,7 @@ class UEDConfig:
     space."""
 
     curriculum: Any = dataclasses.field(default_factory=RobustPLRConfig)
-    """The curriculum: dr, plr, robust_plr, accel, alp_gmm (`rljax.curricula`), or PAIRED
+    """The curriculum: dr, plr, robust_plr, accel, alp_gmm, sfl (`rljax.curricula`), or PAIRED
     (`rljax.curricula.paired.PAIREDConfig`); any registered curriculum config in Python."""
     learner: LearnerChoice = dataclasses.field(default_factory=maze_learner)
     """The learner: recurrent PPO (default) or feed-forward PPO, with any drift."""
@@ -132,9 +134,10 @@ class UEDConfig:
     steps_per_eval: int = 8
     """Curriculum steps per update; the held-out tasks are evaluated after each update."""
     score_function: Annotated[str, cfg.choices(sorted(level_scores.SCORES))] = "pvl"
-    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss), max_mc
-    or return, computed from the episodes that end within the rollout. A curriculum defined
-    by its own score uses that one (ALP-GMM: return)."""
+    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss), max_mc,
+    return, success_rate or learnability (p (1 - p)), computed from the episodes that end
+    within the rollout. A curriculum defined by its own score uses that one (ALP-GMM:
+    return; SFL: success_rate)."""
     partial_episodes: bool = False
     """Allow a rollout (`--learner.num-steps`) shorter than the task space's episode limit:
     a task whose episodes all run past it gets no score. Off: such a config is refused for a
@@ -447,6 +450,10 @@ class UED(TaskPlay):
         cstate, tasks, info = self.curriculum.propose(state.curriculum, propose_key)
         learner, traj = self.play(state.learner.replace(key=collect_key), tasks, reset_key)
         inputs = self.learner.score_inputs(learner, traj)
+        successes = level_scores.episode_successes(
+            inputs.reward, inputs.done, self.task_space.success
+        )
+        inputs = inputs._replace(success=successes)
         score = self.score(inputs, info.max_returns)
         max_returns = level_scores.episode_returns(inputs.reward, inputs.done).max
         learner, metrics = jax.lax.cond(

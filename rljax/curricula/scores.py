@@ -79,6 +79,38 @@ def episode_returns(reward: jax.Array, done: jax.Array) -> EpisodeReturns:
     )
 
 
+def episode_successes(
+    reward: jax.Array, done: jax.Array, success: Callable[[jax.Array], jax.Array]
+) -> jax.Array:
+    """`[T, N]` bool: True at each step that ends an episode whose return satisfies
+    `success(returns) -> bool` (a task space's success test)."""
+
+    def step(running, inputs):
+        r, d = inputs
+        running = running + r
+        return jnp.where(d, 0.0, running), running
+
+    _, running = jax.lax.scan(step, jnp.zeros(reward.shape[1:], jnp.float32), (reward, done))
+    return done & success(running)
+
+
+def success_rate(done: jax.Array, successes: jax.Array) -> LevelScore:
+    """The fraction of the finished episodes `[N]` that succeeded (`successes [T, N]` from
+    `episode_successes`); invalid where none finished."""
+    count = done.sum(axis=0)
+    valid = count > 0
+    rate = successes.sum(axis=0) / jnp.maximum(count, 1)
+    return LevelScore(jnp.where(valid, rate, jnp.nan).astype(jnp.float32), valid)
+
+
+def learnability(done: jax.Array, successes: jax.Array) -> LevelScore:
+    """p (1 - p), p the success rate of the finished episodes (Rutherford et al. 2024,
+    "No Regrets: Investigating and Improving Regret Approximations for Curriculum Discovery",
+    sec. 4: highest for tasks the agent solves sometimes)."""
+    rate, valid = success_rate(done, successes)
+    return LevelScore(rate * (1.0 - rate), valid)
+
+
 def _mean_over_finished(per_step: jax.Array, done: jax.Array) -> LevelScore:
     mask = finished_steps(done)
     steps = mask.sum(axis=0)
@@ -149,10 +181,10 @@ def register_score(name: str) -> Callable[[ScoreFunction], ScoreFunction]:
 def _require(inputs: ScoreInputs, field: str, score: str) -> jax.Array:
     value = getattr(inputs, field)
     if value is None:
-        raise ValueError(
-            f"the {score} score needs ScoreInputs.{field}, and this learner gives None "
-            "(it has no critic): pick a score that needs no critic"
-        )
+        no_critic = "and this learner gives None (no critic): pick a score without a critic"
+        filled_by_loop = "which the curriculum loop fills in from the task space's success test"
+        why = filled_by_loop if field == "success" else no_critic
+        raise ValueError(f"the {score} score needs ScoreInputs.{field}, {why}")
     return value
 
 
@@ -170,6 +202,20 @@ def return_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
     del max_returns
     returns = episode_returns(inputs.reward, inputs.done)
     return LevelScore(returns.mean, returns.count > 0)
+
+
+@register_score("success_rate")
+def success_rate_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """The fraction of finished episodes that solved the task (`success_rate`)."""
+    del max_returns
+    return success_rate(inputs.done, _require(inputs, "success", "success_rate"))
+
+
+@register_score("learnability")
+def learnability_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """p (1 - p) of the finished episodes' success rate (`learnability`)."""
+    del max_returns
+    return learnability(inputs.done, _require(inputs, "success", "learnability"))
 
 
 @register_score("max_mc")
