@@ -21,6 +21,8 @@ The run folder holds what `experiments.ppo` writes (config.json, metrics.jsonl, 
 eval.json, learning_curve.png: training-level return), plus:
 - eval.json `levels`: per held-out level, the solve rate and mean return of every seed;
 - heldout_curve.png: the mean held-out solve rate over training;
+- cvar.json with `--cvar-levels N`: SFL's CVaR evaluation (the worst 1/10/50/100% of N fresh
+  levels by one rollout seed, their success rate under another), per seed;
 - maze only: heldout_levels.png, each held-out level with one evaluation trajectory of seed
   0; top_levels.png, the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL),
   for PAIRED levels built by seed 0's final adversary.
@@ -43,8 +45,10 @@ import tyro
 
 import envs.classic  # noqa: F401  (registers the "classic" task space)
 import envs.maze as maze
+from rljax import config as cfg
 from rljax import experiment, rollout
 from rljax.curricula import runner
+from rljax.curricula.cvar import ALPHAS, cvar_evaluation
 from rljax.curricula.paired import PAIRED
 from rljax.curricula.paired_adversary import PAIREDConfig
 from rljax.curricula.plr import RobustPLRConfig
@@ -55,6 +59,8 @@ from rljax.task_space import TASK_SPACES
 from rljax.training import RunResult
 
 NAME = "ued"
+CVAR_BATCH = 250
+"""Levels evaluated at once by the CVaR evaluation."""
 
 
 def task_space_choice() -> Any:
@@ -83,6 +89,21 @@ class UEDCLIConfig(UEDConfig):
         dataclasses.field(default_factory=RobustPLRConfig)
     )
     task_space: TaskSpaceChoice = dataclasses.field(default_factory=maze.MazeConfig)
+    cvar_levels: int = 0
+    """After training, SFL's robust evaluation (`rljax.curricula.cvar`) on this many fresh
+    (solvable) levels: the worst 1/10/50/100% by one rollout seed, scored with another, into
+    cvar.json (0: off; up to 250, or a multiple of 250; the paper uses 10,000)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        cfg.check_non_negative(self, "cvar_levels")
+        if self.cvar_levels > CVAR_BATCH and self.cvar_levels % CVAR_BATCH:
+            cfg.fail(
+                self,
+                "cvar_levels",
+                f"= {self.cvar_levels} is above {CVAR_BATCH} and not a multiple of it",
+                f"pass a multiple of {CVAR_BATCH}, e.g. {CVAR_BATCH * 4}",
+            )
 
 
 def make_algorithm(config: UEDConfig) -> UED | PAIRED:
@@ -217,6 +238,34 @@ def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -
         f"{len(summary['levels'])} levels and {args.seeds} seeds); per level in "
         f"{run_dir}/eval.json"
     )
+    if getattr(config, "cvar_levels", 0):
+        write_cvar(run_dir, algo, result.state, config.cvar_levels)
+
+
+def write_cvar(run_dir: Path, algo: UED | PAIRED, state: Any, num_levels: int) -> dict:
+    """SFL's CVaR evaluation of every seed's policy (PAIRED: the protagonist's) on the same
+    `num_levels` levels, into cvar.json."""
+    batch = min(num_levels, CVAR_BATCH)
+    key = jax.random.PRNGKey(algo.config.learner.eval_seed + 1)
+
+    def one(run_state):
+        learner = algo.policy_params(run_state)
+        return cvar_evaluation(algo, learner, key, num_levels, ALPHAS, batch=batch)
+
+    result = jax.jit(jax.vmap(one))(state)
+    cvar = np.asarray(result.cvar)  # [seeds, alphas]
+    summary = {
+        "num_levels": num_levels,
+        "unsolvable_levels": int(np.asarray(result.num_unsolvable)[0]),
+        "cvar": {
+            f"{alpha:.0%}": {"per_seed": cvar[:, i].tolist(), "mean": float(cvar[:, i].mean())}
+            for i, alpha in enumerate(ALPHAS)
+        },
+    }
+    write_json(run_dir / "cvar.json", summary)
+    shown = ", ".join(f"{a}: {v['mean']:.3f}" for a, v in summary["cvar"].items())
+    print(f"CVaR of the success rate on {num_levels} fresh levels (mean over seeds): {shown}")
+    return summary
 
 
 def main(argv: list[str] | None = None) -> int:

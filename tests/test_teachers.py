@@ -372,3 +372,45 @@ def check_teacher_run(teacher, count_compilations):
     )
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+# --- SFL's CVaR evaluation protocol ------------------------------------------------------------
+
+
+def test_cvar_ranks_by_the_selection_seed_and_scores_with_the_other():
+    """Hand-worked, 10 levels: the worst 10% by the selection rates is level 3 (0.0), scored
+    0.5 under the other seed; the worst 50% are levels 3, 0, 7, 1, 5 (selection 0.0, 0.1, 0.2,
+    0.3, 0.4) with scoring mean (0.5 + 0 + 1 + 0 + 1) / 5 = 0.5; 100% is the plain mean."""
+    from rljax.curricula.cvar import cvar_from_rates
+
+    selection = jnp.asarray([0.1, 0.3, 0.9, 0.0, 0.8, 0.4, 0.7, 0.2, 0.6, 0.5])
+    scoring = jnp.asarray([0.0, 0.0, 1.0, 0.5, 1.0, 1.0, 1.0, 1.0, 0.0, 1.0])
+    cvar = cvar_from_rates(selection, scoring, (0.01, 0.1, 0.5, 1.0))
+    np.testing.assert_allclose(cvar, [0.5, 0.5, 0.5, 0.65], atol=1e-6)
+
+
+def test_cvar_protocol_on_mazes_draws_solvable_levels_and_uses_two_seeds():
+    """On the maze task space with an untrained recurrent policy: 10 levels (all solvable,
+    drawn from 20), two independent rollout seeds (the per-level rates differ somewhere),
+    CVaR at 1% the scoring rate of the worst selected level and at 100% the scoring mean."""
+    from envs.maze.bfs import is_solvable
+    from rljax.curricula import DRConfig
+    from rljax.curricula.cvar import cvar_evaluation, sample_levels
+    from rljax.curricula.runner import UED, UEDConfig, maze_learner
+
+    learner = maze_learner(num_envs=2, num_steps=256, total_timesteps=4096, hidden_sizes=(8,))
+    algo = UED(UEDConfig(curriculum=DRConfig(), learner=learner.replace(gru_size=8)))
+    tasks, unsolvable = sample_levels(algo.task_space, jax.random.PRNGKey(0), 10)
+    assert int(unsolvable) == 0 and bool(jax.vmap(is_solvable)(tasks).all())
+    state = jax.jit(algo.init)(jax.random.PRNGKey(1), algo.hparams())
+    result = jax.jit(
+        lambda s, k: cvar_evaluation(algo, s.learner, k, num_levels=10, episodes=2, batch=5)
+    )(state, jax.random.PRNGKey(0))
+    cvar = np.asarray(result.cvar)
+    assert result.selection.shape == result.scoring.shape == (10,)
+    assert not np.array_equal(result.selection, result.scoring)
+    # The worst 1% of 10 levels is the first level with the lowest selection rate, scored
+    # under the other seed; 100% is the scoring mean.
+    worst = int(np.argmin(np.asarray(result.selection)))
+    assert cvar[0] == pytest.approx(float(result.scoring[worst]))
+    assert cvar[-1] == pytest.approx(float(result.scoring.mean()))

@@ -264,7 +264,7 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path,
     resumed run loads the CLI's compiled chunk from the compilation cache."""
     argv = ["--seeds", "1", "--out-dir", str(tmp_path), "--no-progress"]
     argv += ["--compilation-cache", str(cache), "--checkpoint-every", "1", "--chunk-size", "1"]
-    argv += ["--steps-per-eval", str(TINY.steps_per_eval)]
+    argv += ["--steps-per-eval", str(TINY.steps_per_eval), "--cvar-levels", "8"]
     argv += ["curriculum:robust_plr", "--curriculum.capacity", "4"]
     argv += ["--curriculum.replay-prob", "0.5", "learner:recurrent"]
     for field in ("num_envs", "num_steps", "total_timesteps", "hidden_sizes", "update_epochs"):
@@ -285,6 +285,11 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path,
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):
         assert (run_dir / name).exists(), name
     assert (run_dir / "heldout_levels.png").exists() and (run_dir / "top_levels.png").exists()
+    cvar = json.loads((run_dir / "cvar.json").read_text())  # SFL's protocol, 8 fresh levels
+    assert cvar["num_levels"] == 8 and cvar["unsolvable_levels"] == 0
+    means = [cvar["cvar"][a]["mean"] for a in ("1%", "10%", "50%", "100%")]
+    assert all(len(cvar["cvar"][a]["per_seed"]) == 1 for a in cvar["cvar"])
+    assert all(0.0 <= m <= 1.0 for m in means)  # not monotone: chosen and scored apart
     summary = json.loads((run_dir / "eval.json").read_text())
     m = np.load(run_dir / "metrics.npz")
     # eval.json evaluates the final state on the same fixed keys as the last held-out metric.

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from envs.maze.adversary import AdversaryParams, level_from_adversary_actions
+from envs.maze.bfs import is_solvable
 from envs.maze.generators import mutate_level, sample_level
 from envs.maze.level import Level
 from envs.maze.named import BENCHMARK_NAMES, RLJAX_NAMES, named_levels
@@ -88,6 +89,10 @@ class MazeTaskSpace:
     def heldout(self) -> dict[str, Level]:
         levels = named_levels()
         return {name: levels[name] for name in HELDOUT_SETS[self.config.heldout]}
+
+    def solvable(self, level: Level) -> jax.Array:
+        """Whether the goal is reachable (BFS); evaluation protocols sample solvable levels."""
+        return is_solvable(level)
 
     def success(self, returns: jax.Array) -> jax.Array:
         """The only reward is on reaching the goal."""
