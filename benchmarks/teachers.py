@@ -22,6 +22,10 @@ box is unlearnable. Each teacher gets the same env steps (every rollout counted)
 PPO (PureJaxRL's CartPole settings, 8 envs x 500-step rollouts so every proposed task's
 episode finishes and is scored); the score is the held-out return on a grid of learnable
 tasks (masses 0.5, 1, 2, 4 kg x lengths 0.3, 0.6, 1 m), the mean of the last 3 evaluations.
+PLR ranks by positive value loss; ALP-GMM refits every 100 episodes (the paper: 250, at
+budgets of tens of thousands of episodes; here a run has 2,000); SFL rolls 32 candidates out
+on 4 envs each (16 steps without gradient) per 48 training steps, keeping the 8 most
+learnable, so a quarter of its env steps go to selection (the paper spends more).
 
     ../.venv/bin/python teachers.py --cartpole --seeds 3 --steps 1000000
 
@@ -125,10 +129,10 @@ def run_reference(root: Path, useless: int, seeds: list[int], episodes: int) -> 
 UNLEARNABLE_MASS = 12.0
 
 
-def cartpole(seeds: list[int], steps: int) -> None:
+def cartpole(seeds: list[int], steps: int, only: list[str] | None = None) -> None:
     import rljax
     from envs.classic.task_space import ClassicConfig
-    from rljax.curricula import PLRConfig
+    from rljax.curricula import PLRConfig, SFLConfig
     from rljax.curricula.runner import UEDConfig, make_algorithm
     from rljax.presets import preset
 
@@ -150,6 +154,7 @@ def cartpole(seeds: list[int], steps: int) -> None:
         "uniform (DR)": DRConfig(),
         "PLR (pvl)": PLRConfig(capacity=256, replay_prob=0.5),
         "ALP-GMM, fit_rate 100": ALPGMMConfig(fit_rate=100),
+        "SFL": SFLConfig(candidates=32, rollouts_per_level=4, kept=8, refresh_every=48),
     }
     print(
         f"PPO on CartPole, cart mass in [0.5, 30] kg x pole length in [0.3, 1] m; {steps:,} "
@@ -161,6 +166,8 @@ def cartpole(seeds: list[int], steps: int) -> None:
     )
     print("|---|---|---|---|---|---|")
     for name, curriculum in teachers.items():
+        if only and not any(name.startswith(o) for o in only):
+            continue
         config = UEDConfig(curriculum=curriculum, learner=learner, task_space=space)
         algo = make_algorithm(config)
         keys = rljax.seed_keys(seeds)
@@ -195,10 +202,11 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, default=None, help="a teachDeepRL checkout")
     parser.add_argument("--cartpole", action="store_true", help="PPO on CartPole instead")
     parser.add_argument("--steps", type=int, default=1_000_000, help="--cartpole env steps")
+    parser.add_argument("--teachers", nargs="*", default=None, help="--cartpole: these only")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
     if args.cartpole:
-        cartpole(seeds, args.steps)
+        cartpole(seeds, args.steps, args.teachers)
         return
     marks = [f"{e // 1000}k" for e in range(RECORD, args.episodes + 1, RECORD)]
     print(f"mastered cells (%), mean +- std over {len(seeds)} seeds; one task per proposal")
