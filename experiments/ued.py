@@ -21,6 +21,8 @@ The run folder holds what `experiments.ppo` writes (config.json, metrics.jsonl, 
 eval.json, learning_curve.png: training-level return), plus:
 - eval.json `levels`: per held-out level, the solve rate and mean return of every seed;
 - heldout_curve.png: the mean held-out solve rate over training;
+- teacher_samples.png (ALP-GMM on a parameter box): the tasks it proposed to seed 0, a panel
+  per quarter of the episodes, over the two widest parameters;
 - cvar.json with `--cvar-levels N`: SFL's CVaR evaluation (the worst 1/10/50/100% of N fresh
   levels by one rollout seed, their success rate under another), per seed;
 - maze only: heldout_levels.png, each held-out level with one evaluation trajectory of seed
@@ -182,6 +184,10 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
         for i, name in enumerate(students.eval_names)
     }
     write_json(eval_path, summary)
+    history = getattr(getattr(algo, "curriculum", None), "proposal_history", None)
+    if history is not None and getattr(algo.task_space, "box", None) is not None:
+        one = jax.tree.map(lambda x: x[0], state)
+        draw_proposals(history(one.curriculum), algo.task_space.box, run_dir, seeds[0])
     if not isinstance(algo.task_space, maze.MazeTaskSpace):
         return summary
 
@@ -217,6 +223,38 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
         named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
     return summary
+
+
+def draw_proposals(
+    tasks: np.ndarray, box: Any, run_dir: Path, seed: int, panels: int = 4
+) -> Path | None:
+    """teacher_samples.png: the tasks a teacher proposed (`tasks [m, D]`, oldest first), a
+    panel per successive `m / panels` episodes, over the two parameters with the widest
+    boxes (one parameter: against the episode index)."""
+    from matplotlib import pyplot as plt
+
+    low, high = np.asarray(box.low), np.asarray(box.high)
+    varying = [i for i in np.argsort(-(high - low)) if high[i] > low[i]][:2]
+    if len(tasks) < panels or not varying:
+        return None
+    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.2), squeeze=False)
+    chunks = np.array_split(np.arange(len(tasks)), panels)
+    for ax, chunk in zip(axes[0], chunks, strict=True):
+        x = tasks[chunk, varying[0]]
+        y = tasks[chunk, varying[1]] if len(varying) > 1 else chunk
+        ax.scatter(x, y, s=4, alpha=0.5)
+        ax.set_xlim(low[varying[0]], high[varying[0]])
+        ax.set_xlabel(box.names[varying[0]])
+        if len(varying) > 1:
+            ax.set_ylim(low[varying[1]], high[varying[1]])
+        ax.set_ylabel(box.names[varying[1]] if len(varying) > 1 else "episode")
+        ax.set_title(f"episodes {chunk[0] + 1}-{chunk[-1] + 1}", fontsize=9)
+    fig.suptitle(f"tasks proposed by the teacher, seed {seed}")
+    fig.tight_layout()
+    path = run_dir / "teacher_samples.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -> None:

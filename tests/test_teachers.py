@@ -414,3 +414,35 @@ def test_cvar_protocol_on_mazes_draws_solvable_levels_and_uses_two_seeds():
     worst = int(np.argmin(np.asarray(result.selection)))
     assert cvar[0] == pytest.approx(float(result.scoring[worst]))
     assert cvar[-1] == pytest.approx(float(result.scoring.mean()))
+
+
+def test_proposal_history_is_oldest_first_and_drawn_per_quarter(tmp_path, monkeypatch):
+    """ALP-GMM's ring of tasks comes back oldest first after wrapping; the run folder's
+    picture of proposals has a panel per quarter of the episodes over the box's widest
+    parameters; the CLI parses `curriculum:alp_gmm task-space:classic` and its fields."""
+    import tyro
+
+    from experiments import ued as ued_experiment
+
+    toy = LearnabilityToy()
+    curriculum = make_curriculum(FEW_K.replace(fit_rate=10, history_size=10), toy, 2)
+    tasks = np.stack([np.linspace(0, 1, 14), np.zeros(14)], axis=1).astype(np.float32)
+    state = drive(curriculum, tasks, np.zeros(14, np.float32))
+    np.testing.assert_allclose(curriculum.proposal_history(state), tasks[4:], atol=1e-6)
+
+    titles = []
+    monkeypatch.setattr(
+        "matplotlib.axes.Axes.set_title", lambda ax, t, **k: titles.append(t), raising=True
+    )
+    path = ued_experiment.draw_proposals(tasks, toy.box, tmp_path, seed=0)
+    assert path.exists() and titles == [
+        "episodes 1-4",
+        "episodes 5-8",
+        "episodes 9-11",
+        "episodes 12-14",
+    ]
+    args = ["curriculum:alp_gmm", "--curriculum.fit-rate", "50", "task-space:classic"]
+    args += ["--task-space.ranges", "masscart", "0.5", "30"]
+    config = tyro.cli(ued_experiment.UEDCLIConfig, args=args)
+    assert config.curriculum == ALPGMMConfig(fit_rate=50)
+    assert config.task_space.ranges == (("masscart", 0.5, 30.0),)

@@ -325,6 +325,17 @@ class ALPGMM(Curriculum):
         fill = jnp.minimum(state.episodes / self.config.history_size, 1.0).astype(jnp.float32)
         return CurriculumStats(fill, state.mean_score)
 
+    def proposal_history(self, state: ALPGMMState) -> np.ndarray:
+        """Host side: the tasks (box coordinates) of the last `min(episodes, history_size)`
+        episodes of one run, oldest first, `[m, D]`."""
+        episodes = int(state.episodes)
+        size = self.config.history_size
+        unit = np.asarray(state.history_tasks)
+        if episodes > size:
+            unit = np.roll(unit, -(episodes % size), axis=0)
+        unit = unit[: min(episodes, size)]
+        return np.asarray(self.denormalise(jnp.asarray(unit)))
+
     def top_tasks(self, state: ALPGMMState, k: int) -> tuple[list[float], Any]:
         """Host side: the means (box coordinates) of the fitted components, highest mean ALP
         first, and those ALPs."""
