@@ -3,7 +3,7 @@ scores as pure functions of trajectories (registered by name in `SCORES`), and D
 robust PLR / ACCEL / ALP-GMM / SFL behind one `init / propose / observe` interface, one file
 per method, registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
 
-from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores, sfl
+from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores, sfl, source
 from rljax.curricula.accel import ACCEL, ACCELConfig, ACCELState
 from rljax.curricula.alp_gmm import ALPGMM, ALPGMMConfig, ALPGMMState
 from rljax.curricula.curriculum import (
@@ -75,4 +75,5 @@ __all__ = [
     "register_score",
     "scores",
     "sfl",
+    "source",
 ]
