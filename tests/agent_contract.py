@@ -24,7 +24,6 @@ from gymnax.environments import spaces
 import rljax
 from rljax import training
 from rljax.environment import register
-from rljax.training import compiled_chunk
 
 
 @functools.cache
@@ -66,25 +65,6 @@ def network_params(algo: Any, state: Any) -> Any:
 
 def train_one(algo: Any, hparams: Any, seed: int) -> tuple[Any, Any]:
     return _jitted_train(algo)(jax.random.PRNGKey(seed), hparams)
-
-
-def assert_chunk_compiles_once(algo: Any, hparams: Any, count_compilations: Any) -> Any:
-    """Three chunks (full, partial, full) of a 2-run batch: one XLA compilation. Returns the
-    batch's final state (leaves `[2, ...]`) for further checks."""
-    state = jax.jit(jax.vmap(algo.init))(
-        rljax.seed_keys([0, 1]), rljax.stack_hparams([hparams] * 2)
-    )
-    chunk = compiled_chunk(algo, chunk_size=2)
-    # Made outside the count: the first int32 scalar of a process compiles a conversion.
-    two, one = jnp.int32(2), jnp.int32(1)
-    with count_compilations() as compiles:
-        state, _ = chunk(state, two)
-        state, _ = chunk(state, one)  # a partial last chunk reuses the same program
-        state, metrics = chunk(state, two)
-        jax.block_until_ready(metrics)
-    assert compiles.value == 1, f"{compiles.value} compilations"
-    assert chunk._cache_size() == 1
-    return state
 
 
 def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compilations: Any) -> Any:

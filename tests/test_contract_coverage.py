@@ -23,7 +23,6 @@ CHECKS = sorted(
 
 def test_the_contract_has_the_checks_the_issue_names():
     assert {
-        "assert_chunk_compiles_once",
         "assert_run_compiles_one_chunk_program",
         "assert_same_seed_same_run",
         "assert_vmap_equals_separate_runs",

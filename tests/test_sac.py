@@ -132,10 +132,6 @@ def test_temperature_rises_below_the_target_entropy_and_falls_above(env):
 # --- the agent contract ---------------------------------------------------------------------
 
 
-def test_training_chunk_compiles_exactly_once(tiny, count_compilations):
-    agent_contract.assert_chunk_compiles_once(*tiny, count_compilations)
-
-
 def test_run_compiles_one_chunk_program_for_a_partial_last_chunk(tiny, count_compilations):
     agent_contract.assert_run_compiles_one_chunk_program(*tiny, count_compilations)
 
