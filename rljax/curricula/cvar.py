@@ -109,10 +109,11 @@ def cvar_evaluation(
     if num_levels % batch:
         raise ValueError(f"num_levels={num_levels} must be a multiple of batch={batch}")
     tasks, unsolvable = sample_levels(play.task_space, key, num_levels)
-    rate = lambda seed: success_rates(
-        play, learner_state, tasks, jax.random.PRNGKey(seed), episodes, batch
-    )
-    selection, scoring = rate(selection_seed), rate(scoring_seed)
+    # Both seeds' rollouts as one vmapped evaluation: one compiled loop, not two.
+    seeds = jnp.stack([jax.random.PRNGKey(selection_seed), jax.random.PRNGKey(scoring_seed)])
+    selection, scoring = jax.vmap(
+        lambda k: success_rates(play, learner_state, tasks, k, episodes, batch)
+    )(seeds)
     return CVaRResult(cvar_from_rates(selection, scoring, alphas), selection, scoring, unsolvable)
 
 
