@@ -442,15 +442,13 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"meta-train": MetaTrainArgs, "meta-eval": MetaEvalArgs}
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        try:
-            with cfg.cli_parsing():
-                args = tyro.extras.subcommand_cli_from_dict(
-                    commands, args=argv, description=__doc__
-                )
-        except cfg.CLIConfigError as error:
-            # A nested config's error names the full flag (`--es.population-size`).
-            root = next((commands[a] for a in argv if a in commands), MetaTrainArgs)
-            raise cfg.qualified_error(error, root, argv) from None
+        # A nested config's error names the full flag (`--es.population-size`).
+        root = next((commands[a] for a in argv if a in commands), MetaTrainArgs)
+        args = cfg.parse_cli(
+            lambda: tyro.extras.subcommand_cli_from_dict(commands, args=argv, description=__doc__),
+            root,
+            argv,
+        )
         args.validate()
         if isinstance(args, MetaTrainArgs):
             meta_train(args)

@@ -227,11 +227,8 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        try:
-            with cfg.cli_parsing():
-                config = tyro.cli(MBTLConfig, args=argv, description=__doc__)
-        except cfg.CLIConfigError as error:
-            raise cfg.qualified_error(error, MBTLConfig, argv) from None
+        parse = lambda: tyro.cli(MBTLConfig, args=argv, description=__doc__)
+        config = cfg.parse_cli(parse, MBTLConfig, argv)
         run(config)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)

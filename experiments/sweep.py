@@ -258,7 +258,7 @@ def _parse_args(config_type: type, argv: list[str], name: str) -> Any:
 
     import tyro
 
-    from rljax.config import CLIConfigError, cli_parsing, fail, qualified_error
+    from rljax.config import fail, parse_cli
     from rljax.experiment import ExperimentArgs, _check_resume, _resume_defaults
 
     args_type = dataclasses.make_dataclass(
@@ -274,13 +274,12 @@ def _parse_args(config_type: type, argv: list[str], name: str) -> Any:
         frozen=True,
     )
     stored = _resume_defaults(name, config_type, args_type, argv)
-    try:
-        with cli_parsing():
-            args = tyro.cli(
-                args_type, args=argv, description=f"{name} sweep. {__doc__}", default=stored
-            )
-    except CLIConfigError as error:
-        raise qualified_error(error, args_type, argv) from None
+    description = f"{name} sweep. {__doc__}"
+    args = parse_cli(
+        lambda: tyro.cli(args_type, args=argv, description=description, default=stored),
+        args_type,
+        argv,
+    )
     args.validate()
     if stored is not None:
         _check_resume(args, stored)

@@ -15,7 +15,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any
 
 import tyro
@@ -172,6 +172,16 @@ def qualified_error(error: CLIConfigError, root: type, argv: list[str]) -> Confi
     flag = (typed or flags)[0]
     short = "--" + error.field.replace("_", "-")
     return ConfigError(str(error).replace(f"(CLI flag {short})", f"(CLI flag {flag})"))
+
+
+def parse_cli(parse: Callable[[], Any], root: type, argv: list[str]) -> Any:
+    """`parse()` (a tyro call) within `cli_parsing`; a nested config's error comes out naming
+    the full flag inside `root` (`qualified_error`)."""
+    try:
+        with cli_parsing():
+            return parse()
+    except CLIConfigError as error:
+        raise qualified_error(error, root, argv) from None
 
 
 def _type_name(kind: Any) -> str:

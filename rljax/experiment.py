@@ -429,11 +429,11 @@ def main(
     try:
         stored = _resume_defaults(name, config_type, args_type, argv)
         defaults = _preset_defaults(config_type, args_type, argv, stored) if named else stored
-        try:
-            with cfg.cli_parsing():
-                args = tyro.cli(args_type, args=argv, description=description, default=defaults)
-        except cfg.CLIConfigError as error:
-            raise cfg.qualified_error(error, args_type, argv) from None
+        args = cfg.parse_cli(
+            lambda: tyro.cli(args_type, args=argv, description=description, default=defaults),
+            args_type,
+            argv,
+        )
         args.validate()
         if stored is not None:
             _check_resume(args, stored)

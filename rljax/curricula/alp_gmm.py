@@ -47,10 +47,10 @@ from flax import struct
 from rljax import config as cfg
 from rljax.curricula import gmm
 from rljax.curricula.curriculum import (
-    NEW,
     Curriculum,
     CurriculumStats,
     ProposeInfo,
+    new_tasks_info,
     no_score,
     register_curriculum,
 )
@@ -261,13 +261,7 @@ class ALPGMM(Curriculum):
         coin = jax.random.uniform(coin_key, (n,)) < state.hparams.random_task_ratio
         use_uniform = coin | ~self.fitted(state)
         tasks = jnp.where(use_uniform[:, None], uniform, from_gmm)
-        info = ProposeInfo(
-            step_type=jnp.int32(NEW),
-            train=jnp.asarray(True),
-            indices=jnp.full(n, -1, jnp.int32),
-            max_returns=jnp.full(n, -jnp.inf, jnp.float32),
-        )
-        return state, tasks, info
+        return state, tasks, new_tasks_info(n)
 
     def sample_gmm(self, mixture: gmm.Mixture, key: jax.Array) -> jax.Array:
         """`[D]` a task (box coordinates) from the component chosen in proportion to its mean

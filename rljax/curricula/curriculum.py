@@ -71,6 +71,17 @@ class CurriculumStats:
     """float32 scalar: mean valid score of the last observed batch (NaN if none)."""
 
 
+def new_tasks_info(num_levels: int, train: bool = True) -> ProposeInfo:
+    """`ProposeInfo` of a batch of `num_levels` new tasks (no buffer slots, no known best
+    returns) on which the learner trains (`train`)."""
+    return ProposeInfo(
+        step_type=jnp.int32(NEW),
+        train=jnp.asarray(train),
+        indices=jnp.full(num_levels, -1, jnp.int32),
+        max_returns=jnp.full(num_levels, -jnp.inf, jnp.float32),
+    )
+
+
 def mean_valid_score(score: LevelScore) -> jax.Array:
     """float32 scalar: the mean of the valid scores `[n]`, NaN if none is valid."""
     num_valid = score.valid.sum()
@@ -196,6 +207,7 @@ __all__ = [
     "curriculum_class",
     "make_curriculum",
     "mean_valid_score",
+    "new_tasks_info",
     "no_score",
     "register_curriculum",
 ]

@@ -17,14 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from rljax.curricula.curriculum import (
-    NEW,
     Curriculum,
     ProposeInfo,
     mean_valid_score,
+    new_tasks_info,
     no_score,
     register_curriculum,
 )
@@ -66,13 +65,7 @@ class DR(Curriculum):
         # The same split as the buffered curricula, whose coin_key draws replay-or-new.
         _coin_key, branch_key = jax.random.split(key)
         tasks = sample_tasks(self.task_space.sample, branch_key, n)
-        info = ProposeInfo(
-            step_type=jnp.int32(NEW),
-            train=jnp.asarray(True),
-            indices=jnp.full(n, -1, jnp.int32),
-            max_returns=jnp.full(n, -jnp.inf, jnp.float32),
-        )
-        return state, tasks, info
+        return state, tasks, new_tasks_info(n)
 
     def observe(
         self,

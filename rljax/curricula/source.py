@@ -18,14 +18,13 @@ from flax import struct
 
 from rljax import config as cfg
 from rljax.curricula.curriculum import (
-    NEW,
     Curriculum,
     ProposeInfo,
-    mean_valid_score,
+    new_tasks_info,
     no_score,
     register_curriculum,
 )
-from rljax.curricula.scores import LevelScore
+from rljax.curricula.dr import DR
 
 
 @dataclass(frozen=True)
@@ -89,24 +88,10 @@ class SourceTask(Curriculum):
         del key
         n = self.num_levels
         tasks = jnp.broadcast_to(state.task, (n, *state.task.shape))
-        info = ProposeInfo(
-            step_type=jnp.int32(NEW),
-            train=jnp.asarray(True),
-            indices=jnp.full(n, -1, jnp.int32),
-            max_returns=jnp.full(n, -jnp.inf, jnp.float32),
-        )
-        return state, tasks, info
+        return state, tasks, new_tasks_info(n)
 
-    def observe(
-        self,
-        state: SourceState,
-        tasks: Any,
-        info: ProposeInfo,
-        score: LevelScore,
-        max_returns: jax.Array,
-    ) -> SourceState:
-        del tasks, info, max_returns
-        return state.replace(mean_score=mean_valid_score(score))
+    observe = DR.observe
+    """Records the batch's mean score, as DR does."""
 
 
 __all__ = ["SourceHParams", "SourceState", "SourceTask", "SourceTaskConfig"]
