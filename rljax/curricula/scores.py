@@ -61,8 +61,9 @@ def finished_steps(done: jax.Array) -> jax.Array:
     return jax.lax.cummax(done.astype(jnp.int32), axis=0, reverse=True).astype(bool)
 
 
-def episode_returns(reward: jax.Array, done: jax.Array) -> EpisodeReturns:
-    """Sum the rewards of each finished episode; the last unfinished one is dropped."""
+def running_returns(reward: jax.Array, done: jax.Array) -> jax.Array:
+    """`[T, N]`: the return of the current episode up to and including step t (at a done
+    step, the finished episode's return)."""
 
     def step(running, inputs):
         r, d = inputs
@@ -70,6 +71,12 @@ def episode_returns(reward: jax.Array, done: jax.Array) -> EpisodeReturns:
         return jnp.where(d, 0.0, running), running
 
     _, running = jax.lax.scan(step, jnp.zeros(reward.shape[1:], jnp.float32), (reward, done))
+    return running
+
+
+def episode_returns(reward: jax.Array, done: jax.Array) -> EpisodeReturns:
+    """Sum the rewards of each finished episode; the last unfinished one is dropped."""
+    running = running_returns(reward, done)
     count = done.sum(axis=0, dtype=jnp.int32)
     total = jnp.where(done, running, 0.0).sum(axis=0)
     return EpisodeReturns(
@@ -84,14 +91,7 @@ def episode_successes(
 ) -> jax.Array:
     """`[T, N]` bool: True at each step that ends an episode whose return satisfies
     `success(returns) -> bool` (a task space's success test)."""
-
-    def step(running, inputs):
-        r, d = inputs
-        running = running + r
-        return jnp.where(d, 0.0, running), running
-
-    _, running = jax.lax.scan(step, jnp.zeros(reward.shape[1:], jnp.float32), (reward, done))
-    return done & success(running)
+    return done & success(running_returns(reward, done))
 
 
 def success_rate(done: jax.Array, successes: jax.Array) -> LevelScore:
