@@ -42,6 +42,7 @@ from rljax import transfer
 from rljax.config import ConfigError
 from rljax.curricula.runner import UED, UEDConfig
 from rljax.curricula.source import SourceHParams, SourceTaskConfig
+from rljax.evaluation import EvalResult
 from rljax.experiment import enable_compilation_cache
 from rljax.presets import preset
 from rljax.results import RunWriter, new_run_dir, write_json
@@ -133,10 +134,13 @@ class MBTLConfig:
         )
 
 
-def transfer_matrix(config: MBTLConfig, on_chunk: Any = None) -> tuple[np.ndarray, UED, Any]:
-    """`[num_contexts sources, num_contexts targets]` normalised returns, the loop and the run
-    result: every context trained (vmapped, common seed) and evaluated on every context."""
-    algo = UED(config.ued_config())
+def transfer_matrix(
+    config: MBTLConfig, algo: UED | None = None, on_chunk: Any = None
+) -> tuple[np.ndarray, Any]:
+    """`[num_contexts sources, num_contexts targets]` normalised returns and the run result:
+    every context trained (vmapped, common seed) and evaluated on every context (the run's
+    final evaluation). `algo` defaults to `UED(config.ued_config())`."""
+    algo = UED(config.ued_config()) if algo is None else algo
     base = algo.hparams()
     tasks = np.stack([np.asarray(t) for t in algo.task_space.heldout().values()])
     hparams = jax.tree.map(lambda x: np.broadcast_to(x, (len(tasks), *np.shape(x))), base)
@@ -151,10 +155,10 @@ def transfer_matrix(config: MBTLConfig, on_chunk: Any = None) -> tuple[np.ndarra
         description=f"mbtl {config.env} x{len(tasks)} contexts",
         on_chunk=on_chunk,
     )
-    per_level = algo.level_results(jax.jit(jax.vmap(algo.evaluate))(result.state))
+    per_level = algo.level_results(EvalResult(result.eval_returns, result.eval_lengths))
     low, high = return_range(config.env, int(algo.env_params.max_steps_in_episode))
     normalised = (np.asarray(per_level.mean_return) - low) / (high - low)
-    return np.clip(normalised, 0.0, 1.0), algo, result
+    return np.clip(normalised, 0.0, 1.0), result
 
 
 def plot(run_dir: Any, config: MBTLConfig, curves: transfer.Curves, matrix: np.ndarray) -> None:
@@ -193,10 +197,10 @@ def run(config: MBTLConfig) -> dict[str, Any]:
     if config.compilation_cache:
         enable_compilation_cache(config.compilation_cache)
     run_dir = new_run_dir(config.out_dir, f"mbtl-{config.env}-{config.parameter}")
-    algo_steps = config.ued_config().steps_per_update
-    writer = RunWriter(run_dir, algo_steps)
+    algo = UED(config.ued_config())
+    writer = RunWriter(run_dir, algo.steps_per_update)
     writer.write_config({"algorithm": "mbtl", "config": config})
-    matrix, _, _ = transfer_matrix(config, on_chunk=writer.on_chunk)
+    matrix, _ = transfer_matrix(config, algo, on_chunk=writer.on_chunk)
     contexts = config.contexts
     np.savez(run_dir / "transfer.npz", contexts=contexts, transfer=matrix)
     curves = transfer.compare(

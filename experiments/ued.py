@@ -55,6 +55,7 @@ from rljax.curricula.paired import PAIRED
 from rljax.curricula.paired_adversary import PAIREDConfig
 from rljax.curricula.plr import RobustPLRConfig
 from rljax.curricula.runner import UED, CurriculumChoice, UEDConfig
+from rljax.evaluation import EvalResult
 from rljax.plotting import plot_learning_curves
 from rljax.results import write_json
 from rljax.task_space import TASK_SPACES
@@ -162,12 +163,15 @@ def _pick(levels: Any, i: int) -> Any:
     return jax.tree.map(lambda x: x[i], levels)
 
 
-def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]) -> dict[str, Any]:
-    """Per-level held-out results into eval.json, the held-out curve and the level images."""
+def write_extras(
+    run_dir: Path, algo: UED | PAIRED, result: RunResult, seeds: list[int]
+) -> dict[str, Any]:
+    """Per-level held-out results into eval.json (from the run's final evaluation,
+    `algo.evaluate` of the final state), the held-out curve and the level images."""
     from matplotlib import pyplot as plt
 
-    result = jax.jit(jax.vmap(algo.evaluate))(state)
-    per_level = algo.level_results(result)
+    state = result.state
+    per_level = algo.level_results(EvalResult(result.eval_returns, result.eval_lengths))
     students = algo
     eval_path = run_dir / "eval.json"
     summary = json.loads(eval_path.read_text()) if eval_path.exists() else {}
@@ -184,14 +188,13 @@ def write_extras(run_dir: Path, algo: UED | PAIRED, state: Any, seeds: list[int]
         for i, name in enumerate(students.eval_names)
     }
     write_json(eval_path, summary)
+    one = jax.tree.map(lambda x: x[0], state)
     history = getattr(getattr(algo, "curriculum", None), "proposal_history", None)
     if history is not None and getattr(algo.task_space, "box", None) is not None:
-        one = jax.tree.map(lambda x: x[0], state)
         draw_proposals(history(one.curriculum), algo.task_space.box, run_dir, seeds[0])
     if not isinstance(algo.task_space, maze.MazeTaskSpace):
         return summary
 
-    one = jax.tree.map(lambda x: x[0], state)
     paths = eval_positions(students, algo.policy_params(one))
     episodes = algo.eval_episodes
     images = [
@@ -260,7 +263,7 @@ def draw_proposals(
 def after_run(run_dir: Path, result: RunResult, algo: UED | PAIRED, args: Any) -> None:
     """`rljax.experiment.main`'s hook: the extras above and the held-out curve."""
     config = args.config
-    summary = write_extras(run_dir, algo, result.state, args.seed_list)
+    summary = write_extras(run_dir, algo, result, args.seed_list)
     metrics = np.load(run_dir / "metrics.npz")
     if "heldout_solve_rate" in metrics.files:
         solve = metrics["heldout_solve_rate"]

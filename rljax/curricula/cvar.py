@@ -21,8 +21,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from rljax.evaluation import evaluate
-from rljax.task_space import reset_to_tasks
+from rljax.curricula.dr import sample_tasks
 
 ALPHAS = (0.01, 0.1, 0.5, 1.0)
 """The paper's alphas."""
@@ -45,9 +44,8 @@ def sample_levels(space: Any, key: jax.Array, num_levels: int) -> tuple[Any, jax
     are unsolvable: with a `space.solvable`, the first solvable of `2 num_levels` draws."""
     solvable = getattr(space, "solvable", None)
     if solvable is None:
-        tasks = jax.vmap(space.sample)(jax.random.split(key, num_levels))
-        return tasks, jnp.zeros((), jnp.int32)
-    drawn = jax.vmap(space.sample)(jax.random.split(key, 2 * num_levels))
+        return sample_tasks(space.sample, key, num_levels), jnp.zeros((), jnp.int32)
+    drawn = sample_tasks(space.sample, key, 2 * num_levels)
     ok = jax.vmap(solvable)(drawn)
     order = jnp.argsort(~ok, stable=True)[:num_levels]
     tasks = jax.tree.map(lambda x: x[order], drawn)
@@ -60,10 +58,7 @@ def success_rates(
     """`[num_levels]` the fraction of `episodes` first episodes per task that succeeded, the
     tasks evaluated `batch` at a time (`num_levels % batch == 0`) on keys split from `key`."""
     num_levels = jax.tree.leaves(tasks)[0].shape[0]
-    learner = play.learner
-    size = batch * episodes
-    env = learner.vectorise(play.level_env, size)
-    policy = learner.policy(play.config.learner.greedy_eval)
+    env = play.learner.vectorise(play.level_env, batch * episodes)
     chunks = jax.tree.map(
         lambda x: jnp.repeat(x.reshape(num_levels // batch, batch, *x.shape[1:]), episodes, 1),
         tasks,
@@ -71,20 +66,7 @@ def success_rates(
 
     def one_chunk(args):
         chunk, chunk_key = args
-
-        def reset(k):
-            return reset_to_tasks(play.task_space, chunk, k, env=play.level_env)
-
-        result = evaluate(
-            env,
-            play.env_params,
-            policy,
-            learner_state.params,
-            chunk_key,
-            play.max_episode_steps,
-            reset=learner.reset_fn(learner_state, env, reset, frozen=True),
-            policy_carry=learner.initial_carry(size),
-        )
+        result = play.play_episodes(learner_state, env, chunk, chunk_key)
         solved = play.task_space.success(result.returns).reshape(batch, episodes)
         return solved.mean(axis=1, dtype=jnp.float32)
 

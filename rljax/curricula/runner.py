@@ -357,18 +357,26 @@ class TaskPlay:
     def evaluate(self, state: Any) -> EvalResult:
         """`num_eval_episodes` episodes of the learner's policy on each held-out task, on keys
         fixed by `eval_seed`; `returns [num_heldout * num_eval_episodes]`, task by task."""
-        levels = self.eval_levels
-        return evaluate(
+        return self.play_episodes(
+            state,
             self.eval_env,
+            self.eval_levels,
+            jax.random.PRNGKey(self.config.learner.eval_seed),
+        )
+
+    def play_episodes(self, state: Any, env: Any, tasks: Any, key: jax.Array) -> EvalResult:
+        """The first episode of the evaluation policy in each env of `env` (a batch from
+        `learner.vectorise`), reset onto `tasks` (leaves `[batch, ...]`) with frozen
+        observation statistics, on `key`."""
+        return evaluate(
+            env,
             self.env_params,
             self.eval_policy,
             state.params,
-            jax.random.PRNGKey(self.config.learner.eval_seed),
+            key,
             self.max_episode_steps,
-            reset=self.learner.reset_fn(
-                state, self.eval_env, lambda k: self._reset(levels, k), frozen=True
-            ),
-            policy_carry=self.eval_policy_carry,
+            reset=self.learner.reset_fn(state, env, lambda k: self._reset(tasks, k), frozen=True),
+            policy_carry=self.learner.initial_carry(jax.tree.leaves(tasks)[0].shape[0]),
         )
 
     @property
