@@ -46,3 +46,10 @@ def shortest_path_length(level: Level) -> jax.Array:
 def is_solvable(level: Level) -> jax.Array:
     """bool `[]`: the goal is reachable from the agent's start."""
     return shortest_path_length(level) >= 0
+
+
+def reachable_from(walls: jax.Array, cell: jax.Array) -> jax.Array:
+    """bool `[H, W]`: the free cells 4-connected to `cell` (int32 `[2]`, row and col),
+    `cell` included (it counts as free)."""
+    level = Level.create(walls, cell, 0, cell)
+    return distance_map(level) >= 0

@@ -1,9 +1,21 @@
 """Curricula over levels (unsupervised environment design): a typed level buffer, level
 scores as pure functions of trajectories (registered by name in `SCORES`), and DR / PLR /
-robust PLR / ACCEL / ALP-GMM / SFL behind one `init / propose / observe` interface, one file
+robust PLR / ACCEL / ALP-GMM / SFL / DRED behind one `init / propose / observe` interface, one file
 per method, registered by name in `CURRICULA`. See `curriculum.py` for how a loop drives them."""
 
-from rljax.curricula import accel, alp_gmm, dr, gmm, level_buffer, plr, scores, sfl, source
+from rljax.curricula import (
+    accel,
+    alp_gmm,
+    dr,
+    dred,
+    gmm,
+    level_buffer,
+    level_vae,
+    plr,
+    scores,
+    sfl,
+    source,
+)
 from rljax.curricula.accel import ACCEL, ACCELConfig, ACCELState
 from rljax.curricula.alp_gmm import ALPGMM, ALPGMMConfig, ALPGMMState
 from rljax.curricula.curriculum import (
@@ -19,6 +31,7 @@ from rljax.curricula.curriculum import (
     register_curriculum,
 )
 from rljax.curricula.dr import DR, DRConfig, DRState
+from rljax.curricula.dred import DRED, DREDConfig, DREDState
 from rljax.curricula.level_buffer import LevelBuffer
 from rljax.curricula.plr import (
     PLR,
@@ -37,6 +50,7 @@ __all__ = [
     "ALPGMM",
     "CURRICULA",
     "DR",
+    "DRED",
     "MUTATE",
     "NEW",
     "PLR",
@@ -51,6 +65,8 @@ __all__ = [
     "Curriculum",
     "CurriculumStats",
     "DRConfig",
+    "DREDConfig",
+    "DREDState",
     "DRState",
     "EpisodeReturns",
     "LevelBuffer",
@@ -67,8 +83,10 @@ __all__ = [
     "alp_gmm",
     "curriculum_class",
     "dr",
+    "dred",
     "gmm",
     "level_buffer",
+    "level_vae",
     "make_curriculum",
     "plr",
     "register_curriculum",

@@ -26,6 +26,7 @@ The methods live one per file and register themselves by name with their config 
 | `accel`      | `initial`, no grad   | train, rescore | no grad, insert | accel.py  |
 | `alp_gmm`    | box or GMM, train    | never          | never           | alp_gmm.py|
 | `sfl`        | candidates, no grad  | kept + new, train | never        | sfl.py    |
+| `dred`       | dataset, no grad     | train, rescore | no grad, insert | dred.py   |
 
 `make_curriculum(config, ...)` builds the curriculum registered for `type(config)`, so a run
 config holds a curriculum config and nothing else names the method.
@@ -124,6 +125,9 @@ class Curriculum:
         self.task_space = task_space
         self.num_levels = num_levels
         """Tasks per proposal: the env batch of one rollout (static: a shape)."""
+        self.horizon: int | None = None
+        """Curriculum steps in the whole run, set by the loop before it compiles (DRED
+        anneals a weight over them); None outside a loop."""
 
     def hparams(self) -> Any:
         """The traced coefficients, a pytree that vmaps over runs."""

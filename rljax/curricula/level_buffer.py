@@ -31,6 +31,7 @@ Conventions (where the paper leaves a choice):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -125,7 +126,15 @@ def sample_replay(
     Returns `(buffer, indices [n] int32, levels [n, ...])`. The caller must only replay a
     buffer with at least one filled slot (the curricula gate on the minimum fill ratio).
     """
-    p = weights(buffer, temperature, staleness_coef, top_k)
+    return draw(buffer, key, n, weights(buffer, temperature, staleness_coef, top_k))
+
+
+def draw(
+    buffer: LevelBuffer, key: jax.Array, n: int, p: jax.Array
+) -> tuple[LevelBuffer, jax.Array, Any]:
+    """Draw `n` slots from the distribution `p [capacity]` (with replacement) and stamp them
+    as sampled; `sample_replay` with a replay distribution of the caller's (DRED's mixture of
+    two score rankings). Returns `(buffer, indices [n] int32, levels [n, ...])`."""
     indices = jax.random.choice(key, buffer.capacity, (n,), replace=True, p=p)
     count = buffer.episode_count + n
     buffer = buffer.replace(
@@ -148,25 +157,32 @@ def insert(
     top_k: int | None = None,
     max_returns: jax.Array | None = None,
     duplicate_check: bool = False,
+    weights_fn: Callable[[LevelBuffer], jax.Array] | None = None,
 ) -> tuple[LevelBuffer, jax.Array]:
     """Offer `n` levels (leaves `[n, ...]`) with `scores`/`valid` `[n]`, one after another.
 
     Each valid level goes to the first empty slot; once the buffer is full it replaces the
     lowest-weight level (by P, computed just before the offer) only if its score is higher
     (PLR sec. 3). With `duplicate_check`, a level whose every leaf equals a stored level's
-    updates that entry's score instead of taking a slot. Returns `(buffer, slots [n] int32)`,
-    the slot each level was written to, or -1 where it was rejected.
+    updates that entry's score instead of taking a slot. `weights_fn(buffer) -> [capacity]`
+    replaces P as the eviction order (a slot weighted +inf is never evicted). Returns
+    `(buffer, slots [n] int32)`, the slot each level was written to, or -1 where it was
+    rejected.
     """
     if max_returns is None:
         max_returns = _no_max_returns(scores)
+    if weights_fn is None:
+        weights_fn = lambda buf: weights(buf, temperature, staleness_coef, top_k)
 
     def offer(buf: LevelBuffer, item):
         level, score, ok, best_return = item
-        p = weights(buf, temperature, staleness_coef, top_k)
-        lowest = jnp.argmin(jnp.where(buf.filled, p, jnp.inf))
+        p = weights_fn(buf)
+        eviction = jnp.where(buf.filled, p, jnp.inf)
+        lowest = jnp.argmin(eviction)
         empty = ~buf.filled
         slot = jnp.where(empty.any(), jnp.argmax(empty), lowest)
-        accept = ok & (empty.any() | (score > buf.scores[lowest]))
+        evictable = jnp.isfinite(eviction[lowest]) & (score > buf.scores[lowest])
+        accept = ok & (empty.any() | evictable)
         duplicate = jnp.zeros((), bool)
         if duplicate_check:
             same = buf.filled

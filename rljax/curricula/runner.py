@@ -48,6 +48,7 @@ from rljax.curricula.accel import ACCELConfig
 from rljax.curricula.alp_gmm import ALPGMMConfig
 from rljax.curricula.curriculum import MUTATE, NEW, REPLAY, make_curriculum
 from rljax.curricula.dr import DRConfig
+from rljax.curricula.dred import DREDConfig
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.curricula.sfl import SFLConfig
 from rljax.evaluation import EvalResult, evaluate
@@ -108,6 +109,7 @@ CurriculumChoice = (
     | Annotated[DRConfig, tyro.conf.subcommand("dr")]
     | Annotated[ALPGMMConfig, tyro.conf.subcommand("alp_gmm")]
     | Annotated[SFLConfig, tyro.conf.subcommand("sfl")]
+    | Annotated[DREDConfig, tyro.conf.subcommand("dred")]
 )
 LearnerChoice = (
     Annotated[RecurrentPPOConfig, tyro.conf.subcommand("recurrent")]
@@ -125,7 +127,7 @@ class UEDConfig:
     space."""
 
     curriculum: Any = dataclasses.field(default_factory=RobustPLRConfig)
-    """The curriculum: dr, plr, robust_plr, accel, alp_gmm, sfl (`rljax.curricula`), or PAIRED
+    """The curriculum: dr, plr, robust_plr, accel, alp_gmm, sfl, dred (`rljax.curricula`), or PAIRED
     (`rljax.curricula.paired.PAIREDConfig`); any registered curriculum config in Python."""
     learner: LearnerChoice = dataclasses.field(default_factory=maze_learner)
     """The learner: recurrent PPO (default) or feed-forward PPO, with any drift."""
@@ -134,10 +136,10 @@ class UEDConfig:
     steps_per_eval: int = 8
     """Curriculum steps per update; the held-out tasks are evaluated after each update."""
     score_function: Annotated[str, cfg.choices(sorted(level_scores.SCORES))] = "pvl"
-    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss), max_mc,
-    return, success_rate or learnability (p (1 - p)), computed from the episodes that end
-    within the rollout. A curriculum defined by its own score uses that one (ALP-GMM:
-    return; SFL: success_rate)."""
+    """The level score (`rljax.curricula.scores.SCORES`): pvl (positive value loss), value_l1
+    (L1 value loss), max_mc, return, success_rate or learnability (p (1 - p)), computed from
+    the episodes that end within the rollout. A curriculum defined by its own score uses that
+    one (ALP-GMM: return; SFL: success_rate; DRED: value_l1)."""
     partial_episodes: bool = False
     """Allow a rollout (`--learner.num-steps`) shorter than the task space's episode limit:
     a task whose episodes all run past it gets no score. Off: such a config is refused for a
@@ -417,6 +419,8 @@ class UED(TaskPlay):
         self.score = level_scores.SCORES[own_score or config.score_function]
         self.steps_per_update = config.steps_per_update
         self.num_updates = config.learner.total_timesteps // self.steps_per_update
+        if hasattr(self.curriculum, "horizon"):
+            self.curriculum.horizon = self.num_updates * config.steps_per_eval
 
     def hparams(self) -> UEDHParams:
         return UEDHParams(self.config.learner.hparams(), self.curriculum.hparams())

@@ -125,6 +125,13 @@ def positive_value_loss(advantage: jax.Array, done: jax.Array) -> LevelScore:
     return _mean_over_finished(jnp.maximum(advantage, 0.0), done)
 
 
+def value_l1(advantage: jax.Array, done: jax.Array) -> LevelScore:
+    """Mean over finished steps of |A_t|, the L1 value loss with A_t the GAE advantage (Jiang
+    et al. 2021, "Prioritized Level Replay", sec. 3; the score DRED's replay ranks by,
+    Garcin et al. 2024)."""
+    return _mean_over_finished(jnp.abs(advantage), done)
+
+
 def max_mc(
     reward: jax.Array, done: jax.Array, value: jax.Array, max_return: jax.Array
 ) -> LevelScore:
@@ -193,6 +200,13 @@ def pvl_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
     """Positive value loss of the learner's advantages (`positive_value_loss`)."""
     del max_returns
     return positive_value_loss(_require(inputs, "advantage", "pvl"), inputs.done)
+
+
+@register_score("value_l1")
+def value_l1_score(inputs: ScoreInputs, max_returns: jax.Array) -> LevelScore:
+    """L1 value loss of the learner's advantages (`value_l1`)."""
+    del max_returns
+    return value_l1(_require(inputs, "advantage", "value_l1"), inputs.done)
 
 
 @register_score("return")
