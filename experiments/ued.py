@@ -1,12 +1,14 @@
 """Train a recurrent (GRU) PPO agent on a curriculum of 13x13 mazes (DR, PLR, robust PLR,
-ACCEL or PAIRED) or of classic-control physical constants over several seeds in one vmapped
-batch (split over the devices), evaluate on the held-out tasks, and write a run folder.
+ACCEL, PAIRED, SFL or DRED) or of classic-control physical constants (DR, ALP-GMM, SFL, ...)
+over several seeds in one vmapped batch (split over the devices), evaluate on the held-out
+tasks, and write a run folder.
 
     python -m experiments.ued curriculum:accel          # 4 seeds, 1e7 env steps each
     python -m experiments.ued curriculum:dr --learner.total-timesteps 2000000 --seeds 2
     python -m experiments.ued --frame-stack 4 learner:feedforward   # an MLP over 4 views
     python -m experiments.ued curriculum:accel --curriculum.num-edits 3 --help
     python -m experiments.ued --partial-episodes task-space:classic --task-space.spread 0.3
+    python -m experiments.ued curriculum:dred task-space:maze --task-space.heldout dred
     python -m experiments.ued --resume runs/ued-accel-Maze-13x13-...  # continue a stopped run
     python -m experiments.ued --help                    # every field and the choices
 
@@ -26,8 +28,9 @@ eval.json, learning_curve.png: training-level return), plus:
 - cvar.json with `--cvar-levels N`: SFL's CVaR evaluation (the worst 1/10/50/100% of N fresh
   levels by one rollout seed, their success rate under another), per seed;
 - maze only: heldout_levels.png, each held-out level with one evaluation trajectory of seed
-  0; top_levels.png, the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL),
-  for PAIRED levels built by seed 0's final adversary.
+  0; top_levels.png, the highest-scoring levels in seed 0's buffer (PLR, robust PLR, ACCEL,
+  DRED), for PAIRED levels built by seed 0's final adversary; generated_levels.png (DRED),
+  a batch of levels seed 0's final generator makes (VAE interpolants or edits).
 For PAIRED the held-out results are the protagonist's.
 """
 
@@ -84,7 +87,8 @@ TaskSpaceChoice = task_space_choice()
 class UEDCLIConfig(UEDConfig):
     """`UEDConfig` with the choices of the command line: the curriculum (`curriculum:dr`,
     `curriculum:plr`, `curriculum:robust_plr` (default), `curriculum:accel`,
-    `curriculum:paired`), the learner (`learner:recurrent` (default), `learner:feedforward`)
+    `curriculum:paired`, `curriculum:alp_gmm`, `curriculum:sfl`, `curriculum:dred`), the
+    learner (`learner:recurrent` (default), `learner:feedforward`)
     and the task space (`task-space:maze` (default), `task-space:classic`, or any other
     registered one)."""
 
@@ -225,6 +229,13 @@ def write_extras(
     if top is not None and scores:
         named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
+    generate = getattr(algo.curriculum, "generate", None)
+    if generate is not None and getattr(algo.curriculum.config, "generator", "none") != "none":
+        key = jax.random.PRNGKey(algo.config.learner.eval_seed)
+        made = jax.jit(generate)(one.curriculum, key)
+        count = min(16, algo.config.learner.num_envs)
+        named = {f"generated {i + 1}": _pick(made, i) for i in range(count)}
+        maze.save_level_grid(named, run_dir / "generated_levels.png")
     return summary
 
 
