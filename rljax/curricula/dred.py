@@ -10,10 +10,13 @@ evicts them. Robust-PLR-style, the learner trains only on replayed levels:
         tasks = unseen dataset levels; collect without a gradient step, score them
     then, every step:
         if the last step replayed:                                           # MUTATE
-            VAE-DRED: encode 2P random dataset levels, decode `points` latents between
+            VAE-DRED: encode 2P distinct random dataset levels, decode `points_per_pair`
+                      latents between
                       each pair (slerp of the means; `rljax.curricula.level_vae`)
             EL-DRED:  `num_edits` random edits of the `easy_levels` easiest levels of the
-                      last replay batch (best return - value loss)
+                      last replay batch (highest best return - value loss; the reference's
+                      code, like ACCEL's, says "take top 4" but its ascending argsort takes
+                      the 4 lowest: rljax follows the stated intent)
             collect on them without a gradient step, score, offer them to the buffer
         elif coin(replay_prob):                                              # REPLAY
             tasks ~ P_replay; collect, take a gradient step, rescore
@@ -304,7 +307,7 @@ class DRED(BufferedCurriculum):
         if config.generator == "vae":
             pairs = n // config.points_per_pair
             pick_key, noise_key = jax.random.split(key)
-            rows = jax.random.randint(pick_key, (2 * pairs,), 0, self.dataset_size)
+            rows = jax.random.choice(pick_key, self.dataset_size, (2 * pairs,), replace=False)
             pairs_tasks = jax.tree.map(lambda x: jnp.asarray(x)[rows], self.dataset)
             codes = jax.vmap(self.codec.encode)(pairs_tasks)
             mean, log_std = self.vae.apply(state.vae, codes, method="encode")
