@@ -11,8 +11,8 @@ evicts them. Robust-PLR-style, the learner trains only on replayed levels:
     then, every step:
         if the last step replayed:                                           # MUTATE
             VAE-DRED: encode 2P distinct random dataset levels, decode `points_per_pair`
-                      latents between
-                      each pair (slerp of the means; `rljax.curricula.level_vae`)
+                      latents between each pair (slerp of the means;
+                      `rljax.curricula.level_vae`)
             EL-DRED:  `num_edits` random edits of the `easy_levels` easiest levels of the
                       last replay batch (highest best return - value loss; the reference's
                       code, like ACCEL's, says "take top 4" but its ascending argsort takes
