@@ -70,6 +70,8 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("ued", ["task-space:classic", "--task-space.spread", "1.5"]),
         ("ued", ["learner:recurrent", "--learner.learning-rate", "inf"]),
         ("ued", ["--learner.num-steps", "300"]),
+        ("ued", ["curriculum:dred", "task-space:classic"]),
+        ("ued", ["curriculum:dred", "--curriculum.capacity", "100"]),
         ("lpo", ["meta-train", "--es.population-size", "3"]),
         ("lpo", ["meta-train", "--es.pop-batch-size", "5"]),
         ("lpo", ["meta-train", "--es.strategy", "CMAES_typo"]),
@@ -106,6 +108,7 @@ def api_cases() -> list[tuple[str, Callable[[], object]]]:
         ("ESConfig(objective='x')", lambda: ESConfig(objective="x")),
         ("ClassicConfig(ranges=(('foo', 0, 1),))", lambda: ClassicConfig(ranges=(("foo", 0, 1),))),
         ("MazeConfig(num_walls=-1)", lambda: MazeConfig(num_walls=-1)),
+        ("MazeConfig(generator='gan')", lambda: MazeConfig(generator="gan")),
         ("load_drift_params('missing.npz')", lambda: load_drift_params("missing.npz")),
     ]
 

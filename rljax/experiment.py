@@ -437,7 +437,9 @@ def main(
         args.validate()
         if stored is not None:
             _check_resume(args, stored)
-        algo = make_algorithm(args.config)
+        # Building the algorithm checks the configs against each other (a curriculum against
+        # its task space); its errors name the full flag too.
+        algo = cfg.parse_cli(lambda: make_algorithm(args.config), args_type, argv)
         if named and stored is None and not args.preset:
             _suggest_preset(args.config)
         run_dir, result = run_experiment(name, algo, args.config, args)

@@ -299,3 +299,14 @@ def test_vae_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapac
     for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(resumed.state), strict=True):
         np.testing.assert_array_equal(a, b)
     assert_no_lapack(algo, algo.hparams())
+
+
+def test_a_dred_error_at_construction_names_the_full_flag(capsys):
+    """Errors raised while the CLI builds the loop (a curriculum checked against its task
+    space) name the nested flag, as parse-time ones do."""
+    from experiments.ued import main
+
+    assert main(["curriculum:dred", "--curriculum.capacity", "100"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: DREDConfig.capacity=100") and len(err.splitlines()) == 1
+    assert err.endswith("(CLI flag --curriculum.capacity).")

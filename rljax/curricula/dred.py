@@ -161,7 +161,7 @@ class DRED(BufferedCurriculum):
                 "generator",
                 f"needs a task space with a level dataset, and {type(task_space).__name__} "
                 "has none (no dataset())",
-                "use the maze task space (--task-space.generator dataset) or give yours "
+                "use task-space:maze (its dataset of structured levels) or give yours "
                 "dataset() -> tasks [D, ...]",
             )
         super().__init__(config, task_space, num_levels)
