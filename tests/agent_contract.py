@@ -94,6 +94,22 @@ def assert_run_compiles_one_chunk_program(algo: Any, hparams: Any, count_compila
     return result.state
 
 
+def check_resumes_bitwise(algo: Any, hparams: Any, final_state: Any) -> None:
+    """A 2-run batch trained 2 updates, then resumed from that state to 5, ends bitwise equal
+    to `final_state` (the uninterrupted 5 updates of `assert_run_compiles_one_chunk_program`).
+    Not an `assert_` check of the agent contract: the curricula's tests call it."""
+    keys, batch = rljax.seed_keys([0, 1]), rljax.stack_hparams([hparams] * 2)
+    sized = copy.copy(algo)
+    sized.num_updates = 2
+    first = rljax.run(sized, keys, batch, chunk_size=2, progress=False)
+    sized.num_updates = 5
+    resumed = rljax.run(
+        sized, keys, batch, chunk_size=2, progress=False, state=first.state, updates_done=2
+    )
+    for a, b in zip(jax.tree.leaves(final_state), jax.tree.leaves(resumed.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def assert_same_seed_same_run(algo: Any, hparams: Any) -> None:
     """Bitwise-equal state and metrics for the same seed; different params for another."""
     (state_a, metrics_a), (state_b, metrics_b) = (

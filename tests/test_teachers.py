@@ -343,7 +343,7 @@ def test_teacher_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
 
 
 def check_teacher_run(teacher, count_compilations):
-    from agent_contract import assert_run_compiles_one_chunk_program
+    from agent_contract import assert_run_compiles_one_chunk_program, check_resumes_bitwise
 
     import rljax
 
@@ -361,15 +361,7 @@ def check_teacher_run(teacher, count_compilations):
         updates = algo.learner.updates_per_learn
         assert (np.asarray(state.counters.grad_updates) == 4 * updates).all()
         assert (np.asarray(state.curriculum.step) == 10).all()
-    keys, hparams = rljax.seed_keys([0, 1]), rljax.stack_hparams([algo.hparams()] * 2)
-    algo.num_updates = 2
-    first = rljax.run(algo, keys, hparams, chunk_size=2, progress=False)
-    algo.num_updates = 5
-    resumed = rljax.run(
-        algo, keys, hparams, chunk_size=2, progress=False, state=first.state, updates_done=2
-    )
-    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(resumed.state), strict=True):
-        np.testing.assert_array_equal(a, b)
+    check_resumes_bitwise(algo, algo.hparams(), state)
 
 
 # --- SFL's CVaR evaluation protocol ------------------------------------------------------------
