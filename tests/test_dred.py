@@ -235,6 +235,7 @@ def test_warm_up_plays_every_dataset_level_once_then_replays_and_edits():
         ({"capacity": 9}, "capacity"),
         ({"points_per_pair": 3}, "points_per_pair"),
         ({"grounded_coef_end": 1.5}, "grounded_coef_end"),
+        ({"min_fill_ratio": 0.9}, "min_fill_ratio"),
     ],
 )
 def test_bad_dred_config_is_a_clear_error(changes, field):

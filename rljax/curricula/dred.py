@@ -102,6 +102,18 @@ class DREDConfig(PLRConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        # PLR fields DRED has no use for: replay starts once every dataset level was played,
+        # and its ranks are its own. A changed value would be silently ignored: refuse it.
+        for name in ("min_fill_ratio", "prioritization", "top_k", "duplicate_check"):
+            default = PLRConfig.__dataclass_fields__[name].default
+            if getattr(self, name) != default:
+                cfg.fail(
+                    self,
+                    name,
+                    "is not used by DRED (replay starts once every dataset level was played; "
+                    "the ranks are DRED's own)",
+                    f"leave it at {default!r}",
+                )
         cfg.check_choice(self, "generator", GENERATORS)
         cfg.check_positive(
             self, "grounded_temperature", "points_per_pair", "num_edits", "easy_levels"
