@@ -13,8 +13,12 @@ from envs.classic import ClassicConfig
 from envs.maze import MazeConfig
 from rljax.config import ConfigError
 from rljax.curricula.accel import ACCELConfig
+from rljax.curricula.alp_gmm import ALPGMMConfig
+from rljax.curricula.dred import DREDConfig
+from rljax.curricula.level_vae import VAEConfig
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.curricula.runner import UEDConfig
+from rljax.curricula.sfl import SFLConfig
 from rljax.meta.es import ESConfig
 from rljax.training import RunOptions
 
@@ -28,6 +32,10 @@ CONFIGS = (
     PLRConfig,
     RobustPLRConfig,
     ACCELConfig,
+    ALPGMMConfig,
+    SFLConfig,
+    DREDConfig,
+    VAEConfig,
     UEDConfig,
     MazeConfig,
     ClassicConfig,
