@@ -25,6 +25,9 @@ eval.json, learning_curve.png: training-level return), plus:
 - heldout_curve.png: the mean held-out solve rate over training;
 - teacher_samples.png (ALP-GMM on a parameter box): the tasks it proposed to seed 0, a panel
   per quarter of the episodes, over the two widest parameters;
+- teacher/, a picture per checkpoint of seed 0's curriculum as it evolves: proposals_N.png
+  (ALP-GMM: its latest proposals over the box), generated_N.png (DRED: levels its generator
+  makes at update N), top_levels_N.png (maze curricula with a level buffer);
 - cvar.json with `--cvar-levels N`: SFL's CVaR evaluation (the worst 1/10/50/100% of N fresh
   levels by one rollout seed, their success rate under another), per seed;
 - maze only: heldout_levels.png, each held-out level with one evaluation trajectory of seed
@@ -229,22 +232,58 @@ def write_extras(
     if top is not None and scores:
         named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
-    generate = getattr(algo.curriculum, "generate", None)
-    if generate is not None and getattr(algo.curriculum.config, "generator", "none") != "none":
-        key = jax.random.PRNGKey(algo.config.learner.eval_seed)
-        made = jax.jit(generate)(one.curriculum, key)
-        count = min(16, algo.config.learner.num_envs)
-        named = {f"generated {i + 1}": _pick(made, i) for i in range(count)}
-        maze.save_level_grid(named, run_dir / "generated_levels.png")
+    draw_generated(algo, one, run_dir / "generated_levels.png")
     return summary
 
 
+def draw_generated(algo: UED | PAIRED, one: Any, path: Path, title: str = "generated") -> None:
+    """A batch of maze levels seed 0's generator makes now (DRED: VAE interpolants or edits),
+    drawn into `path`; nothing for a curriculum without a generator."""
+    generate = getattr(getattr(algo, "curriculum", None), "generate", None)
+    if generate is None or getattr(algo.curriculum.config, "generator", "none") == "none":
+        return
+    key = jax.random.PRNGKey(algo.config.learner.eval_seed)
+    made = jax.jit(generate)(one.curriculum, key)
+    count = min(16, algo.config.learner.num_envs)
+    maze.save_level_grid({f"{title} {i + 1}": _pick(made, i) for i in range(count)}, path)
+
+
+def on_checkpoint(run_dir: Path, algo: UED | PAIRED, updates_done: int, state: Any) -> None:
+    """At every checkpoint, seed 0's curriculum as it is now, into `teacher/`: the tasks a
+    teacher proposed lately over its parameter box (ALP-GMM), the levels a generator makes
+    (DRED), the top of the level buffer (maze curricula with one)."""
+    one = jax.tree.map(lambda x: x[0], state)
+    folder = run_dir / "teacher"
+    folder.mkdir(exist_ok=True)
+    steps = updates_done * algo.steps_per_update
+    label = f"update {updates_done} ({steps:,} env steps)"
+    history = getattr(getattr(algo, "curriculum", None), "proposal_history", None)
+    box = getattr(algo.task_space, "box", None)
+    if history is not None and box is not None:
+        path = folder / f"proposals_{updates_done:06d}.png"
+        title = f"the teacher's latest proposals, seed 0, {label}"
+        draw_proposals(history(one.curriculum), box, run_dir, 0, 1, path, title)
+    if not isinstance(algo.task_space, maze.MazeTaskSpace) or isinstance(algo, PAIRED):
+        return
+    draw_generated(algo, one, folder / f"generated_{updates_done:06d}.png")
+    scores, top = algo.top_levels(one, 8)
+    if top is not None and scores:
+        named = {f"#{i + 1} {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
+        maze.save_level_grid(named, folder / f"top_levels_{updates_done:06d}.png")
+
+
 def draw_proposals(
-    tasks: np.ndarray, box: Any, run_dir: Path, seed: int, panels: int = 4
+    tasks: np.ndarray,
+    box: Any,
+    run_dir: Path,
+    seed: int,
+    panels: int = 4,
+    path: Path | None = None,
+    title: str = "",
 ) -> Path | None:
-    """teacher_samples.png: the tasks a teacher proposed (`tasks [m, D]`, oldest first), a
-    panel per successive `m / panels` episodes, over the two parameters with the widest
-    boxes (one parameter: against the episode index)."""
+    """teacher_samples.png (or `path`): the tasks a teacher proposed (`tasks [m, D]`, oldest
+    first), a panel per successive `m / panels` episodes, over the two parameters with the
+    widest boxes (one parameter: against the episode index)."""
     from matplotlib import pyplot as plt
 
     low, high = np.asarray(box.low), np.asarray(box.high)
@@ -263,9 +302,9 @@ def draw_proposals(
             ax.set_ylim(low[varying[1]], high[varying[1]])
         ax.set_ylabel(box.names[varying[1]] if len(varying) > 1 else "episode")
         ax.set_title(f"episodes {chunk[0] + 1}-{chunk[-1] + 1}", fontsize=9)
-    fig.suptitle(f"tasks proposed by the teacher, seed {seed}")
+    fig.suptitle(title or f"tasks proposed by the teacher, seed {seed}")
     fig.tight_layout()
-    path = run_dir / "teacher_samples.png"
+    path = path or run_dir / "teacher_samples.png"
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
@@ -323,7 +362,9 @@ def write_cvar(run_dir: Path, algo: UED | PAIRED, state: Any, num_levels: int) -
 def main(argv: list[str] | None = None) -> int:
     """The shared experiment CLI (`rljax.experiment.main`) with UED's extras."""
     description = __doc__
-    return experiment.main(NAME, UEDCLIConfig, make_algorithm, argv, description, after_run)
+    return experiment.main(
+        NAME, UEDCLIConfig, make_algorithm, argv, description, after_run, on_checkpoint
+    )
 
 
 if __name__ == "__main__":

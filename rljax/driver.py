@@ -143,13 +143,18 @@ class CheckpointPolicy:
         self.checkpointer.save(updates_done, state, extra)
         self.last_saved = updates_done
 
-    def after_chunk(self, updates_done: int, state: Any, stop_requested: bool) -> None:
-        """Save if the policy says so for the chunk that ended at `updates_done`."""
-        if (
+    def due(self, updates_done: int, stop_requested: bool) -> bool:
+        """Whether the policy saves after the chunk that ended at `updates_done` (whether or
+        not there is a checkpointer)."""
+        return (
             updates_done // self.chunk_size % self.every == 0
             or updates_done == self.num_updates
             or stop_requested
-        ):
+        )
+
+    def after_chunk(self, updates_done: int, state: Any, stop_requested: bool) -> None:
+        """Save if the policy says so for the chunk that ended at `updates_done`."""
+        if self.due(updates_done, stop_requested):
             self.save(updates_done, state)
 
     def kept_as(self, updates_done: int) -> str:

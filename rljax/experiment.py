@@ -142,11 +142,16 @@ def experiment_run_options(
 
 
 def run_experiment(
-    name: str, algo: Any, config: Any, args: ExperimentArgs
+    name: str,
+    algo: Any,
+    config: Any,
+    args: ExperimentArgs,
+    on_checkpoint: Callable[[Path, Any, int, Any], None] | None = None,
 ) -> tuple[Path, RunResult]:
     """Train `algo` on every seed of `args` (or continue `args.resume`), the seeds split over
     the most devices that divide them evenly (`rljax.sweep.even_mesh`), write the run folder
-    and print where it is."""
+    and print where it is. `on_checkpoint(run_dir, algo, updates_done, state)` runs at every
+    checkpoint (`rljax.run`'s hook)."""
     from rljax.checkpoint import Checkpointer
     from rljax.sweep import even_mesh, state_template, sweep_batch
 
@@ -212,6 +217,9 @@ def run_experiment(
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer if args.checkpoint_every else None,
+            on_checkpoint=None
+            if on_checkpoint is None
+            else lambda updates, state: on_checkpoint(run_dir, algo, updates, state),
         )
     except RunInterrupted as stopped:
         raise RunInterrupted(
@@ -395,10 +403,12 @@ def main(
     argv: list[str] | None = None,
     description: str | None = None,
     after_run: Callable[[Path, RunResult, Any, Any], None] | None = None,
+    on_checkpoint: Callable[[Path, Any, int, Any], None] | None = None,
 ) -> int:
     """The command line of an experiment module: `ExperimentArgs` plus every field of
-    `config_type` as flags (tyro), then `run_experiment`, then `after_run(run_dir, result,
-    algo, args)` if given (a module's extra outputs, e.g. UED's level images). Bad input or an
+    `config_type` as flags (tyro), then `run_experiment` (with `on_checkpoint` at every
+    checkpoint, e.g. UED's teacher pictures), then `after_run(run_dir, result, algo, args)` if
+    given (a module's extra outputs, e.g. UED's level images). Bad input or an
     unusable checkpoint exits with status 2, a diverged run with 1, each with one line naming
     the problem and the fix, never a traceback; SIGINT/SIGTERM stop at the next chunk with a
     checkpoint."""
@@ -442,7 +452,7 @@ def main(
         algo = cfg.parse_cli(lambda: make_algorithm(args.config), args_type, argv)
         if named and stored is None and not args.preset:
             _suggest_preset(args.config)
-        run_dir, result = run_experiment(name, algo, args.config, args)
+        run_dir, result = run_experiment(name, algo, args.config, args, on_checkpoint)
         if after_run is not None:
             after_run(run_dir, result, algo, args)
     except (ConfigError, TrainingDiverged, RunInterrupted) as failure:

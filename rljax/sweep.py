@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -302,6 +302,7 @@ def sweep_batch(
     state: Any = None,
     updates_done: int = 0,
     checkpointer: Checkpointer | None = None,
+    on_checkpoint: Callable[[int, Any], None] | None = None,
     **option_keywords: Any,
 ) -> RunResult:
     """`rljax.run` over keys `[runs, 2]` and hparams `[runs, ...]`, padded to a multiple of
@@ -311,7 +312,8 @@ def sweep_batch(
     happen on process 0 only.
 
     `options` (default `SWEEP`; its fields can also be passed as keywords), `checkpointer`,
-    `state` and `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
+    `on_checkpoint` (process 0 only; the state includes padded runs at the end), `state` and
+    `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
     resumed sweep restores with `state_template(algo, keys, hparams, mesh)` on a mesh of the
     same size. `run_labels` name the real runs in divergence messages (padded runs are named
     after their original).
@@ -348,6 +350,7 @@ def sweep_batch(
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer,
+            on_checkpoint=on_checkpoint if is_main_process() else None,
         )
     state = result.state
     if padded_runs != num_runs:

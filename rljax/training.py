@@ -284,6 +284,7 @@ def run(
     state: Any = None,
     updates_done: int = 0,
     checkpointer: Checkpointer | None = None,
+    on_checkpoint: Callable[[int, Any], None] | None = None,
     **option_keywords: Any,
 ) -> RunResult:
     """Train `len(keys)` runs in one vmapped batch, in chunks of `options.chunk_size` updates.
@@ -301,6 +302,9 @@ def run(
       SIGINT/SIGTERM arrives (the run then stops at that chunk boundary with `RunInterrupted`;
       a second signal kills at once). Saving happens after `on_chunk`, so a run folder's
       metrics always cover its latest checkpoint (`rljax.driver.CheckpointPolicy`).
+    - `on_checkpoint(updates_done, state)` gets the batched state (on the device) after each
+      chunk at which the checkpoint policy saves, with or without a checkpointer: a hook for
+      host-side pictures of a run's state as it evolves (`experiments.ued`).
     - `state` and `updates_done` resume from a restored state instead of `init(keys,
       hparams)`. `updates_done` must be a chunk boundary (a multiple of `chunk_size`, or the
       end): the resumed run then makes the same compiled calls as an uninterrupted one, so it
@@ -373,6 +377,8 @@ def run(
             if on_chunk is not None:
                 on_chunk(updates_done, metrics)
             checkpoints.after_chunk(updates_done, state, stop_requested=bool(stop))
+            if on_checkpoint is not None and checkpoints.due(updates_done, bool(stop)):
+                on_checkpoint(updates_done, state)
             progress.update(updates_done, metrics)
             if stop and updates_done < algo.num_updates:
                 raise interrupted(stop[0], updates_done, algo.num_updates, checkpoints)

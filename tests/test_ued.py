@@ -285,6 +285,8 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path,
     for name in ("config.json", "metrics.npz", "learning_curve.png", "heldout_curve.png"):
         assert (run_dir / name).exists(), name
     assert (run_dir / "heldout_levels.png").exists() and (run_dir / "top_levels.png").exists()
+    # A picture of the buffer per checkpoint (every update here), the last one among them.
+    assert (run_dir / "teacher" / "top_levels_000003.png").exists()
     cvar = json.loads((run_dir / "cvar.json").read_text())  # SFL's protocol, 8 fresh levels
     assert cvar["num_levels"] == 8 and cvar["unsolvable_levels"] == 0
     means = [cvar["cvar"][a]["mean"] for a in ("1%", "10%", "50%", "100%")]
