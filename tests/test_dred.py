@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from envs.maze import is_solvable, is_well_formed, level_to_ascii
 from envs.maze.codec import MazeCodec
+from envs.maze.structured import structured_dataset
 from envs.maze.task_space import MazeConfig, MazeTaskSpace
 from rljax.config import ConfigError
 from rljax.curricula import MUTATE, NEW, REPLAY, DREDConfig, make_curriculum
@@ -75,7 +76,7 @@ def test_the_vae_learns_the_dataset_and_generates_valid_structured_levels():
     """300 Adam steps on 48 dataset levels: the loss falls, the walls are reconstructed far
     better than the all-free guess, and levels decoded between pairs are well-formed and
     solvable, with a wall count inside the dataset's range."""
-    data = jax.tree.map(lambda x: x[:48], MazeTaskSpace(MazeConfig()).dataset())
+    data = structured_dataset(0, 48)
     codes = jax.vmap(CODEC.encode)(data)
     config = VAEConfig(train_steps=300, hidden_sizes=(128,), latent_size=16)
     fit = jax.jit(lambda key: train_vae(key, codes, CODEC.blocks, config))
@@ -83,13 +84,18 @@ def test_the_vae_learns_the_dataset_and_generates_valid_structured_levels():
     assert float(losses[-20:].mean()) < 0.6 * float(losses[:20].mean())
     vae = make_vae(config, CODEC.blocks)
     mean, log_std = vae.apply(params, codes, method="encode")
-    rebuilt = jax.vmap(CODEC.decode)(vae.apply(params, mean, method="decode"))
+    latents = interpolate_pairs(jax.random.PRNGKey(1), mean[:8], log_std[:8], 4)
+    levels = jax.vmap(CODEC.decode)(
+        vae.apply(params, jnp.concatenate([mean, latents]), method="decode")
+    )  # one decode program: the 48 reconstructions, then the 16 interpolants
+    rebuilt, made = (
+        jax.tree.map(lambda x, s=s: x[s], levels) for s in (slice(48), slice(48, None))
+    )
     accuracy = float((rebuilt.walls == data.walls).mean())
     all_free = 1.0 - float(data.walls.mean())
     assert accuracy > 0.85 and accuracy > all_free + 0.15, (accuracy, all_free)
-    latents = interpolate_pairs(jax.random.PRNGKey(1), mean[:8], log_std[:8], 4)
-    made = jax.vmap(CODEC.decode)(vae.apply(params, latents, method="decode"))
-    assert bool(jax.vmap(is_well_formed)(made).all()) and bool(jax.vmap(is_solvable)(made).all())
+    valid = jax.vmap(lambda level: is_well_formed(level) & is_solvable(level))(made)
+    assert bool(valid.all())
     walls, data_walls = made.walls.sum((1, 2)), data.walls.sum((1, 2))
     assert data_walls.min() - 10 <= walls.mean() <= data_walls.max() + 10
 
@@ -269,16 +275,17 @@ def test_vae_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapac
     )
 
     import rljax
-    from rljax.curricula.runner import UED, UEDConfig, maze_learner
+    from rljax.curricula.runner import UED, UEDConfig, feedforward, maze_learner
     from rljax.experiment import enable_compilation_cache
 
     learner = maze_learner(num_envs=4, num_steps=256, total_timesteps=4 * 256 * 2 * 5)
+    learner = feedforward(learner, hidden_sizes=(8,), num_eval_episodes=1)  # compiles faster
     curriculum = DREDConfig(
         capacity=14, vae=VAEConfig(train_steps=20, hidden_sizes=(16,), latent_size=4)
     )
     config = UEDConfig(
         curriculum=curriculum,
-        learner=learner.replace(hidden_sizes=(8,), gru_size=8, num_eval_episodes=1),
+        learner=learner,
         task_space=MazeConfig(generator="dataset", dataset_size=6),
         steps_per_eval=2,
     )
