@@ -312,7 +312,7 @@ def sweep_batch(
     happen on process 0 only.
 
     `options` (default `SWEEP`; its fields can also be passed as keywords), `checkpointer`,
-    `on_checkpoint` (process 0 only; the state includes padded runs at the end), `state` and
+    `on_checkpoint` (single-process runs only; the state includes padded runs at the end), `state` and
     `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
     resumed sweep restores with `state_template(algo, keys, hparams, mesh)` on a mesh of the
     same size. `run_labels` name the real runs in divergence messages (padded runs are named
@@ -350,7 +350,9 @@ def sweep_batch(
             state=state,
             updates_done=updates_done,
             checkpointer=checkpointer,
-            on_checkpoint=on_checkpoint if is_main_process() else None,
+            # Host pictures of a state sharded over several processes would need every
+            # process to take part: single-process runs only.
+            on_checkpoint=on_checkpoint if jax.process_count() == 1 else None,
         )
     state = result.state
     if padded_runs != num_runs:
