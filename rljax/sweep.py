@@ -312,8 +312,8 @@ def sweep_batch(
     happen on process 0 only.
 
     `options` (default `SWEEP`; its fields can also be passed as keywords), `checkpointer`,
-    `on_checkpoint` (single-process runs only; the state includes padded runs at the end), `state` and
-    `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
+    `on_checkpoint` (single-process runs only; the state includes padded runs at the end),
+    `state` and `updates_done` are `run`'s: checkpoints hold the padded, sharded state, so a
     resumed sweep restores with `state_template(algo, keys, hparams, mesh)` on a mesh of the
     same size. `run_labels` name the real runs in divergence messages (padded runs are named
     after their original).
