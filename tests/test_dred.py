@@ -314,3 +314,15 @@ def test_a_dred_error_at_construction_names_the_full_flag(capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: DREDConfig.capacity=100") and len(err.splitlines()) == 1
     assert err.endswith("(CLI flag --curriculum.capacity).")
+
+
+def test_value_l1_by_hand():
+    """Mean |A| over the steps of finished episodes: column 0 ends at t=1 (t=2 is left out),
+    (1 + 3) / 2 = 2; column 1 ends at t=2, (2 + 4 + 6) / 3 = 4."""
+    from rljax.curricula.scores import value_l1
+
+    advantage = jnp.array([[1.0, -2.0], [-3.0, 4.0], [5.0, 6.0]])
+    done = jnp.array([[False, False], [True, False], [False, True]])
+    result = value_l1(advantage, done)
+    np.testing.assert_allclose(result.score, [2.0, 4.0])
+    assert result.valid.tolist() == [True, True]
