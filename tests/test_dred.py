@@ -259,13 +259,16 @@ def test_dred_needs_a_dataset():
         make_curriculum(DREDConfig(), ClassicTaskSpace(ClassicConfig()), 4)
 
 
-# --- VAE-DRED in the UED loop --------------------------------------------------------------------
+# --- DRED in the UED loop --------------------------------------------------------------------
 
 
-def test_vae_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapack(
-    count_compilations, tmp_path
+@pytest.mark.parametrize(
+    "generator", ["vae", pytest.param("edit", marks=pytest.mark.slow)]
+)  # EL-DRED's loop check is `slow` only for the CI budget (its step is tested above)
+def test_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapack(
+    generator, count_compilations, tmp_path
 ):
-    """VAE-DRED (the VAE trained inside init) drives a tiny recurrent learner through
+    """VAE-DRED (the VAE trained inside init) or EL-DRED drives a tiny learner through
     `rljax.run`: init, one chunk program and evaluate; 2 warm-up steps, then REPLAY/MUTATE;
     a run resumed after 2 updates ends bitwise equal to the uninterrupted one."""
     from agent_contract import (
@@ -281,7 +284,9 @@ def test_vae_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapac
     learner = maze_learner(num_envs=4, num_steps=256, total_timesteps=4 * 256 * 2 * 5)
     learner = feedforward(learner, hidden_sizes=(8,), num_eval_episodes=1)  # compiles faster
     curriculum = DREDConfig(
-        capacity=14, vae=VAEConfig(train_steps=20, hidden_sizes=(16,), latent_size=4)
+        capacity=14,
+        generator=generator,
+        vae=VAEConfig(train_steps=20, hidden_sizes=(16,), latent_size=4),
     )
     config = UEDConfig(
         curriculum=curriculum,
