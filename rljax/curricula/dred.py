@@ -296,11 +296,8 @@ class DRED(BufferedCurriculum):
             noise = jax.random.gumbel(key, (buffer.capacity,))
             priority = jnp.where(state.played, 0.0, 1e6) + noise
             _, indices = jax.lax.top_k(jnp.where(state.from_dataset, priority, -jnp.inf), n)
-            count = buffer.episode_count + n
-            buffer = buffer.replace(
-                last_sampled=buffer.last_sampled.at[indices].set(count), episode_count=count
-            )
-            return buffer, jax.tree.map(lambda x: x[indices], buffer.levels), indices
+            buffer, tasks = level_buffer.take(buffer, indices)
+            return buffer, tasks, indices
 
         def replay(buffer: LevelBuffer):
             p = self.replay_weights(state, buffer)

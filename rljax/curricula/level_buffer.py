@@ -136,11 +136,18 @@ def draw(
     as sampled; `sample_replay` with a replay distribution of the caller's (DRED's mixture of
     two score rankings). Returns `(buffer, indices [n] int32, levels [n, ...])`."""
     indices = jax.random.choice(key, buffer.capacity, (n,), replace=True, p=p)
-    count = buffer.episode_count + n
+    buffer, levels = take(buffer, indices)
+    return buffer, indices.astype(jnp.int32), levels
+
+
+def take(buffer: LevelBuffer, indices: jax.Array) -> tuple[LevelBuffer, Any]:
+    """Hand out the levels in slots `indices [n]`: `episode_count` advances by n and the slots
+    are stamped with it (their staleness restarts). Returns `(buffer, levels [n, ...])`."""
+    count = buffer.episode_count + indices.shape[0]
     buffer = buffer.replace(
         last_sampled=buffer.last_sampled.at[indices].set(count), episode_count=count
     )
-    return buffer, indices.astype(jnp.int32), jax.tree.map(lambda x: x[indices], buffer.levels)
+    return buffer, jax.tree.map(lambda x: x[indices], buffer.levels)
 
 
 def _no_max_returns(scores: jax.Array) -> jax.Array:
