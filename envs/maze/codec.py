@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from envs.maze.bfs import reachable_from
+from envs.maze.generators import _cell
 from envs.maze.level import Level
 from rljax.curricula.level_vae import CodeBlock
 
@@ -61,7 +62,7 @@ class MazeCodec:
         free = jnp.where(walls, -jnp.inf, agent_logits)
         agent = jnp.where(walls.all(), jnp.argmax(agent_logits), jnp.argmax(free))
         walls = walls.at[agent].set(False).reshape(height, width)
-        agent_pos = jnp.stack([agent // width, agent % width]).astype(jnp.int32)
+        agent_pos = _cell(agent, width)
         rows, cols = jnp.arange(height)[:, None], jnp.arange(width)[None, :]
         steps = jnp.abs(rows - agent_pos[0]) + jnp.abs(cols - agent_pos[1])
         alone = reachable_from(walls, agent_pos).sum() <= 1
@@ -69,7 +70,7 @@ class MazeCodec:
         reachable = reachable_from(walls, agent_pos).reshape(-1)
         reachable = reachable.at[agent].set(False)
         goal = jnp.argmax(jnp.where(reachable, goal_logits, -jnp.inf))
-        goal_pos = jnp.stack([goal // width, goal % width]).astype(jnp.int32)
+        goal_pos = _cell(goal, width)
         return Level.create(walls, agent_pos, jnp.argmax(logits[3 * cells :]), goal_pos)
 
 

@@ -279,10 +279,16 @@ def sample_structured(key: jax.Array, params: MazeParams) -> Level:
 _DEFAULT_PARAMS = MazeParams()  # 13x13
 
 
+def dataset_family(index: int | jax.Array) -> int | jax.Array:
+    """The family (an index into FAMILIES) of level `index` of a `structured_dataset` stream:
+    round-robin."""
+    return index % len(FAMILIES)
+
+
 @jax.jit
 def _dataset(key: jax.Array, index: jax.Array, params: MazeParams) -> Level:
     keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(key, index)
-    families = index % len(FAMILIES)
+    families = dataset_family(index)
     return jax.vmap(structured_level, in_axes=(0, None, 0))(keys, params, families)
 
 

@@ -30,7 +30,7 @@ from envs.maze.codec import MazeCodec
 from envs.maze.generators import mutate_level, sample_level
 from envs.maze.level import Level
 from envs.maze.named import BENCHMARK_NAMES, RLJAX_NAMES, named_levels
-from envs.maze.structured import FAMILIES, structured_dataset
+from envs.maze.structured import FAMILIES, dataset_family, structured_dataset
 from rljax import config as cfg
 from rljax.environment import make
 from rljax.task_space import AdversarySpec, register_task_space
@@ -143,7 +143,7 @@ class MazeTaskSpace:
             size = self.config.dataset_size
             heldout = self._structured()[1]
             for i in range(STRUCTURED_HELDOUT):
-                name = f"{FAMILIES[(size + i) % len(FAMILIES)]}-{i}"
+                name = f"{FAMILIES[dataset_family(size + i)]}-{i}"
                 chosen[name] = jax.tree.map(lambda x, i=i: x[i], heldout)
         return chosen
 
