@@ -228,15 +228,21 @@ def write_extras(
         named = {f"adversary level {i + 1}": _pick(built, i) for i in range(count)}
         maze.save_level_grid(named, run_dir / "top_levels.png")
         return summary
-    scores, top = algo.top_levels(one, 16)
-    if top is not None and scores:
-        named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
-        maze.save_level_grid(named, run_dir / "top_levels.png")
+    draw_top_levels(algo, one, 16, run_dir / "top_levels.png")
     draw_generated(algo, one, run_dir / "generated_levels.png")
     return summary
 
 
-def draw_generated(algo: UED | PAIRED, one: Any, path: Path, title: str = "generated") -> None:
+def draw_top_levels(algo: UED, one: Any, k: int, path: Path) -> None:
+    """The `k` highest-scoring levels of seed 0's buffer (`one`: its state) with their scores,
+    into `path`; nothing without a buffer or before a level is in it."""
+    scores, top = algo.top_levels(one, k)
+    if top is not None and scores:
+        named = {f"#{i + 1} score {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
+        maze.save_level_grid(named, path)
+
+
+def draw_generated(algo: UED | PAIRED, one: Any, path: Path) -> None:
     """A batch of maze levels seed 0's generator makes now (DRED: VAE interpolants or edits),
     drawn into `path`; nothing for a curriculum without a generator."""
     generate = getattr(getattr(algo, "curriculum", None), "generate", None)
@@ -245,7 +251,7 @@ def draw_generated(algo: UED | PAIRED, one: Any, path: Path, title: str = "gener
     key = jax.random.PRNGKey(algo.config.learner.eval_seed)
     made = jax.jit(generate)(one.curriculum, key)
     count = min(16, algo.config.learner.num_envs)
-    maze.save_level_grid({f"{title} {i + 1}": _pick(made, i) for i in range(count)}, path)
+    maze.save_level_grid({f"generated {i + 1}": _pick(made, i) for i in range(count)}, path)
 
 
 def on_checkpoint(run_dir: Path, algo: UED | PAIRED, updates_done: int, state: Any) -> None:
@@ -266,10 +272,7 @@ def on_checkpoint(run_dir: Path, algo: UED | PAIRED, updates_done: int, state: A
     if not isinstance(algo.task_space, maze.MazeTaskSpace) or isinstance(algo, PAIRED):
         return
     draw_generated(algo, one, folder / f"generated_{updates_done:06d}.png")
-    scores, top = algo.top_levels(one, 8)
-    if top is not None and scores:
-        named = {f"#{i + 1} {s:.3f}": _pick(top, i) for i, s in enumerate(scores)}
-        maze.save_level_grid(named, folder / f"top_levels_{updates_done:06d}.png")
+    draw_top_levels(algo, one, 8, folder / f"top_levels_{updates_done:06d}.png")
 
 
 def draw_proposals(

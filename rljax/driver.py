@@ -152,10 +152,13 @@ class CheckpointPolicy:
             or stop_requested
         )
 
-    def after_chunk(self, updates_done: int, state: Any, stop_requested: bool) -> None:
-        """Save if the policy says so for the chunk that ended at `updates_done`."""
-        if self.due(updates_done, stop_requested):
+    def after_chunk(self, updates_done: int, state: Any, stop_requested: bool) -> bool:
+        """Save if the policy says so for the chunk that ended at `updates_done`; return
+        whether it did (or would have, without a checkpointer)."""
+        due = self.due(updates_done, stop_requested)
+        if due:
             self.save(updates_done, state)
+        return due
 
     def kept_as(self, updates_done: int) -> str:
         """` as checkpoint N in DIR` for messages, or '' without a checkpointer."""

@@ -376,8 +376,8 @@ def run(
                 collected.setdefault(k, []).append(v)
             if on_chunk is not None:
                 on_chunk(updates_done, metrics)
-            checkpoints.after_chunk(updates_done, state, stop_requested=bool(stop))
-            if on_checkpoint is not None and checkpoints.due(updates_done, bool(stop)):
+            due = checkpoints.after_chunk(updates_done, state, stop_requested=bool(stop))
+            if on_checkpoint is not None and due:
                 on_checkpoint(updates_done, state)
             progress.update(updates_done, metrics)
             if stop and updates_done < algo.num_updates:
