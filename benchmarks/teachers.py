@@ -33,7 +33,9 @@ learnable, so a quarter of its env steps go to selection (the paper spends more)
 this repository: its `teachers/algos/alp_gmm.py`, full covariances fitted by scikit-learn, and
 `toy_env/toy_env.py`'s student) on the same settings, loaded from that directory at run time
 (nothing of it is copied here; its `gym.spaces.Box` import is served by a small stand-in when
-gym is not installed). It takes about a minute per run.
+gym is not installed). It takes about a minute per run. `--reference-covariance diag` runs it
+with scikit-learn's diagonal covariances instead (rljax's choice: no LAPACK in vmapped code),
+so the covariance's effect is measured apart from the rest of the implementation.
 """
 
 from __future__ import annotations
@@ -78,8 +80,43 @@ def _load(path: Path, name: str) -> types.ModuleType:
     return module
 
 
-def reference_modules(root: Path) -> tuple[type, type]:
-    """(ALPGMM, ToyEnv) from a teachDeepRL checkout."""
+def diagonal_gmm_type() -> type:
+    """scikit-learn's GaussianMixture with diagonal covariances, as the reference teacher
+    builds and reads it (`GMM(n_components, covariance_type, random_state, warm_start,
+    n_init)`; `covariances_[k]` a `[d, d]` matrix after a fit): what rljax's ALP-GMM fits,
+    inside the reference's loop, so the covariance's effect is measured alone."""
+    from sklearn.mixture import GaussianMixture
+
+    class DiagonalGMM(GaussianMixture):
+        def __init__(
+            self,
+            n_components=1,
+            covariance_type="diag",
+            random_state=None,
+            warm_start=False,
+            n_init=1,
+        ):
+            super().__init__(
+                n_components=n_components,
+                covariance_type="diag",
+                random_state=random_state,
+                warm_start=warm_start,
+                n_init=n_init,
+            )
+
+        def fit(self, X, y=None):
+            super().fit(X, y)
+            # The reference samples N(mean_k, covariances_[k]); the next (warm-started) fit
+            # starts from precisions_cholesky_ and recomputes covariances_ in its M-step.
+            self.covariances_ = np.stack([np.diag(c) for c in self.covariances_])
+            return self
+
+    return DiagonalGMM
+
+
+def reference_modules(root: Path, covariance: str = "full") -> tuple[type, type]:
+    """(ALPGMM, ToyEnv) from a teachDeepRL checkout; `covariance="diag"` swaps its GMM for
+    `diagonal_gmm_type()`."""
     try:
         import gym.spaces
     except ImportError:  # a stand-in for the one class the teacher uses
@@ -100,6 +137,8 @@ def reference_modules(root: Path) -> tuple[type, type]:
         sys.modules.setdefault(package, types.ModuleType(package))
     _load(base / "teachers/utils/dataset.py", "teachDRL.teachers.utils.dataset")
     alp_gmm = _load(base / "teachers/algos/alp_gmm.py", "reference_alp_gmm")
+    if covariance == "diag":
+        alp_gmm.GMM = diagonal_gmm_type()
     source = (base / "toy_env/toy_env.py").read_text()
     # Only the student class: the file's other imports are plotting and other teachers.
     body = source[source.index("class ToyEnv") : source.index("# Controller functions")]
@@ -108,8 +147,10 @@ def reference_modules(root: Path) -> tuple[type, type]:
     return alp_gmm.ALPGMM, namespace["ToyEnv"]
 
 
-def run_reference(root: Path, useless: int, seeds: list[int], episodes: int) -> np.ndarray:
-    teacher_type, toy_type = reference_modules(root)
+def run_reference(
+    root: Path, useless: int, seeds: list[int], episodes: int, covariance: str = "full"
+) -> np.ndarray:
+    teacher_type, toy_type = reference_modules(root, covariance)
     rows = []
     for seed in seeds:
         np.random.seed(seed)
@@ -200,6 +241,12 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20_000)
     parser.add_argument("--useless", type=int, default=8, help="extra ignored dimensions")
     parser.add_argument("--reference", type=Path, default=None, help="a teachDeepRL checkout")
+    parser.add_argument(
+        "--reference-covariance",
+        choices=("full", "diag", "both"),
+        default="full",
+        help="the reference's GMM covariances: its own full ones, rljax's diagonal ones, both",
+    )
     parser.add_argument("--cartpole", action="store_true", help="PPO on CartPole instead")
     parser.add_argument("--steps", type=int, default=1_000_000, help="--cartpole env steps")
     parser.add_argument("--teachers", nargs="*", default=None, help="--cartpole: these only")
@@ -217,10 +264,16 @@ def main() -> None:
             ("uniform", *run_rljax(DRConfig(), useless, seeds, args.episodes)),
             ("ALP-GMM (rljax)", *run_rljax(ALPGMMConfig(), useless, seeds, args.episodes)),
         ]
-        if args.reference is not None:
+        covariances = {"both": ("full", "diag")}.get(
+            args.reference_covariance, (args.reference_covariance,)
+        )
+        for covariance in covariances if args.reference is not None else ():
             start = time.perf_counter()
-            ref = run_reference(args.reference, useless, seeds, args.episodes)
-            rows.append(("ALP-GMM (reference code)", ref, time.perf_counter() - start))
+            ref = run_reference(args.reference, useless, seeds, args.episodes, covariance)
+            name = "ALP-GMM (reference code" + (
+                ", diagonal covariances)" if covariance == "diag" else ")"
+            )
+            rows.append((name, ref, time.perf_counter() - start))
         for name, mastered, seconds in rows:
             stats = zip(mastered.mean(0), mastered.std(0), strict=True)
             cells = " | ".join(f"{m:.1f} +- {s:.1f}" for m, s in stats)

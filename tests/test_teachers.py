@@ -321,7 +321,7 @@ def cartpole_ued(total_timesteps: int, curriculum=None):
 SFL_TINY = SFLConfig(candidates=4, rollouts_per_level=2, kept=2, refresh_every=2)
 
 
-@pytest.mark.parametrize("teacher", ["alp_gmm", "sfl"])
+@pytest.mark.parametrize("teacher", ["alp_gmm", "sfl", "source"])
 def test_teacher_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
     teacher, count_compilations, tmp_path
 ):
@@ -330,7 +330,8 @@ def test_teacher_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
     bitwise equal to the uninterrupted one. ALP-GMM fits inside the program (8 episodes a
     fit, 8 a curriculum step) and reads the `return` score whatever the loop's; SFL reads
     success rates, alternates 2 selection steps without gradient with 2 training steps, and
-    its selection rollouts count as env steps."""
+    its selection rollouts count as env steps; MBTL's source-task curriculum trains every
+    step on its one task (pole length 1.5, a traced leaf of the hyperparameters)."""
 
     from rljax.experiment import enable_compilation_cache
 
@@ -346,12 +347,21 @@ def check_teacher_run(teacher, count_compilations):
     from agent_contract import assert_run_compiles_one_chunk_program, check_resumes_bitwise
 
     import rljax
+    from envs.classic.task_space import PARAMETERS, default_task
+    from rljax.curricula.source import SourceTaskConfig
 
-    algo = cartpole_ued(4 * 500 * 2 * 5, None if teacher == "alp_gmm" else SFL_TINY)
+    source = default_task("CartPole-v1").tolist()
+    source[PARAMETERS["CartPole-v1"].index("length")] = 1.5
+    curricula = {"alp_gmm": None, "sfl": SFL_TINY, "source": SourceTaskConfig(task=tuple(source))}
+    algo = cartpole_ued(4 * 500 * 2 * 5, curricula[teacher])
     state = assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
     steps = np.asarray(state.counters.env_steps)
     assert (steps == 5 * 2 * 4 * 500).all()
-    if teacher == "alp_gmm":
+    if teacher == "source":
+        assert (np.asarray(state.curriculum.task) == np.float32(source)).all()  # every run
+        updates = algo.learner.updates_per_learn
+        assert (np.asarray(state.counters.grad_updates) == 10 * updates).all()
+    elif teacher == "alp_gmm":
         assert algo.score is rljax.curricula.SCORES["return"]
         assert (np.asarray(state.curriculum.episodes) == 5 * 2 * 4).all()
         assert (np.asarray(state.curriculum.num_components) >= 2).all()
