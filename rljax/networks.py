@@ -131,6 +131,26 @@ class ActorCritic(nn.Module):
         return pi, value.squeeze(-1)
 
 
+class PolicyNetwork(nn.Module):
+    """A policy alone (no critic), for searches over its weights (`rljax.meta.neuroevolution`):
+    `obs [..., *obs_shape] -> distribution` with the actor of `ActorCritic` (same torso,
+    head and initialisation)."""
+
+    action: SpaceSpec
+    hidden_sizes: Sequence[int] = (64, 64)
+    activation: str = "tanh"
+    torso: str = "mlp"
+    obs_ndim: int = 1
+
+    @nn.compact
+    def __call__(self, obs: jnp.ndarray) -> distrax.Distribution:
+        obs = obs.astype(jnp.float32)
+        if self.torso == "mlp":
+            obs = obs.reshape((*obs.shape[: obs.ndim - self.obs_ndim], -1))
+        features = _make_torso(self.torso, self.hidden_sizes, self.activation)(obs)
+        return _policy_head(self, features, self.action)
+
+
 class QNetwork(nn.Module):
     """Action values `Q(s, .)`: `obs [..., *obs_shape] -> [..., num_actions]`.
 
