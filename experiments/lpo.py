@@ -50,7 +50,7 @@ from rljax.meta.parameterisation import ClipEpsilon, LPONetwork, drift_params
 from rljax.meta.params_io import load_drift_params, save_drift_params
 from rljax.meta.surface import plot_drift_surfaces, surface_panels
 from rljax.plotting import plot_learning_curves
-from rljax.results import new_run_dir, write_json
+from rljax.results import new_run_dir, read_generations, write_json
 from rljax.sweep import even_mesh
 from rljax.training import run, seed_keys, stack_hparams
 
@@ -198,7 +198,7 @@ def meta_train(args: MetaTrainArgs) -> Path:
     write_json(run_dir / "config.json", {"command": "meta-train", "args": args})
     checkpointer = Checkpointer(run_dir / "checkpoints", trainer.fingerprint(), keep=2)
     es_state = trainer.restore(checkpointer) or trainer.init()
-    history = _read_history(run_dir, es_state.generation)
+    history = read_generations(run_dir, es_state.generation)
     print(
         f"meta-training {args.drift} on {describe_tasks(args)}: population "
         f"{args.es.population_size} x {args.es.num_seeds} seeds{on_devices(mesh)}, "
@@ -297,17 +297,6 @@ def _save_solutions(
         save_drift_params(
             run_dir / f"meta_params_{kind}.npz", args.drift, params, {"kind": kind, **info}
         )
-
-
-def _read_history(run_dir: Path, generations: int) -> list[dict]:
-    path = run_dir / "generations.jsonl"
-    if not path.exists():
-        return []
-    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
-    kept = [x for x in lines if x["generation"] < generations]
-    # Generations after the last checkpoint are run again: drop their lines.
-    path.write_text("".join(json.dumps(x) + "\n" for x in kept))
-    return kept
 
 
 def _plot_fitness(history: list[dict], path: Path, args: MetaTrainArgs) -> None:

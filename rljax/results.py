@@ -160,6 +160,19 @@ class RunWriter:
         return summary
 
 
+def read_generations(run_dir: str | os.PathLike, generations: int) -> list[dict]:
+    """The records of `run_dir/generations.jsonl` (one JSON object per line, each with its
+    `generation`) below `generations`, the number a resumed outer loop has done: the later
+    ones are dropped from the file too, since the resumed run computes them again."""
+    path = Path(run_dir) / "generations.jsonl"
+    if not path.exists():
+        return []
+    lines = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    kept = [x for x in lines if x["generation"] < generations]
+    path.write_text("".join(json.dumps(x) + "\n" for x in kept))
+    return kept
+
+
 def load_metrics(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every metric `[runs, updates]` and `env_steps` `[updates]` of a run folder."""
     path = Path(run_dir) / "metrics.npz"

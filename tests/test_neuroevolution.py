@@ -140,3 +140,43 @@ def test_bad_search_configs_name_the_field():
         PolicySearchConfig(env="Acrobat-v1")
     with pytest.raises(ConfigError, match="num_seeds"):
         WeightsESConfig(es=ESConfig(num_seeds=4))
+
+
+def test_cli_writes_a_run_folder_and_resumes_to_the_same_records(tmp_path, capsys):
+    """`experiments.neuroevolution ga` at a tiny size: the run folder, one record per
+    generation with cumulative env steps, and a run whose last checkpoint is deleted resumes
+    from generation 2 and rewrites the same records (timings aside)."""
+    import json
+    import shutil
+
+    from experiments import neuroevolution
+
+    argv = ["ga", "--out-dir", str(tmp_path), "--no-progress", "--compilation-cache", ""]
+    argv += ["--search.policy.hidden-sizes", "8", "--search.policy.max-steps", "100"]
+    argv += ["--search.population-size", "16", "--search.truncation", "4"]
+    argv += ["--search.elite-candidates", "3", "--search.elite-episodes", "2"]
+    argv += ["--search.num-generations", "3"]
+    assert neuroevolution.main(argv) == 0
+    (run_dir,) = tmp_path.iterdir()
+    for name in ("config.json", "curve.png", "policy.npz", "generations.jsonl"):
+        assert (run_dir / name).exists(), name
+
+    def records():
+        lines = (run_dir / "generations.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in lines]
+
+    first = records()
+    assert [r["generation"] for r in first] == [0, 1, 2]
+    assert np.cumsum([r["env_steps"] for r in first]).tolist() == [
+        r["total_env_steps"] for r in first
+    ]
+    weights = np.load(run_dir / "policy.npz")["weights"]
+    shutil.rmtree(run_dir / "checkpoints" / "3")
+    capsys.readouterr()
+    assert neuroevolution.main(["ga", "--resume", str(run_dir), *argv[1:]]) == 0
+    assert "resumed at generation 2" in capsys.readouterr().out
+    assert records() == first
+    np.testing.assert_array_equal(np.load(run_dir / "policy.npz")["weights"], weights)
+    assert neuroevolution.main(["ga", "--search.truncation", "999", "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "--search.truncation" in err and len(err.splitlines()) == 1

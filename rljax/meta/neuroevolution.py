@@ -78,7 +78,17 @@ class PolicySearchConfig(TorsoSettings):
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
-        check_env_name(self.env)
+        try:
+            check_env_name(self.env)
+        except cfg.ConfigError as error:
+            message = str(error).split(" Known:")[0]
+            hint = message.split("Did you mean ", 1)[1] if "Did you mean " in message else ""
+            cfg.fail(
+                self,
+                "env",
+                "is not a known environment",
+                f"did you mean {hint}" if hint else "pass a name `rljax.make` knows",
+            )
         cfg.check_positive(self, "episodes")
         cfg.check_non_negative(self, "max_steps")
         cfg.check_choice(self, "activation", cfg.ACTIVATIONS)
