@@ -177,6 +177,8 @@ def test_cli_writes_a_run_folder_and_resumes_to_the_same_records(tmp_path, capsy
     assert "resumed at generation 2" in capsys.readouterr().out
     assert records() == first
     np.testing.assert_array_equal(np.load(run_dir / "policy.npz")["weights"], weights)
-    assert neuroevolution.main(["ga", "--search.truncation", "999", "--out-dir", str(tmp_path)]) == 2
+    assert (
+        neuroevolution.main(["ga", "--search.truncation", "999", "--out-dir", str(tmp_path)]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "--search.truncation" in err and len(err.splitlines()) == 1
