@@ -20,6 +20,7 @@ from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.curricula.runner import UEDConfig
 from rljax.curricula.sfl import SFLConfig
 from rljax.meta.es import ESConfig
+from rljax.meta.neuroevolution import GAConfig, PolicySearchConfig, WeightsESConfig
 from rljax.training import RunOptions
 
 CONFIGS = (
@@ -29,6 +30,9 @@ CONFIGS = (
     rljax.PQNConfig,
     rljax.SACConfig,
     ESConfig,
+    GAConfig,
+    WeightsESConfig,
+    PolicySearchConfig,
     PLRConfig,
     RobustPLRConfig,
     ACCELConfig,

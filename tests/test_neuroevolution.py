@@ -118,6 +118,8 @@ def test_ga_and_es_generations_compile_once_and_resume_bitwise(tmp_path):
         whole = make()
         state = whole.run(whole.init(), progress=False)
         assert whole._program._cache_size() == 1, name
+        lowered = whole._program.lower(whole._arrays(whole.init()), whole.generation_key(0), True)
+        assert "lapack" not in lowered.as_text().lower(), name  # see rljax/networks.py
         part = make()
         with Checkpointer(tmp_path / name, part.fingerprint()) as ckpt:
             part.run(part.init(), num_generations=2, progress=False, checkpointer=ckpt)
