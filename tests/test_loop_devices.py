@@ -106,3 +106,30 @@ def test_es_population_split_over_8_devices_equals_one_device_and_resumes_bitwis
         assert sorted(a.files) == sorted(b.files)
         for name in b.files:
             np.testing.assert_array_equal(a[name], b[name], err_msg=f"{other.name}: {name}")
+
+
+# tests/test_neuroevolution.py's CLI search: a GA of 16 members, 3 generations.
+GA_ARGS = [
+    *("ga", "--no-progress", "--search.policy.hidden-sizes", "8"),
+    *("--search.policy.max-steps", "100", "--search.population-size", "16"),
+    *("--search.truncation", "4", "--search.elite-candidates", "3"),
+    *("--search.elite-episodes", "2", "--search.num-generations", "3"),
+]
+
+
+def test_ga_population_split_over_8_devices_equals_one_device(tmp_path):
+    """The GA's members split over 8 devices (2 each) choose the same parents and elite as on
+    one device: the same records and the same deployed weights."""
+    cache = tmp_path / "cache"
+    split = _launch("neuroevolution", [*GA_ARGS, "--out-dir", str(tmp_path / "split")], cache, 8)
+    single = _launch("neuroevolution", [*GA_ARGS, "--out-dir", str(tmp_path / "one")], cache, 1)
+    assert "population 16 on 8 devices" in _finish(split)
+    assert "devices" not in _finish(single)
+    (split_dir,) = (tmp_path / "split").iterdir()
+    (single_dir,) = (tmp_path / "one").iterdir()
+    assert _generations(split_dir) == _generations(single_dir)
+    np.testing.assert_allclose(
+        np.load(split_dir / "policy.npz")["weights"],
+        np.load(single_dir / "policy.npz")["weights"],
+        rtol=1e-6,
+    )
