@@ -80,6 +80,10 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("lpo", ["meta-train", "--tasks-per-generation", "-1"]),
         ("lpo", ["meta-eval", "--drift-params", str(garbage)]),
         ("lpo", ["meta-eval", "--drift-params", str(tmp / "missing.npz")]),
+        ("neuroevolution", ["ga", "--search.truncation", "999"]),
+        ("neuroevolution", ["ga", "--search.policy.env", "Acrobat"]),
+        ("neuroevolution", ["es", "--search.es.num-seeds", "4"]),
+        ("neuroevolution", ["es", "--resume", str(a_file)]),
         ("sweep", ["--algo", "ppo", "--sweep", "num-envs=4,8"]),
         ("sweep", ["--algo", "ppo", "--lr", "1e-3,abc"]),
         ("sweep", ["--algo", "nope"]),
@@ -120,8 +124,10 @@ def run_cli(module: str, argv: list[str]) -> tuple[str, str]:
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
-            # Top-level flags go before the subcommands (lpo: after its command word).
-            status = main([*argv, *TINY] if module == "lpo" else [*TINY, *argv])
+            # Top-level flags go before the subcommands (lpo, neuroevolution: after their
+            # command word).
+            first = module in ("lpo", "neuroevolution")
+            status = main([*argv, *TINY] if first else [*TINY, *argv])
         except SystemExit as stop:  # tyro's own parse errors
             status = stop.code
     return str(status), err.getvalue().strip()
