@@ -418,7 +418,6 @@ class SAC:
         params, opt_state = carry
         optimizer = self.optimizer(hp)
         target_key, actor_key = jax.random.split(key)
-        alpha = jnp.exp(params.log_alpha)
         target = self._critic_target(params, batch, target_key, hp)
 
         def critic_loss(critic_params, _):
@@ -430,26 +429,17 @@ class SAC:
             critic_loss, optimizer, hp.learning_rate
         )((params.critic, opt_state.critic), None)
 
-        def actor_loss(actor_params, _):
-            q, entropy = self._policy_value(actor_params, critic, batch.obs, actor_key)
-            loss = -jnp.mean(q + alpha * entropy)
-            return loss, (loss, entropy)
-
         (actor, actor_opt), (pi_loss, entropy) = optim.gradient_step(
-            actor_loss, optimizer, hp.learning_rate
+            lambda actor_params, _: self._actor_loss(
+                actor_params, params, critic, batch, actor_key
+            ),
+            optimizer,
+            hp.learning_rate,
         )((params.actor, opt_state.actor), None)
+        log_alpha, alpha_opt = self._temperature_step(params, opt_state, entropy, hp)
 
-        # J(alpha) = E[alpha * (H(pi) - H_target)]: alpha falls while the entropy is above target.
-        entropy_gap = jax.lax.stop_gradient(entropy - hp.target_entropy)
-
-        def alpha_loss(log_alpha, _):
-            return jnp.mean(jnp.exp(log_alpha) * entropy_gap), None
-
-        (log_alpha, alpha_opt), _ = optim.gradient_step(alpha_loss, optimizer, hp.learning_rate)(
-            (params.log_alpha, opt_state.log_alpha), None
-        )
-
-        new_params = SACParams(
+        # `replace` keeps the fields a subclass's params add (off-policy MDPO's old actor).
+        new_params = params.replace(
             actor=actor,
             critic=critic,
             target_critic=optax.incremental_update(critic, params.target_critic, hp.tau),
@@ -457,6 +447,35 @@ class SAC:
         )
         new_opt = SACOptState(actor=actor_opt, critic=critic_opt, log_alpha=alpha_opt)
         return (new_params, new_opt), (q_loss, pi_loss, q_mean, entropy.mean())
+
+    def _actor_loss(
+        self,
+        actor_params: Any,
+        params: SACParams,
+        critic: Any,
+        batch: ReplayTransition,
+        key: jax.Array,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        """J_pi = E[alpha log pi(a|s) - min_i Q_i(s, a)] against the critics just updated;
+        returns `(loss, (loss, entropy [B]))`."""
+        q, entropy = self._policy_value(actor_params, critic, batch.obs, key)
+        loss = -jnp.mean(q + jnp.exp(params.log_alpha) * entropy)
+        return loss, (loss, entropy)
+
+    def _temperature_step(
+        self, params: SACParams, opt_state: SACOptState, entropy: jax.Array, hp: SACHParams
+    ) -> tuple[jax.Array, optax.OptState]:
+        """J(alpha) = E[alpha * (H(pi) - H_target)]: alpha falls while the entropy is above
+        target. Returns the new log alpha and its optimiser state."""
+        entropy_gap = jax.lax.stop_gradient(entropy - hp.target_entropy)
+
+        def alpha_loss(log_alpha, _):
+            return jnp.mean(jnp.exp(log_alpha) * entropy_gap), None
+
+        (log_alpha, alpha_opt), _ = optim.gradient_step(
+            alpha_loss, self.optimizer(hp), hp.learning_rate
+        )((params.log_alpha, opt_state.log_alpha), None)
+        return log_alpha, alpha_opt
 
     def _critic_target(
         self, params: SACParams, batch: ReplayTransition, key: jax.Array, hp: SACHParams
