@@ -80,6 +80,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("lpo", ["meta-train", "--tasks-per-generation", "-1"]),
         ("lpo", ["meta-eval", "--drift-params", str(garbage)]),
         ("lpo", ["meta-eval", "--drift-params", str(tmp / "missing.npz")]),
+        ("mdpo_off", ["--initial-alpha", "0.5"]),
         ("neuroevolution", ["ga", "--search.truncation", "999"]),
         ("neuroevolution", ["ga", "--search.policy.env", "Acrobat"]),
         ("neuroevolution", ["es", "--search.es.num-seeds", "4"]),

@@ -42,6 +42,7 @@ ALGORITHMS: dict[str, tuple[str, str, str]] = {
     "pqn": ("rljax.agents.pqn", "PQNConfig", "PQN"),
     "dqn": ("rljax.agents.dqn", "DQNConfig", "DQN"),
     "sac": ("rljax.agents.sac", "SACConfig", "SAC"),
+    "mdpo_off": ("rljax.agents.mdpo_off", "OffMDPOConfig", "OffMDPO"),
     "recurrent_ppo": ("rljax.agents.recurrent_ppo", "RecurrentPPOConfig", "RecurrentPPO"),
 }
 

@@ -29,6 +29,7 @@ CONFIGS = (
     rljax.DQNConfig,
     rljax.PQNConfig,
     rljax.SACConfig,
+    rljax.OffMDPOConfig,
     ESConfig,
     GAConfig,
     WeightsESConfig,

@@ -2,6 +2,7 @@
 
 from rljax.agents.common import TrainState
 from rljax.agents.dqn import DQN, DQNConfig, DQNHParams, DQNMetrics, DQNState
+from rljax.agents.mdpo_off import OffMDPO, OffMDPOConfig
 from rljax.agents.ppo import PPO, PPOConfig, PPOHParams, PPOMetrics, PPOState
 from rljax.agents.pqn import PQN, PQNConfig, PQNHParams, PQNMetrics, PQNState
 from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
@@ -16,6 +17,8 @@ __all__ = [
     "DQNHParams",
     "DQNMetrics",
     "DQNState",
+    "OffMDPO",
+    "OffMDPOConfig",
     "PPOConfig",
     "PPOHParams",
     "PPOMetrics",

@@ -431,7 +431,7 @@ class SAC:
 
         (actor, actor_opt), (pi_loss, entropy) = optim.gradient_step(
             lambda actor_params, _: self._actor_loss(
-                actor_params, params, critic, batch, actor_key
+                actor_params, params, critic, batch, actor_key, hp
             ),
             optimizer,
             hp.learning_rate,
@@ -455,9 +455,11 @@ class SAC:
         critic: Any,
         batch: ReplayTransition,
         key: jax.Array,
+        hp: SACHParams,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         """J_pi = E[alpha log pi(a|s) - min_i Q_i(s, a)] against the critics just updated;
         returns `(loss, (loss, entropy [B]))`."""
+        del hp
         q, entropy = self._policy_value(actor_params, critic, batch.obs, key)
         loss = -jnp.mean(q + jnp.exp(params.log_alpha) * entropy)
         return loss, (loss, entropy)
