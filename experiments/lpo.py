@@ -42,8 +42,13 @@ from envs.classic import PARAMETERS, ClassicConfig
 from envs.classic.task_space import default_task, make_box
 from rljax import config as cfg
 from rljax.agents.ppo import PPO, PPOConfig
-from rljax.config import ConfigError
-from rljax.experiment import default_compilation_cache, enable_compilation_cache, on_devices
+from rljax.experiment import (
+    OuterLoopArgs,
+    default_compilation_cache,
+    enable_compilation_cache,
+    on_devices,
+    subcommand_main,
+)
 from rljax.meta.es import ESConfig, ESState, GenerationMetrics, MetaTrainer
 from rljax.meta.inner import TaskDistribution
 from rljax.meta.parameterisation import ClipEpsilon, LPONetwork, drift_params
@@ -77,7 +82,7 @@ def _es_default() -> ESConfig:
 
 
 @dataclass(frozen=True)
-class MetaTrainArgs:
+class MetaTrainArgs(OuterLoopArgs):
     """Meta-train a drift's meta-parameters by ES over PPO training runs."""
 
     drift: Annotated[str, cfg.choices(META_DRIFTS)] = "lpo"
@@ -94,28 +99,13 @@ class MetaTrainArgs:
     """The outer loop."""
     ppo: PPOConfig = field(default_factory=_inner_default)
     """The inner training run (its env and drift are set by --envs and --drift)."""
-    out_dir: str = "runs"
-    """Parent folder of the run folder."""
-    resume: str = ""
-    """A meta-train run folder to continue from its latest checkpoint (same flags)."""
-    progress: bool = True
-    """Show a progress bar per generation."""
-    compilation_cache: str = default_compilation_cache()
-    """Folder of JAX's persistent compilation cache ('' to disable)."""
 
     def validate(self) -> None:
-        cfg.check_types(self)
+        super().validate()
         cfg.check_choice(self, "drift", META_DRIFTS)
         cfg.check_non_negative(self, "tasks_per_generation")
         if not self.envs:
             cfg.fail(self, "envs", "is empty", "name at least one env, e.g. CartPole-v1")
-        if self.resume and not Path(self.resume, "checkpoints").is_dir():
-            cfg.fail(
-                self,
-                "resume",
-                "is not a meta-train run folder with checkpoints/",
-                "pass the folder meta-train printed",
-            )
 
     def tasks(self) -> list[PPOConfig] | TaskDistribution:
         if self.tasks_per_generation:
@@ -426,27 +416,12 @@ def _write_table(rows: list[dict], run_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`meta-train` or `meta-eval`; bad input exits with status 2 and one line, no traceback."""
-    import tyro
+
+    def run(args: MetaTrainArgs | MetaEvalArgs) -> None:
+        meta_train(args) if isinstance(args, MetaTrainArgs) else meta_eval(args)
 
     commands = {"meta-train": MetaTrainArgs, "meta-eval": MetaEvalArgs}
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        # A nested config's error names the full flag (`--es.population-size`).
-        root = next((commands[a] for a in argv if a in commands), MetaTrainArgs)
-        args = cfg.parse_cli(
-            lambda: tyro.extras.subcommand_cli_from_dict(commands, args=argv, description=__doc__),
-            root,
-            argv,
-        )
-        args.validate()
-        if isinstance(args, MetaTrainArgs):
-            meta_train(args)
-        else:
-            meta_eval(args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return subcommand_main(commands, argv, run, __doc__)
 
 
 if __name__ == "__main__":

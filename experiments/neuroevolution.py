@@ -25,44 +25,20 @@ from pathlib import Path
 
 import numpy as np
 
-from rljax import config as cfg
-from rljax.config import ConfigError
-from rljax.experiment import default_compilation_cache, enable_compilation_cache, on_devices
+from rljax.experiment import OuterLoopArgs, enable_compilation_cache, on_devices, subcommand_main
 from rljax.meta.neuroevolution import GA, GAConfig, SearchMetrics, WeightsES, WeightsESConfig
 from rljax.results import new_run_dir, read_generations, write_json
 
 
 @dataclass(frozen=True)
-class HostArgs:
-    out_dir: str = "runs"
-    """Parent folder of the run folder."""
-    resume: str = ""
-    """A run folder to continue from its latest checkpoint (same flags)."""
-    progress: bool = True
-    """Show a progress bar per generation."""
-    compilation_cache: str = default_compilation_cache()
-    """Folder of JAX's persistent compilation cache ('' to disable)."""
-
-    def validate(self) -> None:
-        cfg.check_types(self)
-        if self.resume and not Path(self.resume, "checkpoints").is_dir():
-            cfg.fail(
-                self,
-                "resume",
-                "is not a neuroevolution run folder with checkpoints/",
-                "pass the folder a run printed",
-            )
-
-
-@dataclass(frozen=True)
-class GAArgs(HostArgs):
+class GAArgs(OuterLoopArgs):
     """Such et al.'s genetic algorithm over the policy's weights."""
 
     search: GAConfig = field(default_factory=GAConfig)
 
 
 @dataclass(frozen=True)
-class ESArgs(HostArgs):
+class ESArgs(OuterLoopArgs):
     """An evosax strategy (OpenAI-ES by default) over the policy's weights."""
 
     search: WeightsESConfig = field(default_factory=WeightsESConfig)
@@ -148,23 +124,7 @@ def plot(history: list[dict], path: Path, title: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`ga` or `es`; bad input exits with status 2 and one line, no traceback."""
-    import tyro
-
-    commands = {"ga": GAArgs, "es": ESArgs}
-    argv = sys.argv[1:] if argv is None else list(argv)
-    try:
-        root = next((commands[a] for a in argv if a in commands), GAArgs)
-        args = cfg.parse_cli(
-            lambda: tyro.extras.subcommand_cli_from_dict(commands, args=argv, description=__doc__),
-            root,
-            argv,
-        )
-        args.validate()
-        run(args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return subcommand_main({"ga": GAArgs, "es": ESArgs}, argv, run, __doc__)
 
 
 if __name__ == "__main__":

@@ -474,6 +474,61 @@ def out_of_memory(error: Exception) -> ConfigError:
     )
 
 
+@dataclass(frozen=True)
+class OuterLoopArgs:
+    """The host options of an outer loop's command line (ES meta-training, neuroevolution):
+    where its run folder goes, resuming one, progress and the compilation cache."""
+
+    out_dir: str = "runs"
+    """Parent folder of the run folder."""
+    resume: str = ""
+    """A run folder to continue from its latest checkpoint (same flags)."""
+    progress: bool = True
+    """Show a progress bar per generation."""
+    compilation_cache: str = default_compilation_cache()
+    """Folder of JAX's persistent compilation cache ('' to disable)."""
+
+    def validate(self) -> None:
+        cfg.check_types(self)
+        if self.resume and not Path(self.resume, "checkpoints").is_dir():
+            cfg.fail(
+                self,
+                "resume",
+                "is not a run folder with checkpoints/",
+                "pass the folder the run printed",
+            )
+
+
+def subcommand_main(
+    commands: dict[str, type],
+    argv: list[str] | None,
+    run: Callable[[Any], Any],
+    description: str | None = None,
+) -> int:
+    """A command line of subcommands (`commands`: word -> args dataclass with `validate()`):
+    parse `argv` (default `sys.argv[1:]`) with tyro, validate, `run(args)`. Bad input exits
+    with status 2 and one `error:` line naming the full nested flag, no traceback."""
+    import tyro
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        # A nested config's error names the full flag (`--es.population-size`).
+        root = next((commands[a] for a in argv if a in commands), next(iter(commands.values())))
+        args = cfg.parse_cli(
+            lambda: tyro.extras.subcommand_cli_from_dict(
+                commands, args=argv, description=description
+            ),
+            root,
+            argv,
+        )
+        args.validate()
+        run(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def report_failure(failure: ConfigError | TrainingDiverged | RunInterrupted) -> int:
     """Print a command line's failure as one line on stderr (never a traceback) and return its
     exit status: 2 for bad input or an unusable checkpoint, 1 for a diverged run, 128 + the
