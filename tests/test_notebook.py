@@ -53,3 +53,47 @@ def test_quickstart_notebook_learns_and_plots_what_it_computed(monkeypatch):
     np.testing.assert_array_equal(probe["plotted"], mean)
     assert probe["steps"][-1] == TIMESTEPS
     assert probe["labels"] == ["environment steps per seed", "episode return"]
+
+
+SWEEPS = Path(__file__).parent.parent / "notebooks" / "sweeps.ipynb"
+SWEEP_PROBE = """
+import json
+print("PROBE" + json.dumps({
+    "groups": {k: list(v) for k, v in spec.groups().items()},
+    "final_iqm": final_iqm,
+    "curves": {k: v.tolist() for k, v in curves.items()},
+    "plotted": [np.asarray(line.get_ydata()).tolist() for line in ax.lines],
+    "best": best,
+}))
+"""
+
+
+def test_sweeps_notebook_ranks_learning_rates_by_iqm(monkeypatch):
+    """`notebooks/sweeps.ipynb` at 40,960 steps: 12 runs in one program, static fields refused,
+    the IQM curves plotted are the ones computed, and the ranking is what PPO on CartPole
+    gives. Measured: final IQM 96.8 (lr 1e-5), 387.4 (2.5e-4), 496.4 (2.5e-3); random
+    play ~22."""
+    monkeypatch.setenv("RLJAX_NOTEBOOK_TIMESTEPS", str(TIMESTEPS))
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    notebook = nbformat.read(SWEEPS, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(SWEEP_PROBE))
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(SWEEPS.parent)}},
+    ).execute()
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert "12 runs:" in text and "refused: num_envs" in text.replace(
+        "refused: PPOConfig.", "refused: "
+    )
+    assert any("image/png" in out.get("data", {}) for out in outputs)
+    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
+    probe = json.loads(line.removeprefix("PROBE"))
+    labels = list(probe["groups"])
+    assert probe["groups"][labels[0]] == [0, 1, 2, 3]
+    np.testing.assert_allclose(probe["plotted"], list(probe["curves"].values()))
+    slow, default, fast = (probe["final_iqm"][label] for label in labels)
+    assert default > 250 and fast > 250 and slow < default / 2, probe["final_iqm"]
+    assert probe["best"] != labels[0]
