@@ -137,3 +137,43 @@ def test_teachers_notebook_shows_alp_gmm_finding_the_frontier(monkeypatch):
     assert probe["distance"][-1] > probe["distance"][0] + 0.05, probe["distance"]
     # The curves: mean of uniform, its 2 seeds, mean of ALP-GMM, its 2 seeds.
     assert np.isclose(probe["plotted"][3][-1], alp_gmm)
+
+
+META = Path(__file__).parent.parent / "notebooks" / "meta_learning.ipynb"
+META_PROBE = """
+import json
+print("PROBE" + json.dumps({
+    "epsilons": epsilons,
+    "fitness": [m.fitness_mean for m in history],
+    "initial": initial.tolist(),
+    "evolved": evolved.tolist(),
+    "panels": [label for label, _ in panels],
+}))
+"""
+
+
+def test_meta_learning_notebook_evolves_a_clip_that_trains_better(monkeypatch):
+    """`notebooks/meta_learning.ipynb` at 6 generations: ES raises PPO's clip epsilon from
+    0.005 (measured 0.007 ... 0.055), the population's fitness rises, and PPO with the
+    evolved epsilon beats the initial one on seeds evolution never used (measured mean
+    327 against 173 over 4 seeds)."""
+    monkeypatch.setenv("RLJAX_NOTEBOOK_GENERATIONS", "6")
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    notebook = nbformat.read(META, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(META_PROBE))
+    NotebookClient(
+        notebook,
+        timeout=600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(META.parent)}},
+    ).execute()
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert sum("image/png" in out.get("data", {}) for out in outputs) == 2
+    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
+    probe = json.loads(line.removeprefix("PROBE"))
+    epsilons = np.asarray(probe["epsilons"])
+    assert len(epsilons) == 6 and epsilons[-1] > 0.03 and (np.diff(epsilons) > 0).sum() >= 4
+    assert probe["fitness"][-1] > probe["fitness"][0], probe["fitness"]
+    assert np.mean(probe["evolved"]) > np.mean(probe["initial"]) + 50, probe
+    assert probe["panels"][0] == "eps = 0.005"
