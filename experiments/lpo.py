@@ -418,7 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     """`meta-train` or `meta-eval`; bad input exits with status 2 and one line, no traceback."""
 
     def run(args: MetaTrainArgs | MetaEvalArgs) -> None:
-        meta_train(args) if isinstance(args, MetaTrainArgs) else meta_eval(args)
+        if isinstance(args, MetaTrainArgs):
+            meta_train(args)
+        else:
+            meta_eval(args)
 
     commands = {"meta-train": MetaTrainArgs, "meta-eval": MetaEvalArgs}
     return subcommand_main(commands, argv, run, __doc__)
