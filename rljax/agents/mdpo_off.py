@@ -1,5 +1,5 @@
 """Off-policy Mirror Descent Policy Optimization (Tomar et al. 2020, "Mirror Descent Policy
-Optimization", arXiv:2005.09814, Sec. 5.2 "Off-policy MDPO" and Alg. 3), built on SAC's
+Optimization", arXiv:2005.09814, Sec. 5.2 "Off-policy MDPO"), built on SAC's
 off-policy core (`rljax.agents.sac`: the replay buffer, the twin soft critics and their
 targets, the squashed-Gaussian or categorical actor); only the policy step differs.
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import jax.numpy as jnp
@@ -54,7 +54,7 @@ class OffMDPOConfig(SACConfig):
     kl_every: int = 1000
     """m: gradient steps per mirror-descent iteration, after which pi_k <- pi_theta (the
     public code's example: 1000, one gradient step per env step)."""
-    kl_schedule: str = "paper"
+    kl_schedule: Annotated[str, cfg.choices(KL_SCHEDULES)] = "paper"
     """paper: KL weight 1/t_k, t_k = 1 - (k - 1)/K; constant: KL weight `kl_coef`."""
     kl_coef: float = 1.0
     """The KL weight of the constant schedule (traced)."""
