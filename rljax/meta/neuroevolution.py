@@ -189,11 +189,10 @@ class _WeightSearch:
         self.fitness = PolicyFitness(config.policy)
         self.mesh = mesh
         if mesh is not None and self.population_size % mesh.size:
-            cfg.fail(
-                config,
-                "population_size",
-                f"does not split evenly over {mesh.size} devices",
-                f"pass a multiple of {mesh.size}",
+            raise cfg.ConfigError(
+                f"{type(config).__name__}: population size {self.population_size} does not "
+                f"split evenly over {mesh.size} devices. Fix: pass a multiple of {mesh.size}, "
+                "or a mesh over fewer devices (rljax.sweep.even_mesh)."
             )
         self._program = jax.jit(self._generation)
 
