@@ -94,7 +94,17 @@ def test_ga_and_es_generations_compile_once_and_resume_bitwise(tmp_path):
     and a search checkpointed after generation 2 and resumed in a new object ends bitwise
     equal to the uninterrupted one. The GA improves its elite or keeps it."""
     from rljax.checkpoint import Checkpointer
+    from rljax.experiment import enable_compilation_cache
 
+    previous = jax.config.jax_compilation_cache_dir
+    enable_compilation_cache(str(tmp_path / "cache"))  # the later objects load the program
+    try:
+        check_compiles_once_and_resumes(tmp_path, Checkpointer)
+    finally:
+        jax.config.update("jax_compilation_cache_dir", previous)
+
+
+def check_compiles_once_and_resumes(tmp_path, Checkpointer):
     loops = {
         "ga": lambda: GA(
             GAConfig(

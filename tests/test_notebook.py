@@ -153,11 +153,11 @@ print("PROBE" + json.dumps({
 
 
 def test_meta_learning_notebook_evolves_a_clip_that_trains_better(monkeypatch):
-    """`notebooks/meta_learning.ipynb` at 6 generations: ES raises PPO's clip epsilon from
-    0.005 (measured 0.007 ... 0.055), the population's fitness rises, and PPO with the
-    evolved epsilon beats the initial one on seeds evolution never used (measured mean
-    327 against 173 over 4 seeds)."""
-    monkeypatch.setenv("RLJAX_NOTEBOOK_GENERATIONS", "6")
+    """`notebooks/meta_learning.ipynb` at 5 generations: ES raises PPO's clip epsilon from
+    0.005 (measured 0.007, 0.011, 0.017, 0.025, 0.037), the population's fitness rises, and
+    PPO with the evolved epsilon beats the initial one on seeds evolution never used
+    (measured mean 279 against 173 over 4 seeds; 327 after 6 generations)."""
+    monkeypatch.setenv("RLJAX_NOTEBOOK_GENERATIONS", "5")
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     notebook = nbformat.read(META, as_version=4)
     notebook.cells.append(nbformat.v4.new_code_cell(META_PROBE))
@@ -173,7 +173,7 @@ def test_meta_learning_notebook_evolves_a_clip_that_trains_better(monkeypatch):
     (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
     probe = json.loads(line.removeprefix("PROBE"))
     epsilons = np.asarray(probe["epsilons"])
-    assert len(epsilons) == 6 and epsilons[-1] > 0.03 and (np.diff(epsilons) > 0).sum() >= 4
+    assert len(epsilons) == 5 and epsilons[-1] > 0.03 and (np.diff(epsilons) > 0).sum() >= 3
     assert probe["fitness"][-1] > probe["fitness"][0], probe["fitness"]
     assert np.mean(probe["evolved"]) > np.mean(probe["initial"]) + 50, probe
     assert probe["panels"][0] == "eps = 0.005"
