@@ -27,23 +27,29 @@ print("PROBE" + json.dumps({
 """
 
 
-def test_quickstart_notebook_learns_and_plots_what_it_computed(monkeypatch):
-    monkeypatch.setenv("RLJAX_QUICKSTART_TIMESTEPS", str(TIMESTEPS))
-    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(PROBE))
+def run_notebook(path: Path, probe_code: str) -> tuple[list, str, dict]:
+    """Execute the notebook at `path` with `probe_code` appended as a last cell that prints
+    `PROBE{json}`: its code cells' outputs, their text, and the probe's values."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(probe_code))
     NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+        resources={"metadata": {"path": str(path.parent)}},
     ).execute()
     outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
     text = "".join(out.get("text", "") for out in outputs)
+    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
+    return outputs, text, json.loads(line.removeprefix("PROBE"))
+
+
+def test_quickstart_notebook_learns_and_plots_what_it_computed(monkeypatch):
+    monkeypatch.setenv("RLJAX_QUICKSTART_TIMESTEPS", str(TIMESTEPS))
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    outputs, text, probe = run_notebook(NOTEBOOK, PROBE)
     assert "refused: PPOConfig.learning_rate=-1.0" in text  # validation before compiling
     assert any("image/png" in out.get("data", {}) for out in outputs)
-    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
-    probe = json.loads(line.removeprefix("PROBE"))
 
     assert probe["returns_shape"] == [8, 80]  # [seeds, updates]
     per_seed = np.asarray(probe["per_seed"])
@@ -75,22 +81,11 @@ def test_sweeps_notebook_ranks_learning_rates_by_iqm(monkeypatch):
     play ~22."""
     monkeypatch.setenv("RLJAX_NOTEBOOK_TIMESTEPS", str(TIMESTEPS))
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    notebook = nbformat.read(SWEEPS, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(SWEEP_PROBE))
-    NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(SWEEPS.parent)}},
-    ).execute()
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
-    text = "".join(out.get("text", "") for out in outputs)
+    outputs, text, probe = run_notebook(SWEEPS, SWEEP_PROBE)
     assert "12 runs:" in text and "refused: num_envs" in text.replace(
         "refused: PPOConfig.", "refused: "
     )
     assert any("image/png" in out.get("data", {}) for out in outputs)
-    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
-    probe = json.loads(line.removeprefix("PROBE"))
     labels = list(probe["groups"])
     assert probe["groups"][labels[0]] == [0, 1, 2, 3]
     np.testing.assert_allclose(probe["plotted"], list(probe["curves"].values()))
@@ -118,19 +113,8 @@ def test_teachers_notebook_shows_alp_gmm_finding_the_frontier(monkeypatch):
     last), and the curves plotted are the shares computed."""
     monkeypatch.setenv("RLJAX_NOTEBOOK_EPISODES", "8000")
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    notebook = nbformat.read(TEACHERS, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(TEACHER_PROBE))
-    NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(TEACHERS.parent)}},
-    ).execute()
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
-    text = "".join(out.get("text", "") for out in outputs)
+    outputs, text, probe = run_notebook(TEACHERS, TEACHER_PROBE)
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 2
-    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
-    probe = json.loads(line.removeprefix("PROBE"))
     uniform, alp_gmm = np.mean(probe["final"]["uniform"]), np.mean(probe["final"]["ALP-GMM"])
     assert alp_gmm > 3 * uniform and alp_gmm > 4, probe["final"]
     assert probe["tasks"] == 8000
@@ -159,19 +143,8 @@ def test_meta_learning_notebook_evolves_a_clip_that_trains_better(monkeypatch):
     (measured mean 279 against 173 over 4 seeds; 327 after 6 generations)."""
     monkeypatch.setenv("RLJAX_NOTEBOOK_GENERATIONS", "5")
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    notebook = nbformat.read(META, as_version=4)
-    notebook.cells.append(nbformat.v4.new_code_cell(META_PROBE))
-    NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(META.parent)}},
-    ).execute()
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code" for out in cell.outputs]
-    text = "".join(out.get("text", "") for out in outputs)
+    outputs, text, probe = run_notebook(META, META_PROBE)
     assert sum("image/png" in out.get("data", {}) for out in outputs) == 2
-    (line,) = [line for line in text.splitlines() if line.startswith("PROBE")]
-    probe = json.loads(line.removeprefix("PROBE"))
     epsilons = np.asarray(probe["epsilons"])
     assert len(epsilons) == 5 and epsilons[-1] > 0.03 and (np.diff(epsilons) > 0).sum() >= 3
     assert probe["fitness"][-1] > probe["fitness"][0], probe["fitness"]
