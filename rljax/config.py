@@ -42,12 +42,14 @@ def choices(values: Iterable[str]) -> Any:
 
 
 ACTIVATIONS = ("tanh", "relu")
-NETWORKS = ("auto", "mlp", "minatar_cnn")
+NETWORKS = ("auto", "mlp", "minatar_cnn", "grid_cnn")
 Activation = Annotated[str, choices(ACTIVATIONS)]
 """An MLP's activation (`--activation {tanh,relu}`)."""
 Network = Annotated[str, choices(NETWORKS)]
-"""A torso (`--network {auto,mlp,minatar_cnn}`)."""
-EnvName = Annotated[str, tyro.conf.arg(metavar="{GYMNAX-NAME,brax/NAME,REGISTERED-NAME}")]
+"""A torso (`--network {auto,mlp,minatar_cnn,grid_cnn}`)."""
+EnvName = Annotated[
+    str, tyro.conf.arg(metavar="{GYMNAX-NAME,brax/NAME,xminigrid/NAME,REGISTERED-NAME}")
+]
 """An env name `rljax.make` resolves (a bad one is refused with the known names)."""
 
 

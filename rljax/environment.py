@@ -13,6 +13,8 @@ bootstrap with V(final observation)) are kept apart everywhere.
 Names:
   * every gymnax environment that works offline ("CartPole-v1", "Breakout-MinAtar", ...);
   * brax environments as "brax/<name>" ("brax/inverted_pendulum", "brax/ant", ...);
+  * XLand-MiniGrid's MiniGrid ports as "xminigrid/<name>" ("xminigrid/MiniGrid-Empty-8x8",
+    ...; `rljax.xminigrid_adapter`);
   * environments registered with `register` (the mazes in `envs/` use this; so do the
     classic-control envs whose state carries their physical constants, "CartPole-v1-params",
     "Pendulum-v1-params", ..., from `envs/classic`), and
@@ -126,7 +128,9 @@ def registered_names() -> list[str]:
     _register_own_envs()
     gymnax_names = [n for n in gymnax.registered_envs if n not in _GYMNAX_NEEDS_NETWORK]
     brax_names = [f"brax/{n}" for n in BRAX_ENVS]
-    return sorted({*gymnax_names, *brax_names, *_REGISTRY})
+    from rljax.xminigrid_adapter import registered_names as xminigrid_names
+
+    return sorted({*gymnax_names, *brax_names, *xminigrid_names(), *_REGISTRY})
 
 
 class UnknownEnvironmentError(ConfigError):
@@ -152,8 +156,8 @@ def check_env_name(name: str, field: str = "env") -> None:
 def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     """Resolve `name` to `(env, default_params)`.
 
-    Extra keyword arguments go to the brax adapter (`backend`, `episode_length`) or to the
-    factory of a registered environment.
+    Extra keyword arguments go to the brax adapter (`backend`, `episode_length`), the
+    xminigrid adapter (`view_size`, `max_steps`) or the factory of a registered environment.
     """
     check_env_name(name)
     if name in _REGISTRY:
@@ -162,6 +166,11 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
         from rljax.brax_adapter import BraxEnvironment
 
         env = BraxEnvironment(name.removeprefix("brax/"), **kwargs)
+        return env, env.default_params
+    if name.startswith("xminigrid/"):
+        from rljax.xminigrid_adapter import XMiniGridEnvironment
+
+        env = XMiniGridEnvironment(name.removeprefix("xminigrid/"), **kwargs)
         return env, env.default_params
     import gymnax
 

@@ -248,8 +248,8 @@ def run_experiment(
     else:  # one chunk only: nothing to time apart from compilation
         speed = f"{result.env_steps:,} env steps in {result.train_seconds:.1f}s with compilation"
     print(
-        f"{name} on {config.env}: final evaluation return {summary['mean_return']:.1f} "
-        f"+- {summary['std_return']:.1f} over {len(seeds)} seeds{on_devices(mesh)} ({speed})"
+        f"{name} on {config.env}: final evaluation return {summary['mean_return']:.4g} "
+        f"+- {summary['std_return']:.2g} over {len(seeds)} seeds{on_devices(mesh)} ({speed})"
     )
     print(f"run folder: {run_dir}")
     return run_dir, result

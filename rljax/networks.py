@@ -1,5 +1,6 @@
 """Actor-critic networks: MLP torsos for vector observations, the MinAtar CNN for images,
-and a GRU actor-critic for partially observed tasks (`RecurrentActorCritic`).
+`GridCNN` for symbolic grid views (XLand-MiniGrid), and a GRU actor-critic for partially
+observed tasks (`RecurrentActorCritic`).
 
 Initialisation follows the PPO implementation details of Engstrom et al. (2020) and Huang et
 al. (2022): orthogonal weights with gain sqrt(2) in the torso, 0.01 on the policy head and 1.0
@@ -96,10 +97,60 @@ class MinAtarCNN(nn.Module):
         return nn.relu(_dense(128, np.sqrt(2))(x))
 
 
+class GridCNN(nn.Module):
+    """A torso for symbolic grid views: `[..., V, V, 2]` (tile id, colour id per cell, as
+    xminigrid observes) -> `[..., 128]`.
+
+    Each id gets a learned embedding of `embed_dim` (tile and colour apart, concatenated), so
+    ids are categories rather than magnitudes; then two 2x2 convolutions (16 and 32 channels,
+    no padding; written as a dense layer over 2x2 patches, see `_patches_2x2`) and 128 units.
+    Ids arrive as floats (the actor-critics cast observations) and are exact integers below
+    2^24, so the cast back is lossless. The embedding's normal init needs no LAPACK. With
+    `layer_norm`, each hidden layer is conv/dense -> LayerNorm -> relu (as `QNetwork` wants).
+    """
+
+    embed_dim: int = 8
+    layer_norm: bool = False
+
+    def _hidden(self, x: jnp.ndarray, layer: nn.Module) -> jnp.ndarray:
+        x = layer(x)
+        return nn.relu(nn.LayerNorm()(x) if self.layer_norm else x)
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        from xminigrid.core.constants import NUM_COLORS, NUM_TILES
+
+        ids = x.astype(jnp.int32)
+        x = jnp.concatenate(
+            [
+                nn.Embed(NUM_TILES, self.embed_dim)(ids[..., 0]),
+                nn.Embed(NUM_COLORS, self.embed_dim)(ids[..., 1]),
+            ],
+            axis=-1,
+        )
+        for channels in (16, 32):
+            x = self._hidden(_patches_2x2(x), _dense(channels, np.sqrt(2)))
+        x = x.reshape((*x.shape[:-3], -1))
+        return self._hidden(x, _dense(128, np.sqrt(2)))
+
+
+def _patches_2x2(x: jnp.ndarray) -> jnp.ndarray:
+    """`[..., H, W, C] -> [..., H-1, W-1, 4C]`: each cell's 2x2 neighbourhood (itself, right,
+    below, below-right) stacked on the channel axis. A dense layer over it is a 2x2 conv
+    without padding, and XLA:CPU runs it faster than its conv at these small shapes: recurrent
+    PPO on MiniGrid-Empty-8x8 trained at 4,300 env steps/s against 1,500 with `nn.Conv`."""
+    return jnp.concatenate(
+        [x[..., :-1, :-1, :], x[..., :-1, 1:, :], x[..., 1:, :-1, :], x[..., 1:, 1:, :]], axis=-1
+    )
+
+
 def _make_torso(torso: str, hidden_sizes: Sequence[int], activation: str) -> nn.Module:
-    """`minatar_cnn` for image observations, else an MLP of `hidden_sizes`."""
+    """`minatar_cnn` for image observations, `grid_cnn` for symbolic grid views, else an MLP
+    of `hidden_sizes`."""
     if torso == "minatar_cnn":
         return MinAtarCNN()
+    if torso == "grid_cnn":
+        return GridCNN()
     return MLP(hidden_sizes, activation)
 
 
@@ -114,7 +165,7 @@ class ActorCritic(nn.Module):
     action: SpaceSpec
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
-    torso: str = "mlp"  # "mlp" or "minatar_cnn"
+    torso: str = "mlp"  # "mlp", "minatar_cnn" or "grid_cnn"
     obs_ndim: int = 1  # rank of one observation; leading axes beyond it are batch axes
 
     def _torso(self) -> nn.Module:
@@ -164,7 +215,7 @@ class QNetwork(nn.Module):
     hidden_sizes: Sequence[int] = (128, 128)
     activation: str = "relu"
     layer_norm: bool = True
-    torso: str = "mlp"  # "mlp" or "minatar_cnn"
+    torso: str = "mlp"  # "mlp", "minatar_cnn" or "grid_cnn"
     obs_ndim: int = 1  # rank of one observation; leading axes beyond it are batch axes
 
     def _hidden(self, x: jnp.ndarray, layer: nn.Module) -> jnp.ndarray:
@@ -181,6 +232,8 @@ class QNetwork(nn.Module):
             x = self._hidden(x, nn.Conv(16, (3, 3), kernel_init=orthogonal(np.sqrt(2))))
             x = x.reshape((*x.shape[:-3], -1))
             x = self._hidden(x, _dense(128, np.sqrt(2)))
+        elif self.torso == "grid_cnn":
+            x = GridCNN(layer_norm=self.layer_norm)(x)
         else:
             x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
             for size in self.hidden_sizes:
@@ -223,7 +276,7 @@ class RecurrentActorCritic(nn.Module):
     hidden_sizes: Sequence[int] = (128,)
     gru_size: int = 128
     activation: str = "tanh"
-    torso: str = "mlp"  # "mlp" or "minatar_cnn"
+    torso: str = "mlp"  # "mlp", "minatar_cnn" or "grid_cnn"
     obs_ndim: int = 1
 
     def initial_carry(self, num_envs: int) -> jnp.ndarray:

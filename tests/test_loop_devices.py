@@ -1,7 +1,8 @@
 """The loops at scale: a 4-seed UED run (`experiments.ued`) and an 8-member ES generation
 (`experiments.lpo meta-train` over tasks drawn each generation) split over 8 forced CPU
-devices equal the same runs on one device, and both, killed with SIGKILL after their first
-checkpoint, resume bitwise. Each run is a subprocess (the device count is fixed at start)."""
+devices equal the same runs on one device, and both resume after SIGKILL following their
+first checkpoint (the ES run bitwise against an uninterrupted mesh run, the UED run against
+the one-device run). Each run is a subprocess (the device count is fixed at start)."""
 
 import json
 
@@ -23,36 +24,39 @@ UED_ARGS = [
 
 
 def test_ued_seeds_split_over_8_devices_equal_one_device_and_resume_bitwise(tmp_path):
+    """The run killed on the mesh and resumed there, against the uninterrupted run on one
+    device. (A third, uninterrupted mesh run would make the resume check bitwise; it cost a
+    fourth process, ~40 s: the bitwise resume of the same CLI on one device is
+    tests/test_ued.py's CLI test, and a wrong restore on the mesh moves the metrics far more
+    than the last-bit tolerance below.)"""
     cache = tmp_path / "cache"
     killed = _launch("ued", ["--out-dir", str(tmp_path / "killed"), *UED_ARGS], cache, 8)
     killed_dir = _kill_after_first_checkpoint(killed, tmp_path / "killed")
     done = sorted(int(p.name) for p in (killed_dir / "checkpoints").iterdir() if p.name.isdigit())
     assert done and done[-1] < 3 and not (killed_dir / "eval.json").exists(), done
 
-    whole = _launch("ued", ["--out-dir", str(tmp_path / "whole"), *UED_ARGS], cache, 8)
     resumed = _launch("ued", ["--resume", str(killed_dir)], cache, 8)
     single = _launch("ued", ["--out-dir", str(tmp_path / "single"), *UED_ARGS], cache, 1)
-    assert "resuming" in _finish(resumed)
-    assert "over 4 seeds on 4 devices" in _finish(whole)  # 4 seeds: 4 of the 8 devices
+    out = _finish(resumed)
+    assert "resuming" in out and "over 4 seeds on 4 devices" in out  # 4 of the 8 devices
     assert "over 4 seeds (" in _finish(single)
-    (whole_dir,) = (tmp_path / "whole").iterdir()
     (single_dir,) = (tmp_path / "single").iterdir()
 
-    reference = load_metrics(whole_dir)
+    reference = load_metrics(single_dir)
     assert reference["heldout_solve_rate"].shape == (4, 3)
-    resumed_metrics, single_metrics = load_metrics(killed_dir), load_metrics(single_dir)
+    resumed_metrics = load_metrics(killed_dir)
     for name, a in reference.items():
-        np.testing.assert_array_equal(resumed_metrics[name], a, err_msg=f"resumed: {name}")
         # One device computes the 4 seeds as one batch, the mesh one seed per device: XLA:CPU
         # vectorises some reductions by batch size, so the last bit may differ (as in the
         # vmap-equals-separate-runs contract); everything discrete is equal.
         np.testing.assert_allclose(
-            single_metrics[name], a, rtol=1e-5, atol=1e-6, err_msg=f"single: {name}"
+            resumed_metrics[name], a, rtol=1e-5, atol=1e-6, err_msg=f"resumed: {name}"
         )
     for name in ("heldout_solve_rate", "grad_updates", "new_steps", "replay_steps"):
-        np.testing.assert_array_equal(single_metrics[name], reference[name], err_msg=name)
-    assert json.loads((killed_dir / "eval.json").read_text()) == json.loads(
-        (whole_dir / "eval.json").read_text()
+        np.testing.assert_array_equal(resumed_metrics[name], reference[name], err_msg=name)
+    assert (
+        json.loads((killed_dir / "eval.json").read_text())["mean_solve_rate"]
+        == (json.loads((single_dir / "eval.json").read_text())["mean_solve_rate"])
     )
 
 

@@ -173,7 +173,9 @@ BRAX_INVERTED_PENDULUM = dict(
 
 
 def test_brax_inverted_pendulum_learns():
-    returns = _final_eval(rljax.PPOConfig(**BRAX_INVERTED_PENDULUM), seeds=[0, 1])
+    # One seed (the run is compute-bound; two took 79 s of the suite). Measured: 1000 (the
+    # maximum) on seed 0 and on seed 1, each run alone, 50-60 s with compilation.
+    returns = _final_eval(rljax.PPOConfig(**BRAX_INVERTED_PENDULUM), seeds=[0])
     assert returns.mean() >= 900.0, returns
 
 

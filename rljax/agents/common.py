@@ -100,9 +100,12 @@ def setup_envs(
 
 
 def resolve_torso(network: str, env: str) -> str:
-    """`auto` picks the MinAtar CNN for MinAtar envs and an MLP otherwise."""
+    """`auto` picks the MinAtar CNN for MinAtar envs, the grid CNN for xminigrid envs and an
+    MLP otherwise."""
     if network == "auto":
-        return "minatar_cnn" if env.endswith("-MinAtar") else "mlp"
+        if env.endswith("-MinAtar"):
+            return "minatar_cnn"
+        return "grid_cnn" if env.startswith("xminigrid/") else "mlp"
     return network
 
 

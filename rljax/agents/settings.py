@@ -28,9 +28,9 @@ from rljax import config as cfg
 @dataclass(frozen=True)
 class RunSettings:
     env: cfg.EnvName = "CartPole-v1"
-    """Environment name (`rljax.make`): an offline gymnax env, `brax/<name>`, or a registered
-    env (DQN and PQN need discrete actions; SAC on discrete actions is its discrete
-    variant)."""
+    """Environment name (`rljax.make`): an offline gymnax env, `brax/<name>`,
+    `xminigrid/<name>`, or a registered env (DQN and PQN need discrete actions; SAC on
+    discrete actions is its discrete variant)."""
     total_timesteps: int = 500_000
     """Environment steps per run (per seed)."""
     num_envs: int = 4
@@ -68,7 +68,8 @@ class MLPSettings:
 @dataclass(frozen=True)
 class TorsoSettings(MLPSettings):
     network: cfg.Network = "auto"
-    """`mlp`, `minatar_cnn`, or `auto` (the CNN for MinAtar envs, an MLP otherwise)."""
+    """`mlp`, `minatar_cnn`, `grid_cnn`, or `auto` (the MinAtar CNN for MinAtar envs, the grid
+    CNN for `xminigrid/` envs, an MLP otherwise)."""
 
 
 @dataclass(frozen=True)
