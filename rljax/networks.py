@@ -26,6 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# At import time, not inside a traced `__call__`: a first import of xminigrid inside a trace
+# leaks tracers into its module-level arrays.
+from xminigrid.core.constants import NUM_COLORS, NUM_TILES
+
 from rljax.environment import SpaceSpec
 
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
@@ -118,8 +122,6 @@ class GridCNN(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        from xminigrid.core.constants import NUM_COLORS, NUM_TILES
-
         ids = x.astype(jnp.int32)
         x = jnp.concatenate(
             [

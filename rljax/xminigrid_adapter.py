@@ -32,7 +32,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import xminigrid
 from gymnax.environments import spaces
+from xminigrid.core.constants import NUM_COLORS, NUM_TILES
+from xminigrid.types import StepType, TimeStep
+
+# xminigrid builds module-level jnp arrays on import; importing it here, at rljax's import
+# time, keeps that out of traced functions (a first import inside a trace leaks tracers).
 
 # The MiniGrid ports `xminigrid.make` builds without downloads. The XLand-MiniGrid-R*
 # environments need a ruleset from `xminigrid.load_benchmark`, which downloads one; they are
@@ -42,13 +48,40 @@ _STATIC_PARAMS = ("view_size", "max_steps", "height", "width")
 
 def registered_names() -> tuple[str, ...]:
     """`xminigrid/<name>` for every xminigrid environment that works offline."""
-    import xminigrid
-
     return tuple(
         f"xminigrid/{name}"
         for name in xminigrid.registered_environments()
         if name.startswith("MiniGrid-")
     )
+
+
+def step_with_reset(env: Any, params: Any, state: Any, action: jax.Array, reset: Any):
+    """One step of the xminigrid env `env` from its `State` `state`, in gymnax 1.0 form (see
+    the module doc): `(obs, state, reward, terminated, truncated, info)`, where at an episode
+    end `reset() -> (obs, state)` supplies the next episode's start. Shared by
+    `XMiniGridEnvironment` and envs that keep a task in their state (`envs.xland`)."""
+    # xminigrid's step reads only `timestep.state`; the other fields are placeholders.
+    before = TimeStep(
+        state=state,
+        step_type=StepType.MID,
+        reward=jnp.zeros((), jnp.float32),
+        discount=jnp.ones((), jnp.float32),
+        observation=jnp.zeros((), jnp.uint8),
+    )
+    stepped = env.step(params, before, action)
+    last = stepped.step_type == StepType.LAST
+    terminated = last & (stepped.discount == 0)
+    truncated = last & ~terminated
+    reset_obs, reset_state = reset()
+    next_state = jax.tree.map(lambda r, s: jnp.where(last, r, s), reset_state, stepped.state)
+    obs = jnp.where(last, reset_obs, stepped.observation)
+    info = {
+        "terminated": terminated,
+        "truncated": truncated,
+        "final_observation": stepped.observation,
+    }
+    reward = jnp.asarray(stepped.reward, jnp.float32)
+    return obs, next_state, reward, terminated, truncated, info
 
 
 class XMiniGridEnvironment:
@@ -58,8 +91,6 @@ class XMiniGridEnvironment:
     """
 
     def __init__(self, name: str, **params: Any):
-        import xminigrid
-
         unknown = sorted(set(params) - set(_STATIC_PARAMS))
         if unknown:
             raise TypeError(
@@ -80,39 +111,14 @@ class XMiniGridEnvironment:
         return timestep.observation, timestep.state
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any = None):
-        from xminigrid.types import StepType, TimeStep
-
         params = self._params if params is None else params
-        # xminigrid's step reads only `timestep.state`; the other fields are placeholders.
-        before = TimeStep(
-            state=state,
-            step_type=StepType.MID,
-            reward=jnp.zeros((), jnp.float32),
-            discount=jnp.ones((), jnp.float32),
-            observation=jnp.zeros((), jnp.uint8),
-        )
-        stepped = self._env.step(params, before, action)
-        last = stepped.step_type == StepType.LAST
-        terminated = last & (stepped.discount == 0)
-        truncated = last & ~terminated
-        reset_obs, reset_state = self.reset(key, params)
-        next_state = jax.tree.map(lambda r, s: jnp.where(last, r, s), reset_state, stepped.state)
-        obs = jnp.where(last, reset_obs, stepped.observation)
-        info = {
-            "terminated": terminated,
-            "truncated": truncated,
-            "final_observation": stepped.observation,
-        }
-        reward = jnp.asarray(stepped.reward, jnp.float32)
-        return obs, next_state, reward, terminated, truncated, info
+        return step_with_reset(self._env, params, state, action, lambda: self.reset(key, params))
 
     def action_space(self, params: Any = None) -> spaces.Discrete:
         params = self._params if params is None else params
         return spaces.Discrete(self._env.num_actions(params))
 
     def observation_space(self, params: Any = None) -> spaces.Box:
-        from xminigrid.core.constants import NUM_COLORS, NUM_TILES
-
         params = self._params if params is None else params
         shape = tuple(int(s) for s in self._env.observation_shape(params))
         return spaces.Box(0, max(NUM_TILES, NUM_COLORS) - 1, shape, jnp.uint8)

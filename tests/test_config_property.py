@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 import rljax
 from envs.classic import ClassicConfig
 from envs.maze import MazeConfig
+from envs.xland import RulesetConfig, XLandConfig
 from rljax.config import ConfigError
 from rljax.curricula.accel import ACCELConfig
 from rljax.curricula.alp_gmm import ALPGMMConfig
@@ -44,6 +45,8 @@ CONFIGS = (
     UEDConfig,
     MazeConfig,
     ClassicConfig,
+    XLandConfig,
+    RulesetConfig,
     RunOptions,
 )
 
@@ -63,7 +66,7 @@ VALUES = st.one_of(
 
 def scalar_fields(config_type):
     """The fields a user sets directly (nested configs are tested as their own class)."""
-    nested = {"learner", "task_space", "curriculum"}
+    nested = {"learner", "task_space", "curriculum", "rulesets"}
     return [f.name for f in dataclasses.fields(config_type) if f.name not in nested]
 
 

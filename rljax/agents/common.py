@@ -100,12 +100,12 @@ def setup_envs(
 
 
 def resolve_torso(network: str, env: str) -> str:
-    """`auto` picks the MinAtar CNN for MinAtar envs, the grid CNN for xminigrid envs and an
-    MLP otherwise."""
+    """`auto` picks the MinAtar CNN for MinAtar envs, the grid CNN for xminigrid envs (and the
+    generated XLand tasks of `envs.xland`) and an MLP otherwise."""
     if network == "auto":
         if env.endswith("-MinAtar"):
             return "minatar_cnn"
-        return "grid_cnn" if env.startswith("xminigrid/") else "mlp"
+        return "grid_cnn" if env.startswith(("xminigrid/", "XLand-")) else "mlp"
     return network
 
 
