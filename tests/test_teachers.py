@@ -236,6 +236,25 @@ def test_sfl_cycle_keeps_the_most_learnable_candidates_and_mixes_batches():
     np.testing.assert_array_equal(np.asarray(state.learnability), [0.0, 0.0])
 
 
+def test_sfl_success_band_keeps_only_candidates_inside_it():
+    """One selection step of 4 candidates with success rates 0.9, 0.5, 0.2, 0.05: with the
+    band [0.1, 0.6] only the 2nd and 3rd are kept (learnabilities 0.25 and 0.16) and the other
+    slots stay empty, though 0.9's p(1-p) = 0.09 would otherwise fill one; a bad band is
+    refused."""
+    toy = LearnabilityToy()
+    config = SFLConfig(candidates=4, rollouts_per_level=1, kept=3, success_band=(0.1, 0.6))
+    curriculum = make_curriculum(config, toy, 4)
+    state = curriculum.init(jax.random.PRNGKey(0), toy.sample(jax.random.PRNGKey(0)))
+    state, tasks, info = curriculum.propose(state, jax.random.PRNGKey(1))
+    score = LevelScore(jnp.asarray([0.9, 0.5, 0.2, 0.05]), jnp.ones(4, bool))
+    state = curriculum.observe(state, tasks, info, score, jnp.zeros(4))
+    np.testing.assert_allclose(np.sort(np.asarray(state.learnability)), [-np.inf, 0.16, 0.25])
+    kept = np.asarray(state.kept)[np.isfinite(np.asarray(state.learnability))]
+    np.testing.assert_array_equal(np.sort(kept, 0), np.sort(np.asarray(tasks)[1:3], 0))
+    with pytest.raises(ConfigError, match="success_band"):
+        SFLConfig(success_band=(0.8, 0.2))
+
+
 # --- the learnability toy ----------------------------------------------------------------------
 
 

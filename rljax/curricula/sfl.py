@@ -11,6 +11,7 @@ fresh random ones). A cycle of this curriculum is
         roll out with the current policy, no gradient step
         p = success rate of each candidate over its envs' finished episodes
         keep the `kept` candidates of this cycle with the highest learnability p (1 - p)
+        (only those with p inside `success_band`, by default all)
     training (`refresh_every` steps):
         tasks = `buffer_share` of the envs from the kept set (uniformly), the rest fresh random
         roll out and take a gradient step
@@ -65,11 +66,23 @@ class SFLConfig:
     """Training steps between selection phases (the paper: 100 PPO updates)."""
     buffer_share: float = 0.5
     """Share of a training batch's envs given kept tasks; the rest are fresh random ones."""
+    success_band: tuple[float, float] = (0.0, 1.0)
+    """Keep only candidates whose success rate p lies in [low, high] (the XLand task filter,
+    Open Ended Learning Team 2021, sec. 5: a task neither mastered nor hopeless); candidates
+    outside are never kept, however few are inside. The default keeps every candidate."""
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
         cfg.check_positive(self, "candidates", "rollouts_per_level", "kept", "refresh_every")
         cfg.check_unit_interval(self, "buffer_share")
+        low, high = self.success_band
+        if not 0.0 <= low <= high <= 1.0:
+            cfg.fail(
+                self,
+                "success_band",
+                f"= ({low}, {high}) is not a band inside [0, 1]",
+                "pass 0 <= low <= high <= 1, e.g. 0.1 0.9",
+            )
         if self.kept > self.candidates:
             cfg.fail(
                 self,
@@ -183,7 +196,9 @@ class SFL(Curriculum):
         rate = jnp.where(score.valid, score.score, 0.0).reshape(self.per_step, r)
         count = score.valid.reshape(self.per_step, r).sum(axis=1)
         p = rate.sum(axis=1) / jnp.maximum(count, 1)
-        learn = jnp.where(count > 0, p * (1.0 - p), -jnp.inf)
+        low, high = self.config.success_band
+        in_band = (p >= low) & (p <= high)
+        learn = jnp.where((count > 0) & in_band, p * (1.0 - p), -jnp.inf)
         candidates = jax.tree.map(lambda x: x[::r], tasks)
         merged = jnp.concatenate([state.learnability, learn])
         best, order = jax.lax.top_k(merged, self.config.kept)
