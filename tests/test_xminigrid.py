@@ -89,6 +89,9 @@ def test_grid_torso_embeds_ids_as_categories():
     other = view.at[3, 3, 1].set(5.0)
     net = GridCNN()
     params = net.init(jax.random.PRNGKey(0), view[None])
+    # One learned vector per tile id and per colour id (xminigrid's 13 tiles, 12 colours).
+    tables = sorted(np.shape(v) for v in jax.tree.leaves(params) if np.ndim(v) == 2)
+    assert (12, 8) in tables and (13, 8) in tables, tables
     features = net.apply(params, jnp.stack([view, other, view]))
     assert features.shape == (3, 128)
     assert not np.allclose(features[0], features[1])

@@ -20,13 +20,11 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import struct
-from gymnax.environments import spaces
 from xminigrid.envs.xland import XLandMiniGrid
 
 from envs.xland.rulesets import RulesetConfig, sample_ruleset
-from rljax.xminigrid_adapter import NUM_COLORS, NUM_TILES, step_with_reset
+from rljax.xminigrid_adapter import XMiniGridEnvironment, step_with_reset
 
 
 @struct.dataclass
@@ -35,8 +33,9 @@ class XLandState:
     ruleset: Any  # xminigrid.types.RuleSet: the task
 
 
-class XLandEnv:
-    """See the module doc. `max_steps` defaults to xminigrid's `3 * size**2`."""
+class XLandEnv(XMiniGridEnvironment):
+    """See the module doc. `max_steps` defaults to xminigrid's `3 * size**2`. The params,
+    action and observation spaces are the adapter's; reset and step carry the task."""
 
     def __init__(
         self,
@@ -47,15 +46,12 @@ class XLandEnv:
         max_steps: int | None = None,
     ):
         self.rulesets = RulesetConfig() if rulesets is None else rulesets
+        self.name = f"XLand-{grid_type}-{size}x{size}"
         self._env = XLandMiniGrid()
         self._params = self._env.default_params(
             height=size, width=size, grid_type=grid_type, view_size=view_size, max_steps=max_steps
         )
         self.max_episode_steps = int(self._params.max_steps)
-
-    @property
-    def default_params(self) -> Any:
-        return self._params
 
     def sample(self, key: jax.Array) -> Any:
         return sample_ruleset(key, self.rulesets)
@@ -81,10 +77,3 @@ class XLandEnv:
             self._env, params, state.inner, action, reset
         )
         return obs, XLandState(inner, state.ruleset), reward, terminated, truncated, info
-
-    def action_space(self, params: Any = None):
-        return spaces.Discrete(self._env.num_actions(self._params))
-
-    def observation_space(self, params: Any = None):
-        shape = tuple(int(s) for s in self._env.observation_shape(self._params))
-        return spaces.Box(0, max(NUM_TILES, NUM_COLORS) - 1, shape, jnp.uint8)
