@@ -15,6 +15,7 @@ from envs.xland import (
     RulesetConfig,
     XLandConfig,
     XLandTaskSpace,
+    mutate_ruleset,
     reference_solvable,
     sample_ruleset,
     well_formed,
@@ -64,6 +65,69 @@ def test_the_reference_search_refuses_unsolvable_and_malformed_tasks():
     assert well_formed(hold_star, make_star, np.array([ball, key])) is None
     assert well_formed(hold_star, make_star, np.array([ball, ball])) == "an initial object twice"
     assert "rule id" in well_formed(hold_star, np.array([[9, 0, 0, 0, 0, 0, 0]]), np.array([ball]))
+
+
+def _unused_objects(goal, rules, init_tiles) -> int:
+    """Initial objects neither the goal nor any rule takes."""
+    taken = {tuple(int(v) for v in goal[i : i + 2]) for i in (1, 3)}
+    taken |= {tuple(int(v) for v in r[i : i + 2]) for r in rules if r[0] for i in (1, 3)}
+    return sum(tuple(int(v) for v in t) not in taken for t in init_tiles if t.any())
+
+
+def test_edits_keep_every_task_well_formed_solvable_and_within_the_configs_bounds():
+    """ACCEL's editor: 30 edits from the simplest tasks (a random walk that reaches every
+    bound) and one edit of sampled tasks; the edits really deepen the chain and add
+    distractors."""
+    config = CONFIGS[2]
+    keys = jax.random.split(jax.random.PRNGKey(config.max_depth), 64)
+
+    @jax.jit
+    def edited(keys):
+        def one(key):
+            start = sample_ruleset(jax.random.fold_in(key, 0), config, simplest=True)
+            sampled = sample_ruleset(jax.random.fold_in(key, 1), config)
+            return mutate_ruleset(key, start, config, 30), mutate_ruleset(key, sampled, config, 1)
+
+        return jax.vmap(one)(keys)
+
+    walked, once = edited(keys)
+    for tasks in (walked, once):
+        assert tasks.goal.dtype == tasks.rules.dtype == tasks.init_tiles.dtype == np.uint8
+        assert tasks.rules.shape == (64, config.num_rules, 7)
+        assert tasks.init_tiles.shape == (64, config.num_objects, 2)
+        rules = np.asarray(tasks.rules)
+        depth = (rules[:, : config.max_depth, 0] > 0).sum(1)
+        distractors = (rules[:, config.max_depth :, 0] > 0).sum(1)
+        assert depth.max() <= config.max_depth and distractors.max() <= (
+            config.max_distractor_rules
+        )
+        for i in range(64):
+            task = (tasks.goal[i], tasks.rules[i], tasks.init_tiles[i])
+            assert well_formed(*task) is None, (well_formed(*task), task)
+            assert reference_solvable(*task), task
+            assert _unused_objects(*(np.asarray(a) for a in task)) <= (
+                config.max_distractor_objects
+            )
+    depth = (np.asarray(walked.rules)[:, : config.max_depth, 0] > 0).sum(1)
+    assert (depth == config.max_depth).any() and (depth < config.max_depth).any()
+    assert (np.asarray(walked.rules)[:, config.max_depth :, 0] > 0).any()
+    assert np.asarray(walked.init_tiles).any(-1).sum(1).max() > 2 + config.max_depth
+
+
+def test_undoing_the_last_production_rule_places_its_product():
+    """With depth at its bound, no distractors allowed and a TileNear goal, the only edit
+    that applies is undoing the rule: the star it made is placed where the key was."""
+    ball, key, star = (3, 1), (7, 2), (12, 3)
+    config = RulesetConfig(max_depth=1, max_distractor_rules=0, max_distractor_objects=0)
+    task = sample_ruleset(jax.random.PRNGKey(0), config).replace(
+        goal=np.array([4, *star, *ball], np.uint8),
+        rules=np.array([[1, *key, *star, 0, 0]], np.uint8),
+        init_tiles=np.array([ball, key, (0, 0), (0, 0)], np.uint8),
+    )
+    edited = mutate_ruleset(jax.random.PRNGKey(1), task, config, 1)
+    np.testing.assert_array_equal(edited.goal, task.goal)
+    assert not np.asarray(edited.rules).any()
+    np.testing.assert_array_equal(edited.init_tiles, [ball, star, (0, 0), (0, 0)])
 
 
 def test_the_simplest_tasks_have_no_rules_and_only_the_goals_objects():

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from envs.xland.env import XLandEnv, XLandState
 from envs.xland.rulesets import (
+    EDITS,
     RulesetConfig,
+    mutate_ruleset,
     reference_solvable,
     sample_ruleset,
     well_formed,
@@ -16,12 +18,14 @@ from envs.xland.task_space import XLandConfig, XLandTaskSpace, env_name, registe
 register_env(XLandConfig())
 
 __all__ = [
+    "EDITS",
     "RulesetConfig",
     "XLandConfig",
     "XLandEnv",
     "XLandState",
     "XLandTaskSpace",
     "env_name",
+    "mutate_ruleset",
     "reference_solvable",
     "register_env",
     "sample_ruleset",

@@ -160,6 +160,166 @@ def sample_ruleset(key: jax.Array, config: RulesetConfig, simplest: bool = False
     return RuleSet(goal=goal, rules=rules, init_tiles=init_tiles)
 
 
+# --- edits (ACCEL's mutations of a task) -------------------------------------------------------
+
+EDITS = (
+    "deepen",  # a needed object is now made by a new production rule from fresh objects
+    "shallow",  # the last production rule is undone: its product is placed instead
+    "add_distractor_rule",  # a dead-end rule on fresh objects, with a fresh product
+    "remove_distractor_rule",  # the last distractor rule and its inputs go
+    "add_object",  # a fresh object nothing uses
+    "remove_object",  # an object nothing uses goes
+    "flip_goal",  # AgentHold(a) <-> AgentNear(a) (a TileNear goal is kept)
+)
+
+
+def _matches(pairs: jax.Array, objects: jax.Array) -> jax.Array:
+    """`[..., k]`: whether each pair `[..., 2]` equals each of `objects [k, 2]`."""
+    return (pairs[..., None, :] == objects).all(-1)
+
+
+def _task_objects(goal, rules, init_tiles) -> jax.Array:
+    """`[k, 2]` every object slot of a task (goal's two, each rule's three, the initial
+    objects); empty slots are `(0, 0)`, which is no object."""
+    return jnp.concatenate(
+        [goal[1:5].reshape(2, 2), rules[:, 1:7].reshape(-1, 2), init_tiles]
+    ).astype(jnp.int32)
+
+
+def _place(init_tiles: jax.Array, obj: jax.Array, apply: jax.Array) -> jax.Array:
+    """`init_tiles` with `obj` in its first empty slot where `apply` (there is always one when
+    the counts are within the config's bounds: see `mutate_ruleset`)."""
+    slot = jnp.argmin(init_tiles.any(-1))
+    return jnp.where(apply, init_tiles.at[slot].set(obj), init_tiles)
+
+
+def _remove(init_tiles: jax.Array, obj: jax.Array, apply: jax.Array) -> jax.Array:
+    """`init_tiles` without `obj` where `apply`."""
+    here = (init_tiles == obj).all(-1) & apply
+    return jnp.where(here[:, None], 0, init_tiles)
+
+
+def mutate_ruleset(key: jax.Array, task, config: RulesetConfig, num_edits: int):
+    """`num_edits` random edits of a task (ACCEL's editor, Parker-Holder et al. 2022, Sec. 3,
+    for XLand rulesets): each draws one of the `EDITS` that applies to the task (uniformly
+    among those) and keeps the task well-formed and solvable: every object stays distinct,
+    new objects are fresh (in no slot of the task), and the counts stay within `config`
+    (production rules <= max_depth, distractor rules <= max_distractor_rules, unused objects
+    <= max_distractor_objects), so the shapes of `sample_ruleset` hold them. A task where
+    no edit applies is returned unchanged.
+
+    The edits keep `sample_ruleset`'s row layout (production rules in the first
+    `max_depth` rows, active ones first; distractor rules after), which is how they tell
+    production from distractor rules; initial objects may sit in any slot."""
+    depth_rows = config.max_depth
+    objects = jnp.asarray(OBJECTS, jnp.int32)
+    rule_kinds = jnp.asarray((RULE_AGENT_HOLD, RULE_AGENT_NEAR, RULE_TILE_NEAR))
+
+    def edit(task, key):
+        goal, rules = task.goal.astype(jnp.int32), task.rules.astype(jnp.int32)
+        init = task.init_tiles.astype(jnp.int32)
+        kind_key, pick_key, fresh_key, rule_key = jax.random.split(key, 4)
+        fresh_free = ~_matches(_task_objects(goal, rules, init), objects).any(0)  # [66]
+        fresh = objects[
+            jax.random.choice(fresh_key, len(OBJECTS), (3,), replace=False, p=fresh_free)
+        ]
+        rule_kind = rule_kinds[jax.random.randint(rule_key, (), 0, 3)]
+        enough_fresh = fresh_free.sum() >= 3
+
+        active = rules[:, 0] > 0
+        depth = active[:depth_rows].sum()
+        num_distractors = active[depth_rows:].sum() if config.max_distractor_rules else 0
+        present = init.any(-1)
+        # Objects a rule or the goal uses; the rest are the unused distractor objects.
+        inputs = jnp.concatenate(
+            [goal[1:5].reshape(2, 2), jnp.where(active[:, None], rules[:, 1:5], 0).reshape(-1, 2)]
+        )
+        used = _matches(init, inputs).any(-1) & present
+        unused = present & ~used
+        # Objects the goal needs (the goal's, the production rules' inputs), present now.
+        chain_inputs = jnp.where(
+            (jnp.arange(len(rules)) < depth_rows)[:, None] & active[:, None], rules[:, 1:5], 0
+        ).reshape(-1, 2)
+        needed_objects = jnp.concatenate([goal[1:5].reshape(2, 2), chain_inputs])
+        needed = _matches(init, needed_objects).any(-1) & present
+
+        # deepen: a needed object t is now made from fresh x (and z for TileNear).
+        target = jax.random.choice(pick_key, len(init), p=needed / jnp.maximum(needed.sum(), 1))
+        row = jnp.minimum(depth, max(depth_rows - 1, 0))
+        deep_rules = rules.at[row].set(
+            _rule(rule_kind, fresh[0], fresh[1], init[target]).astype(jnp.int32)
+        )
+        deep_init = init.at[target].set(fresh[0])
+        deep_init = _place(deep_init, fresh[1], rule_kind == RULE_TILE_NEAR)
+
+        # shallow: undo the last production rule: its product replaces its inputs.
+        last = rules[jnp.maximum(depth - 1, 0)]
+        last_two = last[0] == RULE_TILE_NEAR
+        product = jnp.where(last_two, last[5:7], last[3:5])
+        shallow_init = _remove(init, last[3:5], last_two)
+        shallow_init = jnp.where(
+            (shallow_init == last[1:3]).all(-1)[:, None], product, shallow_init
+        )
+        shallow_rules = rules.at[jnp.maximum(depth - 1, 0)].set(0)
+
+        # distractor rules: rows depth_rows + j, active ones first.
+        d_row = depth_rows + jnp.minimum(num_distractors, max(config.max_distractor_rules - 1, 0))
+        add_d_rules = rules.at[d_row].set(
+            _rule(rule_kind, fresh[0], fresh[1], fresh[2]).astype(jnp.int32)
+        )
+        add_d_init = _place(init, fresh[0], True)
+        add_d_init = _place(add_d_init, fresh[1], rule_kind == RULE_TILE_NEAR)
+        r_row = depth_rows + jnp.maximum(num_distractors - 1, 0)
+        removed = rules[r_row]
+        rm_d_init = _remove(init, removed[1:3], True)
+        rm_d_init = _remove(rm_d_init, removed[3:5], removed[0] == RULE_TILE_NEAR)
+        rm_d_rules = rules.at[r_row].set(0)
+
+        # objects nothing uses.
+        add_o_init = _place(init, fresh[0], True)
+        drop = jax.random.choice(pick_key, len(init), p=unused / jnp.maximum(unused.sum(), 1))
+        rm_o_init = init.at[drop].set(0)
+
+        flipped = jnp.where(goal[0] == GOAL_AGENT_HOLD, GOAL_AGENT_NEAR, GOAL_AGENT_HOLD)
+        flip_goal = goal.at[0].set(flipped)
+
+        valid = jnp.stack(
+            [
+                (depth < config.max_depth) & enough_fresh,
+                depth > 0,
+                (num_distractors < config.max_distractor_rules) & enough_fresh,
+                num_distractors > 0,
+                (unused.sum() < config.max_distractor_objects) & enough_fresh,
+                unused.sum() > 0,
+                goal[0] != GOAL_TILE_NEAR,
+            ]
+        )
+        choice = jax.random.choice(kind_key, len(EDITS), p=valid / jnp.maximum(valid.sum(), 1))
+        candidates = [
+            (goal, deep_rules, deep_init),
+            (goal, shallow_rules, shallow_init),
+            (goal, add_d_rules, add_d_init),
+            (goal, rm_d_rules, rm_d_init),
+            (goal, rules, add_o_init),
+            (goal, rules, rm_o_init),
+            (flip_goal, rules, init),
+        ]
+        candidates.append((goal, rules, init))  # where no edit applies
+        pick = jnp.where(valid.any(), choice, len(EDITS))
+        new_goal, new_rules, new_init = (
+            jnp.stack(parts)[pick] for parts in zip(*candidates, strict=True)
+        )
+        new = task.replace(
+            goal=new_goal.astype(jnp.uint8),
+            rules=new_rules.astype(jnp.uint8),
+            init_tiles=new_init.astype(jnp.uint8),
+        )
+        return new, None
+
+    task, _ = jax.lax.scan(edit, task, jax.random.split(key, num_edits))
+    return task
+
+
 # --- a plain-Python reference -----------------------------------------------------------------
 
 

@@ -2,11 +2,14 @@
 
 A task is an `xminigrid.types.RuleSet` drawn by `envs.xland.rulesets.sample_ruleset` (fixed
 shapes set by `RulesetConfig`), played in one open room by `envs.xland.env.XLandEnv`. Every
-curriculum that needs only `sample` (DR, PLR, robust PLR, SFL) runs on it; there is no
-editor yet (`mutate` is None, so ACCEL refuses it) and no level-building adversary.
+curriculum runs on it except PAIRED (there is no level-building adversary): ACCEL edits
+tasks with `envs.xland.rulesets.mutate_ruleset` (deepen or undo the chain of production
+rules, add or remove distractor rules and objects, flip the goal between holding and
+nearing its object).
 
     sample(key)      a ruleset of depth 0..max_depth with distractors (DR's distribution)
     initial(key)     a ruleset of depth 0 without distractors
+    mutate(key, task, n)  n edits (`mutate_ruleset`), each keeping the task solvable
     heldout()        `num_heldout` rulesets drawn from `heldout_seed` (fixed)
     success(return)  the goal was reached: xminigrid pays `1 - 0.9 t / T > 0` only then
 """
@@ -22,7 +25,7 @@ import jax
 import numpy as np
 
 from envs.xland.env import XLandEnv
-from envs.xland.rulesets import RulesetConfig, sample_ruleset
+from envs.xland.rulesets import RulesetConfig, mutate_ruleset, sample_ruleset
 from rljax import config as cfg
 from rljax.environment import make, register
 from rljax.task_space import register_task_space
@@ -88,7 +91,6 @@ class XLandTaskSpace:
 
     box = None
     adversary = None
-    mutate = None
     return_range = (0.0, 1.0)
 
     def __init__(self, config: XLandConfig = XLandConfig()):
@@ -101,6 +103,9 @@ class XLandTaskSpace:
 
     def initial(self, key: jax.Array) -> Any:
         return sample_ruleset(key, self.config.rulesets, simplest=True)
+
+    def mutate(self, key: jax.Array, task: Any, num_edits: int) -> Any:
+        return mutate_ruleset(key, task, self.config.rulesets, num_edits)
 
     def heldout(self) -> Mapping[str, Any]:
         keys = jax.random.split(
