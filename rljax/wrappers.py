@@ -16,6 +16,8 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from rljax.environment import max_episode_steps
+
 
 class Wrapper:
     """Forwards everything to `self.env`; subclasses override what they change."""
@@ -294,3 +296,57 @@ class FrameStack(Wrapper):
         space = self.env.observation_space(params)
         shape = (*space.shape[:-1], space.shape[-1] * self.num_frames)
         return spaces.Box(0.0, 1.0, shape, space.dtype)
+
+
+# --- meta-RL trials -------------------------------------------------------------------------
+
+
+@struct.dataclass
+class TrialState:
+    inner: Any
+    episodes_done: jax.Array  # int32: episodes of this trial that have ended
+
+
+class Trials(Wrapper):
+    """`episodes` episodes of the same task as one trial, which the learner sees as one
+    episode: RL^2's setting (Duan et al. 2016, Sec. 2.2) and the XLand-MiniGrid paper's
+    meta-RL one, where a recurrent agent keeps its memory from one episode of a task to the
+    next and can exploit what it found out.
+
+    The inner env auto-resets onto the same task (a task space's env). The end of every
+    episode but the trial's last is hidden (no `terminated`, no `truncated`, so a recurrent
+    policy keeps its hidden state and returns flow across episodes), and the observation
+    after it, the next episode's first, is the trial's next observation (also as
+    `info["final_observation"]`). The trial ends with its last episode's own flags: terminated
+    if that episode terminated, truncated at its time limit. `max_episode_steps` is the
+    trial's bound, `episodes` times the episode's. Keeps `reset_to`."""
+
+    def __init__(self, env: Any, episodes: int):
+        super().__init__(env)
+        self.episodes = episodes
+
+    @property
+    def max_episode_steps(self) -> int:
+        return self.episodes * max_episode_steps(self.env, self.env.default_params)
+
+    def reset(self, key, params):
+        obs, inner = self.env.reset(key, params)
+        return obs, TrialState(inner, jnp.zeros((), jnp.int32))
+
+    def reset_to(self, key, task, params):
+        obs, inner = self.env.reset_to(key, task, params)
+        return obs, TrialState(inner, jnp.zeros((), jnp.int32))
+
+    def step(self, key, state, action, params):
+        obs, inner, reward, terminated, truncated, info = self.env.step(
+            key, state.inner, action, params
+        )
+        episode_end = terminated | truncated
+        done = state.episodes_done + episode_end.astype(jnp.int32)
+        trial_end = done >= self.episodes
+        info = {
+            **info,
+            "final_observation": jnp.where(trial_end, info["final_observation"], obs),
+        }
+        state = TrialState(inner, jnp.where(trial_end, 0, done).astype(jnp.int32))
+        return obs, state, reward, terminated & trial_end, truncated & trial_end, info

@@ -12,9 +12,11 @@ from rljax.environment import UnknownEnvironmentError, action_spec, check_env_na
 from rljax.wrappers import (
     ClipAction,
     EpisodeStatistics,
+    EpisodeStatisticsState,
     NormalizeObservation,
     RescaleAction,
     RunningMeanStd,
+    Trials,
     VecEnv,
 )
 
@@ -209,3 +211,49 @@ def test_normalize_observation_statistics_are_those_of_every_observation_seen():
     np.testing.assert_allclose(state.stats.var, seen.var(0), rtol=1e-3, atol=1e-6)
     expected = (seen[-8:] - seen.mean(0)) / np.sqrt(seen.var(0) + 1e-8)
     np.testing.assert_allclose(obs, np.clip(expected, -10, 10), rtol=1e-3, atol=1e-4)
+
+
+class _Countdown:
+    """A task env for `Trials`: the task is an episode length `n`; obs is the step count
+    within the episode, reward 1 per step, terminated at step `n`, auto-reset onto `n`."""
+
+    default_params = None
+    max_episode_steps = 10
+
+    def reset_to(self, key, task, params):
+        return jnp.zeros((1,), jnp.float32), (jnp.int32(0), task)
+
+    def step(self, key, state, action, params):
+        t, n = state[0] + 1, state[1]
+        end = t >= n
+        obs = jnp.where(end, 0.0, t).astype(jnp.float32)[None]
+        info = {"final_observation": t.astype(jnp.float32)[None]}
+        return obs, (jnp.where(end, 0, t), n), jnp.float32(1), end, jnp.bool_(False), info
+
+
+def test_trials_hide_every_episode_end_but_the_trials_last():
+    """Three episodes of 2 steps make one trial of 6 steps: the inner ends (steps 2 and 4)
+    are neither terminated nor truncated and continue into the next episode's first
+    observation; the trial ends terminated at step 6 with return 6, then starts again."""
+    env = EpisodeStatistics(Trials(_Countdown(), 3))
+    assert env.max_episode_steps == 30
+    obs, inner = env.env.reset_to(jax.random.PRNGKey(0), jnp.int32(2), None)
+    state = EpisodeStatisticsState(inner, jnp.float32(0), jnp.int32(0))  # as reset_to_tasks
+    seen = []
+    for _ in range(8):
+        obs, state, reward, terminated, truncated, info = env.step(None, state, 0, None)
+        seen.append(
+            (float(obs[0]), bool(terminated), bool(truncated), float(info["final_observation"][0]))
+        )
+        if terminated:
+            assert float(info["episode_return"]) == 6.0 and int(info["episode_length"]) == 6
+    assert seen == [
+        (1.0, False, False, 1.0),
+        (0.0, False, False, 0.0),  # the first episode's end, hidden: the next one's start
+        (1.0, False, False, 1.0),
+        (0.0, False, False, 0.0),
+        (1.0, False, False, 1.0),
+        (0.0, True, False, 2.0),  # the trial's end: the true final observation
+        (1.0, False, False, 1.0),
+        (0.0, False, False, 0.0),
+    ]

@@ -168,6 +168,16 @@ def test_the_env_keeps_its_task_across_episodes_and_ends_them_both_ways():
     np.testing.assert_array_equal(final.inner.rule_encoding, tasks.rules)
 
 
+def test_trials_of_several_episodes_are_the_learners_episodes():
+    """The meta-RL setting: `trial_episodes` episodes of a task form one episode of the
+    registered env (the wrapper's semantics are tested on a toy env in test_envs.py)."""
+    space = XLandTaskSpace(XLandConfig(trial_episodes=4))
+    assert space.env_name == "XLand-R1-9x9-d2-r1-o2-t4"
+    assert rljax.environment.max_episode_steps(space.env, space.env_params) == 4 * 243
+    with pytest.raises(ConfigError, match="XLandConfig.trial_episodes"):
+        XLandConfig(trial_episodes=0)
+
+
 def test_bad_task_space_config_is_refused():
     with pytest.raises(ConfigError, match="max_depth"):
         RulesetConfig(max_depth=-1)

@@ -29,6 +29,7 @@ from envs.xland.rulesets import RulesetConfig, mutate_ruleset, sample_ruleset
 from rljax import config as cfg
 from rljax.environment import make, register
 from rljax.task_space import register_task_space
+from rljax.wrappers import Trials
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,17 @@ class XLandConfig:
     """Held-out rulesets evaluated after every update."""
     heldout_seed: int = 12345
     """The held-out rulesets are drawn from this seed (the same for every run)."""
+    trial_episodes: int = 1
+    """Episodes of a task per trial (`rljax.wrappers.Trials`): above 1, the meta-RL setting
+    where a recurrent agent keeps its memory across the episodes of a trial; the trial is the
+    learner's episode (its return, its time limit, its held-out evaluation)."""
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
         if self.size < 5:
             cfg.fail(self, "size", "must be >= 5 (walls around at least a 3x3 floor)", "pass 9")
+        if self.trial_episodes < 1:
+            cfg.fail(self, "trial_episodes", "must be >= 1", "pass 1 (no trials) or e.g. 4")
         if self.num_heldout < 1:
             cfg.fail(self, "num_heldout", "must be >= 1", "pass e.g. 8")
         free = (self.size - 2) ** 2
@@ -67,9 +74,10 @@ class XLandConfig:
 def env_name(config: XLandConfig) -> str:
     """The registered env name of `config`'s tasks (the sizes fix the state's shapes)."""
     r = config.rulesets
+    trials = f"-t{config.trial_episodes}" if config.trial_episodes > 1 else ""
     return (
         f"XLand-R1-{config.size}x{config.size}-d{r.max_depth}"
-        f"-r{r.max_distractor_rules}-o{r.max_distractor_objects}"
+        f"-r{r.max_distractor_rules}-o{r.max_distractor_objects}{trials}"
     )
 
 
@@ -77,9 +85,10 @@ def register_env(config: XLandConfig) -> str:
     """Register `env_name(config)` with `rljax.make` and return it (registering again is
     harmless: the same name always builds the same env)."""
 
-    def factory() -> tuple[XLandEnv, Any]:
+    def factory() -> tuple[Any, Any]:
         env = XLandEnv(config.rulesets, size=config.size)
-        return env, env.default_params
+        params = env.default_params
+        return (Trials(env, config.trial_episodes) if config.trial_episodes > 1 else env), params
 
     name = env_name(config)
     register(name, factory)
