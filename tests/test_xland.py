@@ -174,7 +174,7 @@ def test_trials_of_several_episodes_are_the_learners_episodes():
     space = XLandTaskSpace(XLandConfig(trial_episodes=4))
     assert space.env_name == "XLand-R1-9x9-d2-r1-o2-t4"
     assert rljax.environment.max_episode_steps(space.env, space.env_params) == 4 * 243
-    with pytest.raises(ConfigError, match="XLandConfig.trial_episodes"):
+    with pytest.raises(ConfigError, match=r"XLandConfig\.trial_episodes"):
         XLandConfig(trial_episodes=0)
 
 
