@@ -3,6 +3,15 @@ import os
 
 # Tests run on the CPU, deterministically; a lent GPU is for benchmarks only.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The suite is compile-bound. XLA:CPU's LLVM at optimisation level 1 (the default is 2)
+# compiled the UED loop's chunk tests 23% faster (71 s -> 55 s) and ran DQN's CartPole
+# learning check at the same speed (41.5 s -> 40.1 s); level 0 compiles faster still but ran
+# that check 2x slower. Numerics differ from level 2 in the last bits only (the same evaluation
+# returns on a 20k-step PPO run). Subprocesses inherit it (their tests append device counts).
+if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1"
+    ).strip()
 
 import jax
 import pytest

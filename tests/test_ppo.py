@@ -75,9 +75,7 @@ def test_vmap_over_seeds_equals_separate_runs():
     # atol 1e-4: on one 2-core machine type the vmapped run's parameters differ from the
     # separate run's by up to 1.05e-5 (float summation order, grown over the updates), e.g.
     # 0.0076329 against 0.0076263; seed 1's differ from seed 0's by up to 0.96.
-    agent_contract.assert_vmap_equals_separate_runs(
-        _tiny(), config.hparams(), rtol=1e-4, atol=1e-4
-    )
+    agent_contract.assert_vmap_equals_separate_runs(_tiny(), config.hparams(), rtol=1e-4, atol=1e-4)
 
 
 def test_vmap_over_hyperparameters_does_not_recompile(count_compilations):

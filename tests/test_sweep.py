@@ -306,7 +306,8 @@ def test_resume_refuses_a_folder_that_is_no_sweep(tmp_path, capsys):
 def _run(args: list[str], devices: int, cache: str = "") -> subprocess.Popen:
     env = dict(os.environ)
     env |= {
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        # Appended to conftest's flags (the test-suite optimisation level).
+        "XLA_FLAGS": f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}",
         "JAX_PLATFORMS": "cpu",
         "RLJAX_COMPILATION_CACHE": cache,
     }
