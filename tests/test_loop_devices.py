@@ -133,8 +133,11 @@ def test_ga_population_split_over_8_devices_equals_one_device(tmp_path):
     (split_dir,) = (tmp_path / "split").iterdir()
     (single_dir,) = (tmp_path / "one").iterdir()
     assert _generations(split_dir) == _generations(single_dir)
+    # The same parents and elite; its weights (|w| ~ 0.01) computed on another device differ
+    # in the last bits: up to 7.5e-8 measured (at the suite's optimisation level, conftest).
     np.testing.assert_allclose(
         np.load(split_dir / "policy.npz")["weights"],
         np.load(single_dir / "policy.npz")["weights"],
         rtol=1e-6,
+        atol=1e-6,
     )
