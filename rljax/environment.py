@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
 
 from rljax.config import ConfigError
 
@@ -78,6 +79,26 @@ class SpaceSpec(NamedTuple):
     action_dim: int = 0
     low: tuple[float, ...] = ()
     high: tuple[float, ...] = ()
+
+
+def auto_reset(
+    stepped: Any,
+    final_obs: jax.Array,
+    reset: tuple[jax.Array, Any],
+    reward: jax.Array,
+    terminated: jax.Array,
+    truncated: jax.Array,
+) -> tuple[jax.Array, Any, jax.Array, jax.Array, jax.Array, dict[str, Any]]:
+    """A step's gymnax-1.0 return for an env that auto-resets: the stepped state and its
+    observation `final_obs`, or where the episode ended (`terminated | truncated`) the
+    `reset` `(obs, state)` of the next episode; `info["final_observation"]` keeps
+    `final_obs` (the bootstrap on truncation). Unbatched: one env's step."""
+    reset_obs, reset_state = reset
+    done = terminated | truncated
+    state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, stepped)
+    obs = jnp.where(done, reset_obs, final_obs)
+    info = {"final_observation": final_obs, "terminated": terminated, "truncated": truncated}
+    return obs, state, reward.astype(jnp.float32), terminated, truncated, info
 
 
 def action_spec(env: Environment, params: Any) -> SpaceSpec:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import rljax
 from envs.classic import ClassicConfig
+from envs.gridworld import GridworldConfig
 from envs.maze import MazeConfig
 from envs.xland import RulesetConfig, XLandConfig
 from rljax.config import ConfigError
@@ -46,6 +47,7 @@ CONFIGS = (
     MazeConfig,
     ClassicConfig,
     XLandConfig,
+    GridworldConfig,
     RulesetConfig,
     RunOptions,
 )

@@ -31,6 +31,7 @@ from gymnax.environments import spaces
 
 from envs.maze.generators import sample_level
 from envs.maze.level import DIRECTION_VECTORS, Level, MazeParams, check_level_structure
+from rljax.environment import auto_reset
 
 NUM_ACTIONS = 3
 LEFT, RIGHT, FORWARD = 0, 1, 2
@@ -125,12 +126,8 @@ class Maze:
         next_level = level
         if params.auto_reset == "sample":
             next_level = sample_level(key, params, params.num_walls)
-        reset_obs, reset_state = self.reset_to_level(key, next_level, params)
-        done = terminated | truncated
-        new_state = jax.tree.map(lambda r, s: jnp.where(done, r, s), reset_state, stepped)
-        obs = jnp.where(done, reset_obs, final_obs)
-        info = {"final_observation": final_obs, "terminated": terminated, "truncated": truncated}
-        return obs, new_state, reward.astype(jnp.float32), terminated, truncated, info
+        reset = self.reset_to_level(key, next_level, params)
+        return auto_reset(stepped, final_obs, reset, reward, terminated, truncated)
 
     def action_space(self, params: MazeParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(NUM_ACTIONS)
