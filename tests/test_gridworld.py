@@ -714,7 +714,7 @@ def test_task_space_protocol():
         ({"num_heldout_sampled": -1}, r"GridworldConfig.num_heldout_sampled=-1 must be >= 0"),
         (
             {"heldout": "none"},
-            r"GridworldConfig.heldout='none'.*leaves no held-out level.*--num-heldout-sampled",
+            r"GridworldConfig.heldout='none'.*leaves no held-out level.*num_heldout_sampled to",
         ),
         ({"random_respawn": "yes"}, r"GridworldConfig.random_respawn='yes' is a str, not a bool"),
     ],

@@ -15,10 +15,17 @@ Design", NeurIPS):
     task_space.py  `GridworldConfig`, `GridworldTaskSpace` (registered as `"gridworld"`)
 
 Importing this package registers `Gridworld-tabular` and `Gridworld-symbolic` with
-`rljax.make` (keyword arguments override `GridworldParams`) and the `"gridworld"` task space.
+`rljax.make` (keyword arguments override `GridworldParams`; `reset` samples a level of
+GROOVE's space), one env per named level, `Gridworld-<observation>-<name>` (e.g.
+`Gridworld-tabular-dense`: every episode on that level, its time limit as
+`max_steps_in_episode`), so a plain training run picks a named level by its config's `env`,
+and the `"gridworld"` task space.
 """
 
 from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
 
 from envs.gridworld.env import (
     NUM_CHANNELS,
@@ -60,8 +67,31 @@ def _factory(observation: str):
     return build
 
 
+class NamedLevelEnv(GridworldEnv):
+    """`GridworldEnv` whose `reset` starts every episode on one fixed `level` (a named level)
+    rather than a sampled one; `step` already auto-resets onto the same level."""
+
+    def __init__(self, observation: str, level: GridLevel):
+        super().__init__(observation)
+        self.level = jax.tree.map(jnp.asarray, level)
+
+    def reset(self, key: jax.Array, params: GridworldParams) -> tuple[jax.Array, GridworldState]:
+        return self.reset_to(key, self.level, params)
+
+
+def _named_factory(observation: str, name: str):
+    def build(**kwargs):
+        level = named_levels((name,))[name]
+        params = {"max_steps_in_episode": int(level.max_steps), **kwargs}
+        return NamedLevelEnv(observation, level), GridworldParams(**params)
+
+    return build
+
+
 for _observation in OBSERVATIONS:
     register(f"Gridworld-{_observation}", _factory(_observation))
+    for _name in TABULAR_NAMES + RANDOM_NAMES:
+        register(f"Gridworld-{_observation}-{_name}", _named_factory(_observation, _name))
 
 from envs.gridworld.task_space import (  # noqa: E402  (registers "gridworld")
     GridworldConfig,
@@ -86,6 +116,7 @@ __all__ = [
     "GridworldParams",
     "GridworldState",
     "GridworldTaskSpace",
+    "NamedLevelEnv",
     "check_level",
     "check_level_structure",
     "is_well_formed",

@@ -104,8 +104,8 @@ class GridworldConfig:
             cfg.fail(
                 self,
                 "heldout",
-                "= 'none' with num_heldout_sampled = 0 leaves no held-out level",
-                "pick a named set or pass --num-heldout-sampled 8",
+                "leaves no held-out level while num_heldout_sampled is 0",
+                "pick a named set, or set num_heldout_sampled to e.g. 8",
             )
 
     def replace(self, **changes: Any) -> GridworldConfig:
