@@ -447,6 +447,7 @@ def test_a_curriculum_defined_in_a_test_runs_in_the_loop():
     assert np.asarray(metrics.grad_updates)[-1] == algo.num_updates * TINY.steps_per_eval
 
 
+@pytest.mark.slow
 def test_plr_trains_ppo_on_cartpole_pole_lengths_to_solve_held_out_tasks():
     """PLR over CartPole's physical constants (`envs/classic`), no maze code: each curriculum
     step trains PPO on 4 envs with 4 different pole lengths in one program, and the buffer
@@ -455,7 +456,8 @@ def test_plr_trains_ppo_on_cartpole_pole_lengths_to_solve_held_out_tasks():
     the box's corners and centre, each constant at its ends) the untrained agent solves none
     (return >= 475) and the trained one, averaged over the last 8 evaluations of 2 episodes
     per task, more than half (measured per seed: 0.67, 0.49, 0.67; asserted: mean > 0.4, each
-    > 0.25)."""
+    > 0.25). Slow: notebooks/curricula.ipynb runs the same check in CI
+    (tests/test_notebook.py)."""
     from envs.classic.task_space import ClassicConfig
 
     space = ClassicConfig(env="CartPole-v1", ranges=(("length", 0.3, 0.9),))
