@@ -5,11 +5,15 @@ to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study o
 """
 
 from rljax.agents import (
+    A2C,
     DQN,
     PPO,
     PQN,
     SAC,
+    A2CConfig,
     DQNConfig,
+    LPGAgent,
+    LPGAgentConfig,
     OffMDPO,
     OffMDPOConfig,
     PPOConfig,
@@ -28,12 +32,16 @@ from rljax.training import RunResult, run, seed_keys, stack_hparams, train
 __version__ = "0.1.0"
 
 __all__ = [
+    "A2C",
     "DQN",
     "PPO",
     "PQN",
     "SAC",
+    "A2CConfig",
     "ConfigError",
     "DQNConfig",
+    "LPGAgent",
+    "LPGAgentConfig",
     "OffMDPO",
     "OffMDPOConfig",
     "PPOConfig",

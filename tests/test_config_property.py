@@ -23,6 +23,7 @@ from rljax.curricula.runner import UEDConfig
 from rljax.curricula.sfl import SFLConfig
 from rljax.meta.es import ESConfig
 from rljax.meta.neuroevolution import GAConfig, PolicySearchConfig, WeightsESConfig
+from rljax.objectives.lpg import LPGRuleConfig
 from rljax.training import RunOptions
 
 CONFIGS = (
@@ -32,6 +33,9 @@ CONFIGS = (
     rljax.PQNConfig,
     rljax.SACConfig,
     rljax.OffMDPOConfig,
+    rljax.A2CConfig,
+    rljax.LPGAgentConfig,
+    LPGRuleConfig,
     ESConfig,
     GAConfig,
     WeightsESConfig,

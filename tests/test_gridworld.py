@@ -569,7 +569,7 @@ def test_value_iteration_on_a_batch_of_generated_levels_and_a_random_policy_belo
 
 # --- named levels --------------------------------------------------------------------------------
 
-# The LPG reference gridworlds as /work/shared/PAPERS.md lists them: grid, object counts per
+# The LPG reference gridworlds as the project's paper notes list them: grid, object counts per
 # type, reward, p_terminate, p_respawn per type, episode length; then the random set from the
 # reference's configs.py.
 PAPER = {

@@ -2,7 +2,7 @@
 Learning Algorithms", NeurIPS; its appendix lists the training gridworlds).
 
 Tabular gridworlds (objects respawn at their own cells; `TABULAR_NAMES`), as
-/work/shared/PAPERS.md gives them and as the public JAX reference (EmptyJackson/groove,
+the project's paper notes give them and as the public JAX reference (EmptyJackson/groove,
 `environments/gridworld/configs.py`, commit 0c091c0) configures them:
 
     name        grid   objects (type: count)   reward    p_terminate  p_respawn       steps

@@ -1,7 +1,8 @@
 """Policy objectives as drift functions (Mirror Learning, Kuba et al. 2022).
 
 `DRIFTS` maps the names `PPOConfig.drift` accepts to drift objects: `ppo_clip` (drift.py),
-`dpo` (dpo.py), `mdpo` (mdpo.py), `lpo` and `talpo` (lpo.py).
+`dpo` (dpo.py), `mdpo` (mdpo.py), `lpo` and `talpo` (lpo.py). `lpg.py` holds the LPG rule
+network (a learned update rule rather than a drift: `rljax.agents.lpg` trains by it).
 """
 
 from rljax.objectives.dpo import DPODrift, DPOParams
@@ -13,6 +14,7 @@ from rljax.objectives.drift import (
     policy_loss,
     register_drift,
 )
+from rljax.objectives.lpg import LPGRuleConfig, LPGRuleParams, RuleInputs, apply_rule, init_rule
 from rljax.objectives.lpo import LPODrift, LPOParams, TALPODrift, lpo_features
 from rljax.objectives.mdpo import MDPODrift
 
@@ -21,11 +23,16 @@ __all__ = [
     "DPODrift",
     "DPOParams",
     "Drift",
+    "LPGRuleConfig",
+    "LPGRuleParams",
     "LPODrift",
     "LPOParams",
     "MDPODrift",
     "PPOClipDrift",
+    "RuleInputs",
     "TALPODrift",
+    "apply_rule",
+    "init_rule",
     "lpo_features",
     "make_drift",
     "policy_loss",
