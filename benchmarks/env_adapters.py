@@ -1,7 +1,10 @@
-"""The xminigrid adapter's overhead: random-action steps/s of `rljax.make("xminigrid/...")`
-against xminigrid's own env with its gym-style auto-reset wrapper, on the same env batch.
+"""The env adapters' overhead: random-action steps/s of `rljax.make("xminigrid/...")` against
+xminigrid's own env with its gym-style auto-reset wrapper, and of
+`rljax.make("playground/...")` against MuJoCo Playground's env under its brax training
+wrapper, on the same env batch.
 
     python benchmarks/env_adapters.py [--envs MiniGrid-Empty-8x8 MiniGrid-DoorKey-5x5]
+                                   [--playground-envs CartpoleBalance]
                                    [--num-envs 1024] [--steps 256] [--rounds 6]
 
 Both sides run one jitted `lax.scan` of `steps` vmapped steps with uniformly random actions
@@ -12,6 +15,13 @@ median of the per-round time ratios (adapter / raw: 1.00 = no overhead) and the 
 times. The raw side is what a user of xminigrid would run: `GymAutoResetWrapper`, which
 discards the final observation; the adapter also returns it (and the two flags), which is
 what it adds.
+
+For playground the raw side is `mujoco_playground.wrapper.wrap_for_brax_training` (vmap,
+the 1000-step time limit and an auto-reset to the cached first state of each env: it never
+computes a reset after the first), both sides on MJX's JAX implementation (the adapter's
+default). The adapter draws a fresh initial state from the step key at each episode end;
+under `vmap` that reset is computed on every step and selected where an episode ended, which
+is what its ratio measures.
 """
 
 from __future__ import annotations
@@ -25,13 +35,19 @@ import xminigrid
 from xminigrid.wrappers import GymAutoResetWrapper
 
 import rljax
+from rljax.playground_adapter import playground_registry
 
 
-def _inputs(key, num_envs: int, steps: int):
-    """Per step: random actions `[steps, num_envs]` and step keys `[steps, num_envs, 2]`,
+def _inputs(key, num_envs: int, steps: int, action_size: int = 0):
+    """Per step: random actions, `[steps, num_envs]` discrete ones (`action_size` 0) or
+    `[steps, num_envs, action_size]` in [-1, 1], and step keys `[steps, num_envs, 2]`,
     drawn before the loop, so both sides step the env and nothing else."""
     action_key, step_key = jax.random.split(key)
-    actions = jax.random.randint(action_key, (steps, num_envs), 0, 6)
+    if action_size:
+        shape = (steps, num_envs, action_size)
+        actions = jax.random.uniform(action_key, shape, minval=-1.0, maxval=1.0)
+    else:
+        actions = jax.random.randint(action_key, (steps, num_envs), 0, 6)
     keys = jax.random.split(step_key, (steps, num_envs))
     return actions, keys
 
@@ -76,29 +92,77 @@ def adapter_program(name: str, num_envs: int, steps: int):
     return jax.jit(run)
 
 
-def timed(fn, key, num_envs: int, steps: int) -> float:
-    inputs = jax.block_until_ready(_inputs(key, num_envs, steps))
+def playground_raw_program(name: str, num_envs: int, steps: int):
+    from mujoco_playground import wrapper
+
+    registry = playground_registry()
+    inner = registry.load(name, config_overrides={"impl": "jax"})
+    episode_length = int(registry.get_default_config(name).episode_length)
+    env = wrapper.wrap_for_brax_training(inner, episode_length=episode_length, action_repeat=1)
+
+    def run(key, actions, keys):
+        state = env.reset(jax.random.split(key, num_envs))  # the wrapper vmaps
+
+        def body(state, xs):
+            actions, _ = xs  # the wrapper resets to its cached first state
+            state = env.step(state, actions)
+            return state, state.reward.sum() + state.obs[:, 0].sum()
+
+        _, rewards = jax.lax.scan(body, state, (actions, keys))
+        return rewards.sum()
+
+    return jax.jit(run), inner.action_size
+
+
+def playground_adapter_program(name: str, num_envs: int, steps: int):
+    env, params = rljax.make(f"playground/{name}")
+
+    def run(key, actions, keys):
+        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+
+        def body(state, xs):
+            actions, keys = xs
+            obs, state, reward, _, _, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+                keys, state, actions, params
+            )
+            used = obs[:, 0].sum() + info["final_observation"][:, 0].sum()
+            return state, reward.sum() + used
+
+        _, rewards = jax.lax.scan(body, state, (actions, keys))
+        return rewards.sum()
+
+    return jax.jit(run), env.action_size
+
+
+def timed(fn, key, num_envs: int, steps: int, action_size: int = 0) -> float:
+    inputs = jax.block_until_ready(_inputs(key, num_envs, steps, action_size))
     start = time.perf_counter()
     jax.block_until_ready(fn(key, *inputs))
     return time.perf_counter() - start
 
 
-def measure(name: str, num_envs: int, steps: int, rounds: int) -> dict:
-    programs = {
-        "raw": raw_program(name, num_envs, steps),
-        "rljax": adapter_program(name, num_envs, steps),
-    }
+def measure(name: str, num_envs: int, steps: int, rounds: int, family: str = "xminigrid") -> dict:
+    """Best steps/s of each side, the median of the per-round time ratios and the compile
+    times, for the xminigrid env or (`family="playground"`) the playground env `name`."""
+    if family == "playground":
+        raw, action_size = playground_raw_program(name, num_envs, steps)
+        adapted, _ = playground_adapter_program(name, num_envs, steps)
+    else:
+        raw, adapted = raw_program(name, num_envs, steps), adapter_program(name, num_envs, steps)
+        action_size = 0
+    programs = {"raw": raw, "rljax": adapted}
     compile_s = {
-        side: timed(fn, jax.random.PRNGKey(0), num_envs, steps) for side, fn in programs.items()
+        side: timed(fn, jax.random.PRNGKey(0), num_envs, steps, action_size)
+        for side, fn in programs.items()
     }
     seconds: dict[str, list[float]] = {side: [] for side in programs}
     for r in range(rounds):
         for side, fn in programs.items():
-            seconds[side].append(timed(fn, jax.random.PRNGKey(r + 1), num_envs, steps))
+            seconds[side].append(timed(fn, jax.random.PRNGKey(r + 1), num_envs, steps, action_size))
     ratios = [a / b for a, b in zip(seconds["rljax"], seconds["raw"], strict=True)]
     total = num_envs * steps
     return {
-        "env": name,
+        "env": name if family == "xminigrid" else f"{family}/{name}",
         "raw_sps": total / min(seconds["raw"]),
         "rljax_sps": total / min(seconds["rljax"]),
         "ratio": statistics.median(ratios),
@@ -110,7 +174,8 @@ def measure(name: str, num_envs: int, steps: int, rounds: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--envs", nargs="+", default=["MiniGrid-Empty-8x8", "MiniGrid-DoorKey-5x5"])
+    parser.add_argument("--envs", nargs="*", default=["MiniGrid-Empty-8x8", "MiniGrid-DoorKey-5x5"])
+    parser.add_argument("--playground-envs", nargs="*", default=["CartpoleBalance"])
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=6)
@@ -122,11 +187,14 @@ def main() -> None:
         "| compile raw / rljax (s) |"
     )
     print("|---|---|---|---|---|---|")
-    for name in args.envs:
-        m = measure(name, args.num_envs, args.steps, args.rounds)
+    rows = [(name, "xminigrid") for name in args.envs]
+    rows += [(name, "playground") for name in args.playground_envs]
+    for name, family in rows:
+        m = measure(name, args.num_envs, args.steps, args.rounds, family)
         rounds = " ".join(f"{r:.2f}" for r in m["ratios"])
         print(
-            f"| {name} | {m['raw_sps']:,.0f} | {m['rljax_sps']:,.0f} | {m['ratio']:.3f} | {rounds} "
+            f"| {m['env']} | {m['raw_sps']:,.0f} | {m['rljax_sps']:,.0f} | {m['ratio']:.3f} "
+            f"| {rounds} "
             f"| {m['raw_compile']:.1f} / {m['rljax_compile']:.1f} |"
         )
 

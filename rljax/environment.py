@@ -15,6 +15,8 @@ Names:
   * brax environments as "brax/<name>" ("brax/inverted_pendulum", "brax/ant", ...);
   * XLand-MiniGrid's MiniGrid ports as "xminigrid/<name>" ("xminigrid/MiniGrid-Empty-8x8",
     ...; `rljax.xminigrid_adapter`);
+  * MuJoCo Playground's DeepMind Control Suite ports as "playground/<name>"
+    ("playground/CartpoleBalance", ...; `rljax.playground_adapter`);
   * environments registered with `register` (the mazes in `envs/` use this; so do the
     classic-control envs whose state carries their physical constants, "CartPole-v1-params",
     "Pendulum-v1-params", ..., from `envs/classic`), and
@@ -48,6 +50,37 @@ BRAX_ENVS = (
     "reacher",
     "swimmer",
     "walker2d",
+)
+
+# MuJoCo Playground's DM Control Suite (`mujoco_playground.registry.dm_control_suite`), named
+# here so listing names does not import the package (~3.5 s); tests/test_playground.py checks
+# this tuple against the installed package.
+PLAYGROUND_ENVS = (
+    "AcrobotSwingup",
+    "AcrobotSwingupSparse",
+    "BallInCup",
+    "CartpoleBalance",
+    "CartpoleBalanceSparse",
+    "CartpoleSwingup",
+    "CartpoleSwingupSparse",
+    "CheetahRun",
+    "FingerSpin",
+    "FingerTurnEasy",
+    "FingerTurnHard",
+    "FishSwim",
+    "HopperHop",
+    "HopperStand",
+    "HumanoidStand",
+    "HumanoidWalk",
+    "HumanoidRun",
+    "PendulumSwingup",
+    "PointMass",
+    "ReacherEasy",
+    "ReacherHard",
+    "SwimmerSwimmer6",
+    "WalkerRun",
+    "WalkerStand",
+    "WalkerWalk",
 )
 
 
@@ -149,9 +182,10 @@ def registered_names() -> list[str]:
     _register_own_envs()
     gymnax_names = [n for n in gymnax.registered_envs if n not in _GYMNAX_NEEDS_NETWORK]
     brax_names = [f"brax/{n}" for n in BRAX_ENVS]
+    playground_names = [f"playground/{n}" for n in PLAYGROUND_ENVS]
     from rljax.xminigrid_adapter import registered_names as xminigrid_names
 
-    return sorted({*gymnax_names, *brax_names, *xminigrid_names(), *_REGISTRY})
+    return sorted({*gymnax_names, *brax_names, *playground_names, *xminigrid_names(), *_REGISTRY})
 
 
 class UnknownEnvironmentError(ConfigError):
@@ -178,7 +212,8 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     """Resolve `name` to `(env, default_params)`.
 
     Extra keyword arguments go to the brax adapter (`backend`, `episode_length`), the
-    xminigrid adapter (`view_size`, `max_steps`) or the factory of a registered environment.
+    xminigrid adapter (`view_size`, `max_steps`), the playground adapter (config overrides:
+    `episode_length`, `action_repeat`, ...) or the factory of a registered environment.
     """
     check_env_name(name)
     if name in _REGISTRY:
@@ -192,6 +227,11 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
         from rljax.xminigrid_adapter import XMiniGridEnvironment
 
         env = XMiniGridEnvironment(name.removeprefix("xminigrid/"), **kwargs)
+        return env, env.default_params
+    if name.startswith("playground/"):
+        from rljax.playground_adapter import PlaygroundEnvironment
+
+        env = PlaygroundEnvironment(name.removeprefix("playground/"), **kwargs)
         return env, env.default_params
     import gymnax
 
