@@ -48,7 +48,8 @@ Activation = Annotated[str, choices(ACTIVATIONS)]
 Network = Annotated[str, choices(NETWORKS)]
 """A torso (`--network {auto,mlp,minatar_cnn,grid_cnn}`)."""
 EnvName = Annotated[
-    str, tyro.conf.arg(metavar="{GYMNAX-NAME,brax/NAME,xminigrid/NAME,REGISTERED-NAME}")
+    str,
+    tyro.conf.arg(metavar="{GYMNAX-NAME,brax/NAME,xminigrid/NAME,playground/NAME,REGISTERED-NAME}"),
 ]
 """An env name `rljax.make` resolves (a bad one is refused with the known names)."""
 

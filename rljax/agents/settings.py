@@ -29,8 +29,8 @@ from rljax import config as cfg
 class RunSettings:
     env: cfg.EnvName = "CartPole-v1"
     """Environment name (`rljax.make`): an offline gymnax env, `brax/<name>`,
-    `xminigrid/<name>`, or a registered env (DQN and PQN need discrete actions; SAC on
-    discrete actions is its discrete variant)."""
+    `xminigrid/<name>`, `playground/<name>`, or a registered env (DQN and PQN need discrete
+    actions; SAC on discrete actions is its discrete variant)."""
     total_timesteps: int = 500_000
     """Environment steps per run (per seed)."""
     num_envs: int = 4
