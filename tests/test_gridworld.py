@@ -605,6 +605,11 @@ def test_named_levels_have_the_papers_parameters():
         assert python_reachable(level) >= {
             tuple(p) for p in np.asarray(level.obj_pos)[: sum(counts)].tolist()
         }
+    # Host levels go straight into the value iteration, eagerly and jitted alike (dense:
+    # 43.47, as its named env's A2C test normalises by).
+    dense = levels["dense"]
+    assert float(optimal_return(dense)) == pytest.approx(float(optimal(dense)), rel=1e-6)
+    assert float(optimal(dense)) == pytest.approx(43.4666, abs=1e-3)
     walls = {name: np.asarray(level.walls) for name, level in levels.items()}
     longer = np.zeros((MAX_SIZE, MAX_SIZE), bool)
     longer[[0, 2, 3, 4, 5, 6, 8], 4] = True

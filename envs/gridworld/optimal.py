@@ -135,6 +135,8 @@ def value_table(level: GridLevel, steps: jax.Array | int | None = None) -> jax.A
 
 def optimal_return(level: GridLevel) -> jax.Array:
     """float32 `[]`: the optimal expected return of one episode of `level` (module docstring;
-    for a random-respawn level, that of its fixed-respawn counterpart)."""
+    for a random-respawn level, that of its fixed-respawn counterpart). Host (numpy) levels,
+    such as `named_levels()` returns, are taken too."""
+    level = jax.tree.map(jnp.asarray, level)
     start_mask = (level.obj_valid.astype(jnp.int32) << jnp.arange(MAX_OBJECTS)).sum()
     return value_table(level)[start_mask, level.start_pos[0], level.start_pos[1]]
