@@ -72,7 +72,8 @@ def raw_program(name: str, num_envs: int, steps: int):
 
 
 def adapter_program(name: str, num_envs: int, steps: int):
-    env, params = rljax.make(f"xminigrid/{name}")
+    """`steps` vmapped steps of `rljax.make(name)` (an `xminigrid/` or `playground/` name)."""
+    env, params = rljax.make(name)
 
     def run(key, actions, keys):
         _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
@@ -83,13 +84,14 @@ def adapter_program(name: str, num_envs: int, steps: int):
                 keys, state, actions, params
             )
             # The observation, as the raw side; and the final one, which the raw side lacks.
-            used = obs[:, 0, 0, 0].sum() + info["final_observation"][:, 0, 0, 0].sum()
+            first = (0,) * (obs.ndim - 1)
+            used = obs[:, *first].sum() + info["final_observation"][:, *first].sum()
             return state, reward.sum() + used
 
         _, rewards = jax.lax.scan(body, state, (actions, keys))
         return rewards.sum()
 
-    return jax.jit(run)
+    return jax.jit(run), getattr(env, "action_size", 0)
 
 
 def playground_raw_program(name: str, num_envs: int, steps: int):
@@ -114,26 +116,6 @@ def playground_raw_program(name: str, num_envs: int, steps: int):
     return jax.jit(run), inner.action_size
 
 
-def playground_adapter_program(name: str, num_envs: int, steps: int):
-    env, params = rljax.make(f"playground/{name}")
-
-    def run(key, actions, keys):
-        _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
-
-        def body(state, xs):
-            actions, keys = xs
-            obs, state, reward, _, _, info = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
-                keys, state, actions, params
-            )
-            used = obs[:, 0].sum() + info["final_observation"][:, 0].sum()
-            return state, reward.sum() + used
-
-        _, rewards = jax.lax.scan(body, state, (actions, keys))
-        return rewards.sum()
-
-    return jax.jit(run), env.action_size
-
-
 def timed(fn, key, num_envs: int, steps: int, action_size: int = 0) -> float:
     inputs = jax.block_until_ready(_inputs(key, num_envs, steps, action_size))
     start = time.perf_counter()
@@ -146,9 +128,12 @@ def measure(name: str, num_envs: int, steps: int, rounds: int, family: str = "xm
     times, for the xminigrid env or (`family="playground"`) the playground env `name`."""
     if family == "playground":
         raw, action_size = playground_raw_program(name, num_envs, steps)
-        adapted, _ = playground_adapter_program(name, num_envs, steps)
+        adapted, _ = adapter_program(f"playground/{name}", num_envs, steps)
     else:
-        raw, adapted = raw_program(name, num_envs, steps), adapter_program(name, num_envs, steps)
+        raw, (adapted, _) = (
+            raw_program(name, num_envs, steps),
+            adapter_program(f"xminigrid/{name}", num_envs, steps),
+        )
         action_size = 0
     programs = {"raw": raw, "rljax": adapted}
     compile_s = {
