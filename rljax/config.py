@@ -309,6 +309,12 @@ def check_rollout_batch(config: Any) -> None:
             f"{config.num_envs} * {config.num_steps} = {batch}",
             f"pick num_minibatches among the divisors of {batch}, or change num_envs/num_steps",
         )
+    check_one_rollout(config)
+
+
+def check_one_rollout(config: Any) -> None:
+    """total_timesteps covers at least one rollout of num_envs * num_steps."""
+    batch = config.num_envs * config.num_steps
     if config.total_timesteps < batch:
         fail(
             config,

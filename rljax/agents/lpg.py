@@ -133,14 +133,7 @@ class GridAgentSettings(EvalSettings, MLPSettings, OptimSettings, RunSettings):
         cfg.check_positive(self, "critic_learning_rate")
         cfg.check_choice(self, "torso", TORSOS)
         cfg.check_choice(self, "optimizer", OPTIMIZERS)
-        batch = self.num_envs * self.num_steps
-        if self.total_timesteps < batch:
-            cfg.fail(
-                self,
-                "total_timesteps",
-                f"is less than one rollout of num_envs * num_steps = {batch}",
-                f"pass total_timesteps >= {batch}",
-            )
+        cfg.check_one_rollout(self)
         if not action_spec(*make(self.env)).discrete:
             cfg.fail(
                 self,
