@@ -37,6 +37,8 @@ from gymnax.environments import spaces
 from xminigrid.core.constants import NUM_COLORS, NUM_TILES
 from xminigrid.types import StepType, TimeStep
 
+from rljax.environment import auto_reset
+
 # xminigrid builds module-level jnp arrays on import; importing it here, at rljax's import
 # time, keeps that out of traced functions (a first import inside a trace leaks tracers).
 
@@ -72,16 +74,8 @@ def step_with_reset(env: Any, params: Any, state: Any, action: jax.Array, reset:
     last = stepped.step_type == StepType.LAST
     terminated = last & (stepped.discount == 0)
     truncated = last & ~terminated
-    reset_obs, reset_state = reset()
-    next_state = jax.tree.map(lambda r, s: jnp.where(last, r, s), reset_state, stepped.state)
-    obs = jnp.where(last, reset_obs, stepped.observation)
-    info = {
-        "terminated": terminated,
-        "truncated": truncated,
-        "final_observation": stepped.observation,
-    }
     reward = jnp.asarray(stepped.reward, jnp.float32)
-    return obs, next_state, reward, terminated, truncated, info
+    return auto_reset(stepped.state, stepped.observation, reset(), reward, terminated, truncated)
 
 
 class XMiniGridEnvironment:
