@@ -160,7 +160,7 @@ def test_help_shows_the_whole_description_examples_choices_and_defaults(capsys):
     for name, choice in (
         ("ppo", "--drift {dpo,lpo,mdpo,ppo_clip,talpo}"),
         ("dqn", "--activation {tanh,relu}"),
-        ("sac", "--env {GYMNAX-NAME,brax/NAME,xminigrid/NAME,REGISTERED-NAME}"),
+        ("sac", "--env {GYMNAX-NAME,brax/NAME,xminigrid/NAME,playground/NAME,REGISTERED-NAME}"),
         ("ued", "--score-function {learnability,max_mc,pvl,return,success_rate,value_l1}"),
         ("mbtl", "--env {CartPole-v1,Pendulum-v1,Acrobot-v1,"),
     ):
