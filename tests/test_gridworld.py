@@ -643,6 +643,9 @@ def test_observations_encode_the_state_and_not_the_time():
     assert obs.sum() == 1 and obs.argmax() == 0 + 169 * 0b1111  # cell [0, 0], objects 0..3
     fewer = state.replace(present=state.present.at[2].set(False), agent_pos=jnp.array([2, 3]))
     assert int(np.asarray(tabular(fewer)).argmax()) == 2 * 13 + 3 + 169 * 0b1011
+    index = jax.jit(GridworldEnv("index").observe)
+    assert np.asarray(index(fewer)).dtype == np.int32
+    assert int(index(fewer)) == 2 * 13 + 3 + 169 * 0b1011 == int(index(fewer.replace(time=9)))
 
     symbolic = np.asarray(jax.jit(symbolic_observation)(fewer))
     assert symbolic.shape == (MAX_SIZE, MAX_SIZE, 2 + MAX_TYPES) and symbolic.dtype == np.float32
@@ -659,6 +662,7 @@ def test_observations_encode_the_state_and_not_the_time():
 def test_registered_envs_and_their_spaces():
     for name, shape in (
         ("Gridworld-tabular", (TABULAR_SIZE,)),
+        ("Gridworld-index", ()),
         ("Gridworld-symbolic", (13, 13, 7)),
     ):
         env, params = rljax.make(name)
@@ -712,7 +716,7 @@ def test_task_space_protocol():
     [
         (
             {"observation": "pixels"},
-            r"GridworldConfig.observation='pixels' is not a valid choice.*tabular, symbolic",
+            r"GridworldConfig.observation='pixels' is not a valid choice.*tabular, index, symbolic",
         ),
         ({"max_objects": 7}, r"GridworldConfig.max_objects=7 must lie in 1..5.*--max-objects"),
         ({"num_walls": 101}, r"GridworldConfig.num_walls=101 must lie in 0..100"),

@@ -287,6 +287,36 @@ def test_meta_gradient_reaches_the_rule_through_two_updates():
     assert np.abs(grads.w_pi).max() > 0 and np.abs(grads.w_y).max() > 0
 
 
+@pytest.mark.parametrize("name", ["a2c", "lpg"])
+def test_index_observations_train_the_same_tables_as_one_hot_ones(name):
+    """On `Gridworld-index-*` the linear heads are tables read by row: the same parameters
+    (names, shapes, init) as on the one-hot `Gridworld-tabular-*` view, and two updates from
+    the same key give the same parameters (up to the order of the gradient's sums)."""
+    agent_type, config_type = {"a2c": (A2C, A2CConfig), "lpg": (LPGAgent, LPGAgentConfig)}[name]
+    small = dict(num_envs=4, num_steps=10, total_timesteps=4 * 10 * 2)
+    if name == "lpg":
+        small["rule"] = RULE
+    params = {}
+    for env in ("Gridworld-tabular-dense", "Gridworld-index-dense"):
+        config = config_type(env=env, **small)
+        state, _ = jax.jit(functools.partial(rljax.train, agent_type(config)))(
+            jax.random.PRNGKey(3), config.hparams()
+        )
+        params[env] = state.params
+    onehot, index = params.values()
+    assert jax.tree.structure(onehot) == jax.tree.structure(index)
+    for a, b in zip(jax.tree.leaves(onehot), jax.tree.leaves(index), strict=True):
+        assert a.shape == b.shape == (21632, a.shape[-1])
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    moved = (
+        jax.tree.leaves(index)[-1]
+        - agent_type(config)
+        .init_learner(jax.random.PRNGKey(3), config.hparams())
+        .params["params"]["policy"]["kernel"]
+    )
+    assert np.abs(moved).max() > 0  # (the updates did something)
+
+
 # --- configs -------------------------------------------------------------------------------------
 
 
@@ -301,6 +331,7 @@ def test_meta_gradient_reaches_the_rule_through_two_updates():
         (A2CConfig, dict(gae_lambda=1.5), "gae_lambda"),
         (A2CConfig, dict(total_timesteps=10), "total_timesteps"),
         (LPGAgentConfig, dict(prediction_coef=-1.0), "prediction_coef"),
+        (A2CConfig, dict(env="Gridworld-index-dense", torso="mlp"), "A2CConfig.torso='mlp'"),
         (
             LPGAgentConfig,
             dict(rule=LPGRuleConfig(temporally_aware=True, max_lifetime=10)),

@@ -30,6 +30,10 @@ reference appends `0.001 t` to both, which leaks the time limit):
   reference's encoding, padded to this module's maxima). This is the full Markov state of a
   fixed-respawn level (up to the time step); in a random-respawn level it omits where the
   objects are.
+* `"index"`: int32 `[]`, the same state as its index `cell + MAX_CELLS * mask` in
+  `[0, TABULAR_SIZE)`: what a tabular agent reads as a row lookup (`rljax.agents.lpg`'s
+  linear heads become tables indexed by it), the same agent as on the one-hot view at 1/21632
+  of the memory per observation.
 * `"symbolic"`: float32 `[13, 13, 2 + MAX_TYPES]` = `[13, 13, 7]` over the padded grid:
   channel 0 wall (cells outside the level's grid read as walls), 1 agent, 2 + t a present
   object of type t.
@@ -63,7 +67,7 @@ from envs.gridworld.level import (
 )
 from rljax.environment import auto_reset
 
-OBSERVATIONS = ("tabular", "symbolic")
+OBSERVATIONS = ("tabular", "index", "symbolic")
 TABULAR_SIZE = MAX_CELLS * NUM_MASKS
 NUM_CHANNELS = 2 + MAX_TYPES
 
@@ -168,6 +172,8 @@ class GridworldEnv:
     def observe(self, state: GridworldState) -> jax.Array:
         if self.observation == "tabular":
             return tabular_observation(state)
+        if self.observation == "index":
+            return tabular_index(state).astype(jnp.int32)
         return symbolic_observation(state)
 
     def _start(
@@ -241,4 +247,6 @@ class GridworldEnv:
     def observation_space(self, params: GridworldParams) -> spaces.Box:
         if self.observation == "tabular":
             return spaces.Box(0.0, 1.0, (TABULAR_SIZE,), jnp.float32)
+        if self.observation == "index":
+            return spaces.Box(0, TABULAR_SIZE - 1, (), jnp.int32)
         return spaces.Box(0.0, 1.0, (MAX_SIZE, MAX_SIZE, NUM_CHANNELS), jnp.float32)

@@ -45,7 +45,7 @@ from rljax import config as cfg
 from rljax.environment import make
 from rljax.task_space import register_task_space
 
-OBSERVATIONS = ("tabular", "symbolic")
+OBSERVATIONS = ("tabular", "index", "symbolic")
 _sample = jax.jit(sample_level, static_argnums=(1, 2, 3))
 """`sample_level` compiled once per (max_objects, num_walls, random_respawn)."""
 HELDOUT_SETS: dict[str, tuple[str, ...]] = {
@@ -63,7 +63,9 @@ class GridworldConfig:
 
     observation: Annotated[str, cfg.choices(OBSERVATIONS)] = "tabular"
     """What the agent sees: `tabular` (one-hot of agent cell x present objects, 21632 wide;
-    LPG's tabular agents) or `symbolic` (13x13x7 wall / agent / object-type planes)."""
+    LPG's tabular agents), `index` (the same state as one int32, which tabular agents read as
+    a table row: the cheap form of `tabular`) or `symbolic` (13x13x7 wall / agent /
+    object-type planes)."""
     random_respawn: bool = False
     """Sampled and initial levels place their objects at random each episode and respawn
     them at random cells (the reference's `rand_all`); False: at their own cells (`all`)."""

@@ -119,7 +119,8 @@ class GridAgentSettings(EvalSettings, MLPSettings, OptimSettings, RunSettings):
     gradients apart."""
     torso: Annotated[str, cfg.choices(TORSOS)] = "auto"
     """`linear` (heads straight on the observation: tables for one-hot states), `mlp` (an MLP
-    of hidden_sizes), or `auto`: linear for `Gridworld-tabular*`, mlp otherwise."""
+    of hidden_sizes), or `auto`: linear for `Gridworld-tabular*` and
+    `Gridworld-index*` (tables read by row), mlp otherwise."""
     optimizer: Annotated[str, cfg.choices(OPTIMIZERS)] = "sgd"
     """`sgd` (the reference's tabular agents) or `adam` (e.g. for the MLP torso)."""
     normalize_observations: bool = False
@@ -134,6 +135,15 @@ class GridAgentSettings(EvalSettings, MLPSettings, OptimSettings, RunSettings):
         cfg.check_choice(self, "torso", TORSOS)
         cfg.check_choice(self, "optimizer", OPTIMIZERS)
         cfg.check_one_rollout(self)
+        if self.resolved_torso() != "linear" and self.env.startswith("Gridworld-index"):
+            cfg.fail(
+                self,
+                "torso",
+                f"is {self.torso!r} (an MLP), but {self.env} observes a state index, which "
+                "only tables (torso 'linear') read",
+                "pass --torso linear, or a one-hot / symbolic env (Gridworld-tabular-*, "
+                "Gridworld-symbolic-*)",
+            )
         if not action_spec(*make(self.env)).discrete:
             cfg.fail(
                 self,
@@ -152,7 +162,8 @@ class GridAgentSettings(EvalSettings, MLPSettings, OptimSettings, RunSettings):
 
     def resolved_torso(self) -> str:
         if self.torso == "auto":
-            return "linear" if self.env.startswith("Gridworld-tabular") else "mlp"
+            tabular = self.env.startswith(("Gridworld-tabular", "Gridworld-index"))
+            return "linear" if tabular else "mlp"
         return self.torso
 
 
@@ -170,9 +181,10 @@ class A2CConfig(GridAgentSettings):
     """Standardise the advantages over the whole batch (the reference does)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        cfg.check_types(self)
         cfg.check_non_negative(self, "ent_coef", "vf_coef")
         cfg.check_unit_interval(self, "gae_lambda")
+        super().__post_init__()  # (builds the env: after the cheap checks)
 
     def hparams(self) -> A2CHParams:
         """The traced coefficients of this config, as a pytree for `train`/`vmap`."""
@@ -286,8 +298,20 @@ class GridAgentNetwork(nn.Module):
     activation: str = "tanh"
     obs_ndim: int = 1
 
+    num_states: int = 0
+    """If > 0, `obs [...]` is an int state index in `[0, num_states)` (`Gridworld-index-*`):
+    the heads are tables whose row `obs` is read, with the parameters (`kernel
+    [num_states, features]`, same init) and outputs of the linear heads on the one-hot of
+    `obs`, at a row lookup's cost."""
+
     @nn.compact
     def __call__(self, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        if self.num_states:
+            index = obs.astype(jnp.int32)
+            return (
+                _Table(self.num_actions, self.num_states, 0.01, name="policy")(index),
+                _Table(self.critic_size, self.num_states, 1.0, name=_CRITIC)(index),
+            )
         x = obs.astype(jnp.float32)
         x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
         if self.torso == "mlp":
@@ -299,6 +323,20 @@ class GridAgentNetwork(nn.Module):
 
         logits = head(self.num_actions, 0.01, "policy")(x)
         return logits, head(self.critic_size, 1.0, _CRITIC)(x)
+
+
+class _Table(nn.Module):
+    """`index [...] -> kernel[index] [..., features]`: a bias-free `nn.Dense` on the one-hot
+    of `index` (the same parameter name, shape and init), as a lookup."""
+
+    features: int
+    num_rows: int
+    gain: float
+
+    @nn.compact
+    def __call__(self, index: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", orthogonal(self.gain), (self.num_rows, self.features))
+        return kernel[index]
 
 
 def _is_critic(path: tuple[Any, ...]) -> bool:
@@ -339,7 +377,11 @@ class GridAgent(PPO):
         self.env = self.vectorise(base_env, config.num_envs)
         self.eval_env = self.vectorise(base_env, config.num_eval_episodes)
         self.max_episode_steps = max_episode_steps(base_env, self.env_params)
-        self.obs_shape = base_env.observation_space(self.env_params).shape
+        space = base_env.observation_space(self.env_params)
+        self.obs_shape = space.shape
+        self.num_states = 0
+        if self.obs_shape == () and jnp.issubdtype(space.dtype, jnp.integer):
+            self.num_states = int(space.high) + 1  # a state index: tables
         self.network = self._make_network(config.resolved_torso())
         self.num_steps = config.num_steps
         self.num_updates = config.num_updates
@@ -357,6 +399,7 @@ class GridAgent(PPO):
             hidden_sizes=tuple(self.config.hidden_sizes),
             activation=self.config.activation,
             obs_ndim=len(self.obs_shape),
+            num_states=self.num_states,
         )
 
     def heads(self, params: Any, obs: jax.Array) -> tuple[distrax.Categorical, jax.Array]:
