@@ -1,6 +1,7 @@
 """Outer loops over whole training runs: the interface (`outer_loop.py`), evolution strategies
-on evosax (`es.py`), inner runs on tasks drawn as data (`inner.py`), and what a
-meta-parameterisation places into a learner's traced hyperparameters (`parameterisation.py`)."""
+on evosax (`es.py`), meta-gradients through unrolled updates (`meta_gradient.py`, LPG's),
+inner runs on tasks drawn as data (`inner.py`), and what a meta-parameterisation places into
+a learner's traced hyperparameters (`parameterisation.py`)."""
 
 from rljax.meta.es import (
     STRATEGIES,
@@ -17,9 +18,16 @@ from rljax.meta.inner import (
     evaluate_on_task,
     train_on_task,
 )
+from rljax.meta.meta_gradient import (
+    MetaGradient,
+    MetaGradientConfig,
+    MetaGradientState,
+    MetaStepMetrics,
+)
 from rljax.meta.outer_loop import OuterLoop, run_outer_loop
 from rljax.meta.parameterisation import (
     ClipEpsilon,
+    LPGRule,
     LPONetwork,
     LPOWeights,
     MetaParameterisation,
@@ -32,9 +40,14 @@ __all__ = [
     "ESConfig",
     "ESState",
     "GenerationMetrics",
+    "LPGRule",
     "LPONetwork",
     "LPOWeights",
+    "MetaGradient",
+    "MetaGradientConfig",
+    "MetaGradientState",
     "MetaParameterisation",
+    "MetaStepMetrics",
     "MetaTrainer",
     "OuterLoop",
     "SampledTaskProgram",

@@ -237,20 +237,26 @@ class SampledTaskProgram:
         return jax.vmap(self.space.sample)(keys)
 
     def _check_shapes(self) -> None:
-        space, learner = self.space, self.learner
-        obs_shape = tuple(space.env.observation_space(space.env_params).shape)
-        action = action_spec(space.env, space.env_params)
-        if tuple(learner.obs_shape) != obs_shape or learner.action.discrete != action.discrete:
-            raise ConfigError(
-                f"TaskDistribution.learner.env={self.config.env!r} has observations "
-                f"{tuple(learner.obs_shape)}, but the task space's env has {obs_shape}. Fix: "
-                "build the learner config with the task space's env."
-            )
+        check_learner_fits(self.learner, self.space, "TaskDistribution.learner.env")
+
+
+def check_learner_fits(learner: Any, space: Any, field: str) -> None:
+    """A learner built for another env than the task space's (observation shape, discrete or
+    continuous actions) is refused, naming `field` (the config field that set its env)."""
+    obs_shape = tuple(space.env.observation_space(space.env_params).shape)
+    action = action_spec(space.env, space.env_params)
+    if tuple(learner.obs_shape) != obs_shape or learner.action.discrete != action.discrete:
+        raise ConfigError(
+            f"{field}={learner.config.env!r} has observations {tuple(learner.obs_shape)}, but "
+            f"the task space's env has {obs_shape}. Fix: build the learner config with the "
+            "task space's env."
+        )
 
 
 __all__ = [
     "SampledTaskProgram",
     "TaskDistribution",
+    "check_learner_fits",
     "evaluate_on_task",
     "repeat_task",
     "task_env",

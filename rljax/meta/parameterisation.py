@@ -23,6 +23,10 @@ training program: changing the solution never recompiles. Two are built in:
   zero output layer over a random hidden layer rather than the paper's all-zero weights (see
   `LPONetwork` for why); the clip epsilon and offset inside `LPOParams` stay fixed.
 
+- `LPGRule`: the whole update rule of an LPG agent (`rljax.agents.lpg.LPGHParams.rule_params`,
+  Oh et al. 2020), for the meta-gradient loop (`rljax.meta.meta_gradient`) and for ES
+  (TA-LPG, Jackson et al. 2024).
+
 Another leaf of `PPOHParams` (an entropy coefficient, a learning rate) is a third class with
 the same three members.
 """
@@ -155,3 +159,18 @@ class LPONetwork:
     def apply(self, hparams: PPOHParams, solution: LPOWeights) -> PPOHParams:
         params = hparams.drift_params.replace(w_hidden=solution.w_hidden, w_out=solution.w_out)
         return hparams.replace(drift_params=params)
+
+
+@dataclass(frozen=True)
+class LPGRule:
+    """An LPG rule network's parameters (`LPGRuleParams`), placed as the LPG agent's
+    `rule_params`. The start is the config's random rule (`LPGAgentConfig.rule_seed`,
+    `init_rule`'s initialisation); the agent config has no drift."""
+
+    drift: str | None = None
+
+    def init(self, config: Any) -> Any:
+        return config.hparams().rule_params
+
+    def apply(self, hparams: Any, solution: Any) -> Any:
+        return hparams.replace(rule_params=solution)
