@@ -2,6 +2,8 @@
 the rule moves, the value critic really trains, agents persist and are replaced at the end of
 their lifetimes, and a checkpointed run resumes bitwise."""
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -100,6 +102,9 @@ def test_resume_from_checkpoint_equals_uninterrupted(stepped, tmp_path):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ConfigError, match="another run"):
         Checkpointer(tmp_path, _loop(seed=1).fingerprint())
+    # A longer run of the same loop continues the folder: the length is not its identity.
+    longer = _loop(meta_learning_rate=1e-2, num_meta_steps=10)
+    assert longer.fingerprint() == loop.fingerprint()
 
 
 @pytest.mark.parametrize(
@@ -134,3 +139,44 @@ def test_bad_settings_are_refused_before_compiling(build, message, count_compila
     with count_compilations() as compiles, pytest.raises(ConfigError, match=message):
         build()
     assert compiles.value == 0
+
+
+# --- experiments.lpg -----------------------------------------------------------------------------
+
+TINY_CLI = [
+    "--meta.num-agents", "2", "--meta.unroll", "2", "--agent.num-envs", "2",
+    "--agent.num-steps", "5", "--agent.total-timesteps", "40", "--agent.num-eval-episodes", "2",
+    "--task-space.num-heldout-sampled", "2", "--no-progress",
+]  # fmt: skip
+
+
+def test_lpg_cli_meta_trains_and_evaluates(tmp_path, capsys):
+    from experiments import lpg
+
+    train = ["meta-train", "--out-dir", str(tmp_path), *TINY_CLI, "--agent.rule.hidden-size", "16"]
+    assert lpg.main([*train, "--meta.num-meta-steps", "1", "--eval-every", "1"]) == 0
+    (run_dir,) = tmp_path.glob("lpg-meta-train-*")
+    for name in ("config.json", "generations.jsonl", "evaluations.jsonl", "meta_training.png"):
+        assert (run_dir / name).exists(), name
+    evaluations = (run_dir / "evaluations.jsonl").read_text().splitlines()
+    assert [json.loads(line)["meta_step"] for line in evaluations] == [0, 1]
+    assert "meta-step 1: held-out return / optimal" in capsys.readouterr().out
+
+    rule = run_dir / "rule_params.npz"
+    evaluate = ["meta-eval", "--rule-params", str(rule), "--out-dir", str(tmp_path)]
+    evaluate += ["--seeds", "1", *[a for a in TINY_CLI if not a.startswith("--meta")][4:]]
+    assert lpg.main(evaluate) == 0
+    (eval_dir,) = tmp_path.glob("lpg-meta-eval-*")
+    table = (eval_dir / "results.md").read_text()
+    assert "| sampled_1 |" in table and "learned rule | random rule | a2c" in table
+
+    # A rule file with a leaf of the wrong shape is one line naming the leaf.
+    with np.load(rule) as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays["rule_params.w_pi"] = np.zeros(3, np.float32)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    (tmp_path / "bad.json").write_text(rule.with_suffix(".json").read_text())
+    assert lpg.main([*evaluate[:2], str(tmp_path / "bad.npz"), *evaluate[3:]]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and error.count("\n") == 1
+    assert "leaf rule_params.w_pi has shape (3,), but the rule its .json names" in error

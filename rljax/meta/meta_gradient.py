@@ -441,8 +441,10 @@ class MetaGradient:
             space = self.task_space_config
         except KeyError:
             space = type(self.task_space_config).__name__
-        return {
-            "meta_gradient": self.config,
+        return {  # (the run's length is not what it is: a resumed run may go further)
+            "meta_gradient": {
+                k: v for k, v in dataclasses.asdict(self.config).items() if k != "num_meta_steps"
+            },
             "meta": {"type": type(self.meta).__name__, **dataclasses.asdict(self.meta)},
             "learner": self.learner_config,
             "critic": self.critic_config,
