@@ -177,9 +177,20 @@ def qualified_error(error: CLIConfigError, root: type, argv: list[str]) -> Confi
     return ConfigError(str(error).replace(f"(CLI flag {short})", f"(CLI flag {flag})"))
 
 
+def line_buffered_stdout() -> None:
+    """Flush stdout at every newline when it is a file or a pipe (Python block-buffers it
+    then); a terminal already is line-buffered."""
+    reconfigure = getattr(sys.stdout, "reconfigure", None)
+    if reconfigure is not None and not sys.stdout.isatty():
+        reconfigure(line_buffering=True)
+
+
 def parse_cli(parse: Callable[[], Any], root: type, argv: list[str]) -> Any:
     """`parse()` (a tyro call) within `cli_parsing`; a nested config's error comes out naming
-    the full flag inside `root` (`qualified_error`)."""
+    the full flag inside `root` (`qualified_error`). Every command line comes through here,
+    so stdout is made line-buffered here too: a run's summary lines reach a log file or a
+    pipe as they are printed, not when the buffer fills or the run ends."""
+    line_buffered_stdout()
     try:
         with cli_parsing():
             return parse()

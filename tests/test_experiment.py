@@ -176,3 +176,22 @@ def test_help_shows_the_whole_description_examples_choices_and_defaults(capsys):
         plot.main(["--help"])
     out = capsys.readouterr().out
     assert "(default: comparison.png)" in out and "python -m rljax.plot runs/" in out
+
+
+def test_command_lines_print_their_lines_as_they_go_to_a_pipe():
+    """stdout to a file or pipe is block-buffered by Python; every CLI parses through
+    `rljax.config.parse_cli`, which makes it line-buffered so a run's lines reach a log as
+    they are printed."""
+    import io
+    import sys
+
+    from rljax import config as cfg
+
+    pipe = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    saved, sys.stdout = sys.stdout, pipe
+    try:
+        assert not pipe.line_buffering
+        cfg.parse_cli(lambda: None, object, [])
+        assert pipe.line_buffering
+    finally:
+        sys.stdout = saved
