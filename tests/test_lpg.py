@@ -317,6 +317,55 @@ def test_index_observations_train_the_same_tables_as_one_hot_ones(name):
     assert np.abs(moved).max() > 0  # (the updates did something)
 
 
+class A2CRule(LPGAgent):
+    """The LPG agent under a fixed, hand-written rule: pi_hat = A2C's standardised GAE
+    advantage under the critic `critic_params` of `a2c`, y_hat = y (so KL(y || y_hat) is 0)."""
+
+    def __init__(self, config, a2c, critic_params):
+        super().__init__(config)
+        self.a2c, self.critic_params = a2c, critic_params
+
+    def targets(self, state, traj):
+        from rljax.returns import gae
+
+        steps, hp = traj.steps, self.a2c.config
+        advantage, _ = gae(
+            steps.reward * state.hparams.reward_scale,
+            self.a2c.value(self.critic_params, steps.obs),
+            self.a2c.value(self.critic_params, steps.next_obs),
+            steps.terminated,
+            steps.truncated,
+            state.hparams.gamma,
+            hp.gae_lambda,
+        )
+        advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
+        y = jax.nn.softmax(self.heads(state.params, steps.obs)[1], axis=-1)
+        return advantage, jax.lax.stop_gradient(y)
+
+
+def test_a_rule_that_outputs_a2c_advantages_trains_the_a2c_policy_bitwise():
+    """Oh et al. (2020)'s agent update with pi_hat = A2C's advantage and y_hat = y is A2C's
+    policy update: over a whole run (30 updates on `dense`, index view) the LPG agent's policy
+    table equals A2C's bit for bit. A2C runs without entropy bonus and with vf_coef 0, so its
+    critic stays at its initialisation, which the fixed rule reads; acting keys, actions,
+    clipping (the policy head's own group) and the SGD step are shared code."""
+    shared = dict(env="Gridworld-index-dense", num_envs=4, num_steps=20, total_timesteps=2400)
+    a2c_config = A2CConfig(ent_coef=0.0, vf_coef=0.0, **shared)
+    a2c = A2C(a2c_config)
+    key = jax.random.PRNGKey(5)
+    critic_params = a2c.init(key, a2c_config.hparams()).params
+    lpg_config = LPGAgentConfig(rule=RULE, **shared)
+    agent = A2CRule(lpg_config, a2c, critic_params)
+    a2c_state, _ = jax.jit(functools.partial(rljax.train, a2c))(key, a2c_config.hparams())
+    lpg_state, _ = jax.jit(functools.partial(rljax.train, agent))(key, lpg_config.hparams())
+    policy = lambda state: np.asarray(state.params["params"]["policy"]["kernel"])
+    assert np.abs(policy(a2c_state) - policy(a2c.init(key, a2c_config.hparams()))).max() > 0.1
+    np.testing.assert_array_equal(policy(lpg_state), policy(a2c_state))
+    np.testing.assert_array_equal(  # (the critic really stayed where the rule reads it)
+        a2c_state.params["params"]["critic"]["kernel"], critic_params["params"]["critic"]["kernel"]
+    )
+
+
 # --- configs -------------------------------------------------------------------------------------
 
 
