@@ -1,6 +1,6 @@
 """PPO training throughput against the random-action ceiling of the same env batch.
 
-    python benchmarks/ppo_throughput.py [--env CartPole-v1] [--repeats 3]
+    python benchmarks/ppo_throughput.py [--env CartPole-v1] [--repeats 3] [--configs 4x128,256x128]
 
 For each (num_envs x num_steps) config it prints env-steps/s of PPO's steady training loop
 (compile excluded, reported apart) and of a random-action rollout with the same rollout code
@@ -108,7 +108,13 @@ def main() -> None:
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--updates", type=int, default=20, help="updates per timed call")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--configs",
+        default=",".join(f"{n}x{t}" for n, t in CONFIGS),
+        help="num_envs x num_steps pairs, e.g. 4x128,256x128,4096x128 (a GPU wants more envs)",
+    )
     args = parser.parse_args()
+    configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
     columns = (
         "config",
@@ -121,7 +127,7 @@ def main() -> None:
     header = "| " + " | ".join(f"{c:<22}" if i == 0 else c for i, c in enumerate(columns)) + " |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for num_envs, num_steps in CONFIGS:
+    for num_envs, num_steps in configs:
         r = measure(args.env, num_envs, num_steps, args.updates, args.repeats)
         print(
             f"| {r['config']:<22} | {r['ppo_sps']:>11,.0f} | {r['compile_s']:>9.1f} | "

@@ -7,6 +7,7 @@ bit of floats). Each run is a subprocess (the device count is fixed at start).""
 import json
 
 import numpy as np
+import pytest
 from test_checkpoint import _finish, _kill_after_first_checkpoint, _launch
 
 from rljax.results import load_metrics
@@ -141,3 +142,35 @@ def test_ga_population_split_over_8_devices_equals_one_device(tmp_path):
         rtol=1e-6,
         atol=1e-6,
     )
+
+
+@pytest.mark.slow
+def test_lpg_meta_gradient_agents_split_over_2_devices_equal_one_device(tmp_path):
+    """`experiments.lpg meta-train` with its 2 agents on 2 forced CPU devices (one agent each)
+    against one device: the same meta-losses and rule, to the last bits of floats. Slow: two
+    cold subprocesses compiling the meta-step and the evaluators (8 min on a loaded 2-core
+    machine); the in-process tests of the loop are tests/test_meta_gradient.py."""
+    from test_meta_gradient import TINY_CLI
+
+    cache = tmp_path / "cache"
+    args = ["meta-train", *TINY_CLI, "--agent.rule.hidden-size", "8"]
+    args += ["--meta.num-meta-steps", "2", "--eval-every", "0"]
+    runs = {
+        devices: _launch("lpg", [*args, "--out-dir", str(tmp_path / str(devices))], cache, devices)
+        for devices in (2, 1)
+    }
+    outputs = {devices: _finish(proc) for devices, proc in runs.items()}
+    assert "2 agents on 2 devices" in outputs[2] and "2 agents," in outputs[1]
+    lines, rules = {}, {}
+    for devices in (1, 2):
+        (run_dir,) = (tmp_path / str(devices)).glob("lpg-meta-train-*")
+        lines[devices] = [
+            json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()
+        ]
+        with np.load(run_dir / "rule_params.npz") as data:
+            rules[devices] = {k: data[k] for k in data.files}
+    assert [line["generation"] for line in lines[2]] == [1, 2]
+    for a, b in zip(lines[1], lines[2], strict=True):
+        np.testing.assert_allclose(a["meta_loss"], b["meta_loss"], rtol=1e-5, atol=1e-6)
+    for name, leaf in rules[1].items():
+        np.testing.assert_allclose(rules[2][name], leaf, rtol=1e-5, atol=1e-6, err_msg=name)
