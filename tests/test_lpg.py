@@ -366,6 +366,35 @@ def test_a_rule_that_outputs_a2c_advantages_trains_the_a2c_policy_bitwise():
     )
 
 
+def test_a_traced_lifetime_freezes_the_agent_after_it_and_feeds_ta_lpg(count_compilations):
+    """`LPGHParams.lifetime` = N: a 6-update run with N = 3 ends with the parameters of a
+    3-update run (TA-LPG's n/N read the same N), and N = 3 and N = 6 vmap in one program."""
+    ta = LPGRuleConfig(prediction_size=4, embedding_size=8, hidden_size=16, temporally_aware=True)
+    long = LPGAgentConfig(**{**TINY, "total_timesteps": 2 * 8 * 6}, rule=ta)
+    short = long.replace(total_timesteps=2 * 8 * 3)
+    key = jax.random.PRNGKey(2)
+    hp = long.hparams()
+    assert float(hp.lifetime) == 6.0 and float(short.hparams().lifetime) == 3.0
+    train_long = jax.jit(functools.partial(rljax.train, LPGAgent(long)))
+    cut, metrics = train_long(key, hp.replace(lifetime=jnp.float32(3)))
+    ref, _ = jax.jit(functools.partial(rljax.train, LPGAgent(short)))(key, short.hparams())
+    for a, b in zip(jax.tree.leaves(cut.params), jax.tree.leaves(ref.params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    full, _ = train_long(key, hp)
+    assert not np.array_equal(
+        full.params["params"]["policy"]["kernel"], cut.params["params"]["policy"]["kernel"]
+    )
+    stacked = rljax.stack_hparams([hp.replace(lifetime=jnp.float32(3)), hp])
+    batched = jax.jit(jax.vmap(train_long, in_axes=(None, 0)))
+    with count_compilations() as compiles:
+        both = batched(key, stacked)
+        jax.block_until_ready(both)
+    assert compiles.value == 1
+    np.testing.assert_array_equal(
+        both[0].params["params"]["policy"]["kernel"][0], cut.params["params"]["policy"]["kernel"]
+    )
+
+
 # --- configs -------------------------------------------------------------------------------------
 
 

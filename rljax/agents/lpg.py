@@ -219,7 +219,10 @@ class LPGAgentConfig(GridAgentSettings):
         `rule_seed`) as the meta-parameters."""
         if rule_params is None:
             rule_params = _init_rule(jax.random.PRNGKey(self.rule_seed), self.rule)
-        return cfg.traced_coefficients(self, LPGHParams, rule_params=rule_params)
+        lifetime = jnp.float32(self.num_updates)
+        return cfg.traced_coefficients(
+            self, LPGHParams, rule_params=rule_params, lifetime=lifetime
+        )
 
 
 @struct.dataclass
@@ -247,6 +250,10 @@ class LPGHParams:
     reward_scale: jax.Array
     prediction_coef: jax.Array
     rule_params: LPGRuleParams
+    lifetime: jax.Array
+    """N, the updates of this agent's life (default: the config's `num_updates`): TA-LPG's
+    n/N and log N read it, and updates from the N-th on leave the agent unchanged, so runs
+    of one compiled length (the longest) with different traced lifetimes vmap together."""
 
 
 class A2CMetrics(NamedTuple):
@@ -524,7 +531,7 @@ class LPGAgent(GridAgent):
         lifetime = (None, None)
         if self.config.rule.temporally_aware:
             max_lifetime = self.config.rule.max_lifetime
-            lifetime = lifetime_features(update_step, self.num_updates, max_lifetime)
+            lifetime = lifetime_features(update_step, hp.lifetime, max_lifetime)
         return RuleInputs(
             reward=steps.reward * hp.reward_scale,
             terminated=steps.terminated,
@@ -569,7 +576,8 @@ class LPGAgent(GridAgent):
     def learn(self, state: PPOState, traj: LPGTrajectory) -> tuple[PPOState, LPGMetrics]:
         """The rule's targets for the rollout, then one gradient step on `loss` with them held
         fixed (they are computed outside the agent's `jax.grad`, not stopped: an outer
-        `jax.grad` with respect to `state.hparams.rule_params` passes through them)."""
+        `jax.grad` with respect to `state.hparams.rule_params` passes through them). From
+        update `hparams.lifetime` on, the parameters and optimiser state stay as they are."""
         pi_hat, y_hat = self.targets(state, traj)
         steps = traj.steps
         grads, aux = jax.grad(self.loss, has_aux=True)(
@@ -581,7 +589,10 @@ class LPGAgent(GridAgent):
             pi_hat_square=jnp.mean(jnp.square(pi_hat)),
             y_hat_square=jnp.mean(jnp.sum(jnp.square(y_hat), axis=-1)),
         )
-        return self._step(state, grads), metrics
+        stepped = self._step(state, grads)
+        alive = state.update_step < state.hparams.lifetime  # past its lifetime: frozen
+        frozen = stepped.replace(params=state.params, opt_state=state.opt_state)
+        return jax.tree.map(lambda a, b: jnp.where(alive, a, b), stepped, frozen), metrics
 
 
 register_learner(A2CConfig, A2C)
