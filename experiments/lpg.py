@@ -3,6 +3,7 @@ gridworlds, then train fresh agents with it.
 
     python -m experiments.lpg meta-train                      # 16 agents on GROOVE's levels
     python -m experiments.lpg meta-train --meta.num-meta-steps 600 --meta.num-agents 32
+    python -m experiments.lpg meta-train --curriculum groove  # GROOVE's levels by regret
     python -m experiments.lpg meta-train --resume runs/lpg-meta-train-...      # continue
     python -m experiments.lpg meta-eval --rule-params runs/.../rule_params.npz \\
         --envs CartPole-v1                                     # held-out levels + transfer
@@ -15,7 +16,9 @@ agent updates and differentiating the meta-objective through them. Every `--eval
 meta-steps the current rule trains fresh agents for a whole lifetime on the task space's
 held-out levels (sampled from the same space with a fixed seed), and the run reports their
 return / optimal (value iteration) beside A2C with the same agent settings and the initial,
-random rule.
+random rule. `--curriculum plr|groove` replays levels from a PLR buffer (`--level-source.*`),
+scored by positive value loss or by GROOVE's algorithmic regret (Jackson et al. 2023;
+`rljax.meta.level_sources`); its numbers join each line of generations.jsonl.
 
 `meta-train` writes a run folder: config.json, generations.jsonl (one line per meta-step),
 evaluations.jsonl (per held-out level return / optimal at each evaluation), rule_params.npz
@@ -51,6 +54,7 @@ from rljax.experiment import (
 )
 from rljax.learner import make_learner
 from rljax.meta.inner import evaluate_on_task, task_env, train_on_task
+from rljax.meta.level_sources import CURRICULA, Curriculum, LevelSourceConfig
 from rljax.meta.meta_gradient import MetaGradient, MetaGradientConfig, MetaStepMetrics
 from rljax.meta.parameterisation import LPGRule
 from rljax.meta.params_io import load_rule_params, save_rule_params
@@ -110,11 +114,25 @@ class MetaTrainArgs(OuterLoopArgs):
     end)."""
     eval_seeds: int = 2
     """Agents per held-out level at each evaluation."""
+    curriculum: Curriculum = "uniform"
+    """Where reset agents get their levels: `uniform` (fresh draws from --task-space, LPG's
+    meta-training), `plr` (PLR scored by positive value loss under the critic) or `groove`
+    (PLR scored by algorithmic regret against a cached A2C antagonist; Jackson et al. 2023)."""
+    level_source: LevelSourceConfig = field(default_factory=LevelSourceConfig)
+    """The plr / groove level buffer (unused by uniform)."""
 
     def validate(self) -> None:
         super().validate()
         cfg.check_non_negative(self, "eval_every")
         cfg.check_positive(self, "eval_seeds")
+        cfg.check_choice(self, "curriculum", CURRICULA)
+        if self.curriculum != "uniform" and self.level_source.capacity < self.meta.num_agents:
+            raise cfg.ConfigError(
+                f"LevelSourceConfig.capacity={self.level_source.capacity} is smaller than the "
+                f"population --meta.num-agents={self.meta.num_agents}. Fix: pass "
+                f"--level-source.capacity >= {self.meta.num_agents} (CLI flag "
+                "--level-source.capacity)."
+            )
 
     def agent_config(self) -> LPGAgentConfig:
         return self.agent.replace(env=f"Gridworld-{self.task_space.observation}")
@@ -210,13 +228,21 @@ def meta_train(args: MetaTrainArgs) -> Path:
     critic = _critic(agent)
     mesh = even_mesh(args.meta.num_agents)
     loop = MetaGradient(
-        agent, critic, args.task_space, LPGRule(), args.meta, mesh=mesh if mesh.size > 1 else None
+        agent,
+        critic,
+        args.task_space,
+        LPGRule(),
+        args.meta,
+        mesh=mesh if mesh.size > 1 else None,
+        curriculum=args.curriculum,
+        level_source=args.level_source,
     )
     run_dir = Path(args.resume) if args.resume else new_run_dir(args.out_dir, "lpg-meta-train")
     write_json(run_dir / "config.json", {"command": "meta-train", "args": args})
     checkpointer = Checkpointer(run_dir / "checkpoints", loop.fingerprint(), keep=2)
     state = loop.restore(checkpointer) or loop.init()
-    history = read_generations(run_dir, state.generation)
+    # (a line's "generation" is the count after its step: keep those up to the checkpoint's)
+    history = read_generations(run_dir, state.generation + 1)
     names, levels, optimal = heldout_levels(loop.space)
     lpg_eval = LevelEvaluator(agent, loop.space, args.eval_seeds)
     a2c_eval = LevelEvaluator(critic, loop.space, args.eval_seeds)
@@ -227,7 +253,8 @@ def meta_train(args: MetaTrainArgs) -> Path:
         ),
     }
     print(
-        f"meta-training an LPG rule: {args.meta.num_agents} agents{on_devices(mesh)}, K = "
+        f"meta-training an LPG rule: {args.meta.num_agents} agents{on_devices(mesh)}, "
+        f"{args.curriculum} levels, K = "
         f"{args.meta.unroll}, lifetime {loop.lifetime} updates, "
         f"{loop.env_steps_per_step:,} env steps per meta-step; held-out return / optimal: "
         + ", ".join(f"{k} {v[1]:.3f}" for k, v in baselines.items())
@@ -260,9 +287,16 @@ def meta_train(args: MetaTrainArgs) -> Path:
         _plot_curve(evaluations, baselines, run_dir / "meta_training.png", args)
         from tqdm.auto import tqdm
 
+        stats = loop.source.stats(state.curriculum)
         tqdm.write(
             f"meta-step {state.generation}: held-out return / optimal {mean:.3f} "
-            f"(A2C {baselines['a2c'][1]:.3f}, random rule {baselines['random rule'][1]:.3f})",
+            f"(A2C {baselines['a2c'][1]:.3f}, random rule {baselines['random rule'][1]:.3f})"
+            + (
+                f"; {args.curriculum}: buffer {stats['buffer_fill']:.0%}, replayed "
+                f"{stats['replay_share']:.0%}, {stats['antagonists_trained']} antagonists"
+                if stats
+                else ""
+            ),
             file=sys.stdout,
         )
 
@@ -270,6 +304,8 @@ def meta_train(args: MetaTrainArgs) -> Path:
         line = {
             "generation": state.generation,
             **{k: float(v) for k, v in metrics._asdict().items()},
+            **({"curriculum": args.curriculum} if args.curriculum != "uniform" else {}),
+            **loop.source.stats(state.curriculum),
         }
         history.append(line)
         with open(run_dir / "generations.jsonl", "a") as f:

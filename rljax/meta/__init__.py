@@ -18,6 +18,7 @@ from rljax.meta.inner import (
     evaluate_on_task,
     train_on_task,
 )
+from rljax.meta.level_sources import CURRICULA, LevelSourceConfig, make_level_source
 from rljax.meta.meta_gradient import (
     MetaGradient,
     MetaGradientConfig,
@@ -35,6 +36,7 @@ from rljax.meta.parameterisation import (
 )
 
 __all__ = [
+    "CURRICULA",
     "STRATEGIES",
     "ClipEpsilon",
     "ESConfig",
@@ -43,6 +45,7 @@ __all__ = [
     "LPGRule",
     "LPONetwork",
     "LPOWeights",
+    "LevelSourceConfig",
     "MetaGradient",
     "MetaGradientConfig",
     "MetaGradientState",
@@ -55,6 +58,7 @@ __all__ = [
     "TaskProgram",
     "drift_params",
     "evaluate_on_task",
+    "make_level_source",
     "make_strategy",
     "run_outer_loop",
     "train_on_task",

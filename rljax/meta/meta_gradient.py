@@ -38,7 +38,13 @@ gradient into the next). The scoring rollout continues the agent's env batch too
 
 Everything is one compiled program per meta-step: the population is `vmap`ped (and split over
 a mesh's devices with `mesh`), new tasks are drawn from the step's key inside it, and
-nothing recompiles across meta-steps. `MetaGradient` is an outer loop
+nothing recompiles across meta-steps. Where new tasks come from is a level source
+(`rljax.meta.level_sources`, `curriculum=`): `uniform` draws them from the task space (the
+default: LPG's meta-training), `plr` and `groove` replay them from a PLR buffer, scored when an
+agent's lifetime ends (by the positive value loss under the critic, or GROOVE's algorithmic
+regret against a cached A2C antagonist; Jackson et al. 2023, GROOVE); the source's state is
+`MetaGradientState.curriculum`, part of the compiled step and of checkpoints.
+`MetaGradient` is an outer loop
 (`rljax.meta.outer_loop.OuterLoop`): `init`, `generation_key`, `step`, and the shared host
 driver `run` with checkpoints.
 """
@@ -58,7 +64,14 @@ from flax import struct
 from rljax import config as cfg
 from rljax.config import ConfigError
 from rljax.learner import make_learner
-from rljax.meta.inner import check_learner_fits, repeat_task, task_env
+from rljax.meta.inner import (
+    check_learner_fits,
+    evaluate_on_task,
+    repeat_task,
+    task_env,
+    train_on_task,
+)
+from rljax.meta.level_sources import CURRICULA, LevelSourceConfig, make_level_source
 from rljax.meta.outer_loop import run_outer_loop
 from rljax.meta.parameterisation import MetaParameterisation
 from rljax.returns import gae
@@ -66,6 +79,7 @@ from rljax.rollout import mean_episode_return
 from rljax.task_space import make_task_space, reset_to_tasks, task_space_name
 
 _INIT_STREAM = 2**31 - 5
+_OBSERVE_STREAM = 2**31 - 7
 
 
 @dataclass(frozen=True)
@@ -130,6 +144,8 @@ class MetaGradientState:
     lifetime: jax.Array
     """int32 `[A]`: updates in each agent's current life (it is replaced at the first
     meta-step that finds `update_step >= lifetime`)."""
+    curriculum: Any = None
+    """The level source's state (`rljax.meta.level_sources`; None for `uniform`)."""
     generation: int = struct.field(pytree_node=False, default=0)
 
 
@@ -163,6 +179,9 @@ class MetaGradient:
     task-space config or a TaskSpace: tasks are drawn by its `sample`). `meta` places the
     meta-parameters into the learner's hyperparameters (`rljax.meta.parameterisation.LPGRule`
     for the rule's). `mesh` (`rljax.sweep.runs_mesh`) splits the agents over devices.
+    `curriculum` (`uniform`, `plr` or `groove`) picks the level source that gives reset agents
+    their tasks, with `level_source` its settings (`rljax.meta.level_sources`); GROOVE's
+    antagonist is an A2C learner of `critic_config` trained from scratch for its lifetime.
 
     Usage: `state = loop.init()`, then `state, metrics = loop.step(state,
     loop.generation_key(state.generation))`, or `loop.run(state, ...)`.
@@ -176,7 +195,14 @@ class MetaGradient:
         meta: MetaParameterisation,
         config: MetaGradientConfig = MetaGradientConfig(),
         mesh: Any = None,
+        curriculum: str = "uniform",
+        level_source: LevelSourceConfig | None = None,
     ):
+        if curriculum not in CURRICULA:
+            raise ConfigError(
+                f"curriculum={curriculum!r} is not a level source. Fix: pass one of "
+                f"{', '.join(CURRICULA)} (CLI flag --curriculum)."
+            )
         self.config = config
         self.learner_config = learner_config
         self.critic_config = critic_config
@@ -223,6 +249,21 @@ class MetaGradient:
         self.env_steps_per_step = (
             config.num_agents * (config.unroll + 1) * self.learner.steps_per_update
         )
+        level_source = LevelSourceConfig() if level_source is None else level_source
+        self.curriculum = curriculum
+        self.level_source_config = level_source
+        if curriculum == "groove":
+            self.eval_env = self.learner.vectorise(base, learner_config.num_eval_episodes)
+            self.antagonist_env = self.critic.vectorise(base, critic_config.num_envs)
+            self.antagonist_eval_env = self.critic.vectorise(base, critic_config.num_eval_episodes)
+        self.source = make_level_source(
+            curriculum,
+            level_source,
+            self.space,
+            config.num_agents,
+            agent_return=self.agent_return,
+            antagonist_return=self.antagonist_return,
+        )
         self._step = jax.jit(self._meta_step)
 
     @property
@@ -267,7 +308,11 @@ class MetaGradient:
         key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), _INIT_STREAM)
         task_key, agent_key = jax.random.split(key)
         num = self.config.num_agents
-        tasks = jax.vmap(self.space.sample)(jax.random.split(task_key, num))
+        example = jax.tree.map(
+            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(self.space.sample, task_key)
+        )
+        curriculum = self.source.init(task_key, example, num)
+        curriculum, tasks = self.source.propose(curriculum, task_key, jnp.ones(num, bool))
         meta_params = self.initial_meta_params
         agents, critics = jax.jit(jax.vmap(self.new_agent, in_axes=(0, 0, None)))(
             jax.random.split(agent_key, num), tasks, meta_params
@@ -281,6 +326,7 @@ class MetaGradient:
             critics=critics,
             tasks=tasks,
             lifetime=lifetime,
+            curriculum=curriculum,
         )
         return self._place(state)
 
@@ -295,6 +341,52 @@ class MetaGradient:
             tasks=shard_runs(state.tasks, self.mesh),
             lifetime=shard_runs(state.lifetime, self.mesh),
         )
+
+    # --- GROOVE's returns ----------------------------------------------------------------------
+
+    def agent_return(self, agent: Any, task: Any, key: jax.Array) -> jax.Array:
+        """A finished agent's mean return over `num_eval_episodes` fresh episodes on its task
+        (GROOVE's reference evaluates the agent at the end of its lifetime)."""
+        config = self.learner_config
+        result = evaluate_on_task(
+            self.learner,
+            self.space,
+            self.eval_env,
+            config.num_eval_episodes,
+            agent,
+            task,
+            key,
+            config.greedy_eval,
+        )
+        return result.returns.mean()
+
+    def antagonist_return(self, task: Any, key: jax.Array) -> jax.Array:
+        """GROOVE's antagonist on `task`: an A2C learner of `critic_config` (the agent's
+        settings, entropy 0.01) trained from scratch for its lifetime, then its mean return
+        over `num_eval_episodes` episodes. Independent of the meta-parameters (cacheable)."""
+        config = self.critic_config
+        train_key, eval_key = jax.random.split(key)
+        state, _ = train_on_task(
+            self.critic,
+            self.space,
+            self.antagonist_env,
+            config.num_envs,
+            self.critic_hparams,
+            task,
+            train_key,
+            self.critic.num_updates,
+        )
+        result = evaluate_on_task(
+            self.critic,
+            self.space,
+            self.antagonist_eval_env,
+            config.num_eval_episodes,
+            state,
+            task,
+            eval_key,
+            config.greedy_eval,
+        )
+        return result.returns.mean()
 
     # --- one meta-step -----------------------------------------------------------------------
 
@@ -322,9 +414,10 @@ class MetaGradient:
 
     def agent_objective(
         self, meta_params: Any, agent: Any, critic: Any
-    ) -> tuple[jax.Array, tuple[Any, Any, MetaStepMetrics]]:
+    ) -> tuple[jax.Array, tuple[Any, Any, MetaStepMetrics, jax.Array]]:
         """One agent's meta-loss after K updates under `meta_params` (module doc, steps 2-4),
-        with its states after the step and its metrics."""
+        with its states after the step, its metrics and the positive value loss of its
+        scoring rollout under the critic (PLR's score, mean max(GAE advantage, 0))."""
         learner, config = self.learner, self.config
         env, env_params = self.env, self.space.env_params
         agent = agent.replace(hparams=self.meta.apply(agent.hparams, meta_params))
@@ -348,6 +441,7 @@ class MetaGradient:
         agent, scoring = collect(agent)
         steps = jax.lax.stop_gradient(scoring.steps)
         critic, advantage, critic_loss = self._critic_step(critic, steps)
+        positive_value_loss = jnp.maximum(advantage, 0.0).mean()
         advantage = (advantage - advantage.mean()) / (advantage.std() + 1e-8)
         pi, prediction = learner.heads(agent.params, steps.obs)
         log_y = jax.nn.log_softmax(prediction, axis=-1)
@@ -378,7 +472,7 @@ class MetaGradient:
             replaced=jnp.float32(0.0),
             meta_grad_norm=jnp.float32(0.0),
         )
-        return loss, (agent, critic, out)
+        return loss, (agent, critic, out, positive_value_loss)
 
     def _meta_step(
         self, state: MetaGradientState, key: jax.Array
@@ -388,7 +482,7 @@ class MetaGradient:
         # 1. replace the agents whose lifetime ended (every agent's fresh state is computed;
         # under vmap a branch would be a select anyway).
         ended = state.agents.update_step >= state.lifetime
-        new_tasks = jax.vmap(self.space.sample)(jax.random.split(task_key, num))
+        curriculum, new_tasks = self.source.propose(state.curriculum, task_key, ended)
         fresh_agents, fresh_critics = jax.vmap(self.new_agent, in_axes=(0, 0, None))(
             jax.random.split(agent_key, num), new_tasks, state.meta_params
         )
@@ -408,13 +502,20 @@ class MetaGradient:
             losses, aux = per_agent(meta_params, agents, critics)
             return losses.mean(), aux
 
-        grads, (agents, critics, metrics) = jax.grad(mean_loss, has_aux=True)(state.meta_params)
+        grads, (agents, critics, metrics, pvl) = jax.grad(mean_loss, has_aux=True)(
+            state.meta_params
+        )
         updates, opt_state = self.optimizer().update(grads, state.opt_state, state.meta_params)
         meta_params = optax.apply_updates(state.meta_params, updates)
         metrics = jax.tree.map(_mean_over, metrics)._replace(
             replaced=ended.sum().astype(jnp.float32),
             meta_grad_norm=optax.global_norm(grads),
         )
+        if self.source.observes:
+            # The agents whose lifetime ends with this step score their levels.
+            finished = agents.update_step >= lifetime
+            observe_key = jax.random.fold_in(key, _OBSERVE_STREAM)
+            curriculum = self.source.observe(curriculum, observe_key, tasks, finished, agents, pvl)
         new_state = state.replace(
             meta_params=meta_params,
             opt_state=opt_state,
@@ -422,6 +523,7 @@ class MetaGradient:
             critics=critics,
             tasks=tasks,
             lifetime=lifetime,
+            curriculum=curriculum,
         )
         return new_state, metrics
 
@@ -441,7 +543,16 @@ class MetaGradient:
             space = self.task_space_config
         except KeyError:
             space = type(self.task_space_config).__name__
+        curriculum = {}
+        if self.curriculum != "uniform":  # (uniform runs keep their fingerprint from before)
+            curriculum = {
+                "curriculum": {
+                    "name": self.curriculum,
+                    **dataclasses.asdict(self.level_source_config),
+                }
+            }
         return {  # (the run's length is not what it is: a resumed run may go further)
+            **curriculum,
             "meta_gradient": {
                 k: v for k, v in dataclasses.asdict(self.config).items() if k != "num_meta_steps"
             },
@@ -483,7 +594,8 @@ class MetaGradient:
             describe=lambda m: (
                 f"loss {float(m.meta_loss):+.3f} return {float(m.episode_return):.2f}"
             ),
-            desc="meta-gradient",
+            desc="meta-gradient"
+            + ("" if self.curriculum == "uniform" else f" ({self.curriculum})"),
         )
 
 
