@@ -83,6 +83,11 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("lpo", ["meta-train", "--tasks-per-generation", "-1"]),
         ("lpo", ["meta-eval", "--drift-params", str(garbage)]),
         ("lpo", ["meta-eval", "--drift-params", str(tmp / "missing.npz")]),
+        ("lpg", ["meta-train", "--meta.unroll", "500"]),
+        ("lpg", ["meta-train", "--agent.total-timesteps", "10"]),
+        ("lpg", ["meta-train", "--meta.num-agents", "0"]),
+        ("lpg", ["meta-train", "--task-space.observation", "pixels"]),
+        ("lpg", ["meta-eval", "--rule-params", str(garbage)]),
         ("mdpo_off", ["--initial-alpha", "0.5"]),
         ("neuroevolution", ["ga", "--search.truncation", "999"]),
         ("neuroevolution", ["ga", "--search.policy.env", "Acrobat"]),
@@ -98,7 +103,9 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
 def api_cases() -> list[tuple[str, Callable[[], object]]]:
     import rljax
     from envs.classic import ClassicConfig
+    from envs.gridworld import make_level
     from envs.maze import MazeConfig
+    from rljax.agents.lpg import LPGAgentConfig
     from rljax.curricula.plr import PLRConfig
     from rljax.curricula.runner import UEDConfig
     from rljax.meta.es import ESConfig
@@ -118,6 +125,14 @@ def api_cases() -> list[tuple[str, Callable[[], object]]]:
         ("MazeConfig(num_walls=-1)", lambda: MazeConfig(num_walls=-1)),
         ("MazeConfig(generator='gan')", lambda: MazeConfig(generator="gan")),
         ("load_drift_params('missing.npz')", lambda: load_drift_params("missing.npz")),
+        (
+            "LPGAgentConfig(env='Gridworld-tabular-nowhere')",
+            lambda: LPGAgentConfig(env="Gridworld-tabular-nowhere"),
+        ),
+        (
+            "make_level(20, 5, (0, 0), [(1, 1, 0)], [1.0], [1.0], [0.0], 50)",
+            lambda: make_level(20, 5, (0, 0), [(1, 1, 0)], [1.0], [1.0], [0.0], 50),
+        ),
     ]
 
 
@@ -130,7 +145,7 @@ def run_cli(module: str, argv: list[str]) -> tuple[str, str]:
         try:
             # Top-level flags go before the subcommands (lpo, neuroevolution: after their
             # command word).
-            first = module in ("lpo", "neuroevolution")
+            first = module in ("lpo", "lpg", "neuroevolution")
             status = main([*argv, *TINY] if first else [*TINY, *argv])
         except SystemExit as stop:  # tyro's own parse errors
             status = stop.code
