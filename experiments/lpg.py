@@ -53,7 +53,7 @@ from rljax.experiment import (
     subcommand_main,
 )
 from rljax.learner import make_learner
-from rljax.meta.inner import evaluate_on_task, task_env, train_on_task
+from rljax.meta.inner import TrainThenEvaluate
 from rljax.meta.level_sources import CURRICULA, Curriculum, LevelSourceConfig
 from rljax.meta.meta_gradient import MetaGradient, MetaGradientConfig, MetaStepMetrics
 from rljax.meta.parameterisation import LPGRule
@@ -177,23 +177,11 @@ class LevelEvaluator:
 
     def __init__(self, config: Any, space: Any, seeds: int, seed: int = 4242):
         self.config = config
-        self.learner = make_learner(config)
-        base = task_env(space)
-        env = self.learner.vectorise(base, config.num_envs)
-        eval_env = self.learner.vectorise(base, config.num_eval_episodes)
+        run = TrainThenEvaluate(config, space)
+        self.learner = run.learner
         self.keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
-        learner, num_updates = self.learner, self.learner.num_updates
         eval_key = jax.random.PRNGKey(config.eval_seed)
-
-        def one(hparams: Any, level: Any, key: jax.Array) -> jax.Array:
-            state, _ = train_on_task(
-                learner, space, env, config.num_envs, hparams, level, key, num_updates
-            )
-            result = evaluate_on_task(
-                learner, space, eval_env, config.num_eval_episodes, state, level, eval_key, False
-            )
-            return result.returns.mean()
-
+        one = lambda hparams, level, key: run(hparams, level, key, eval_key)
         per_seed = jax.vmap(one, in_axes=(None, None, 0))
         self._run = jax.jit(jax.vmap(per_seed, in_axes=(None, 0, None)))
 

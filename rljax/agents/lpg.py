@@ -220,9 +220,7 @@ class LPGAgentConfig(GridAgentSettings):
         if rule_params is None:
             rule_params = _init_rule(jax.random.PRNGKey(self.rule_seed), self.rule)
         lifetime = jnp.float32(self.num_updates)
-        return cfg.traced_coefficients(
-            self, LPGHParams, rule_params=rule_params, lifetime=lifetime
-        )
+        return cfg.traced_coefficients(self, LPGHParams, rule_params=rule_params, lifetime=lifetime)
 
 
 @struct.dataclass

@@ -158,6 +158,32 @@ def evaluate_on_task(
     )
 
 
+class TrainThenEvaluate:
+    """`(hparams, task, key, eval_key) -> mean return`: a learner of `config` trained from
+    scratch on `task` for its `num_updates` (keys from `key`, as `train_on_task` splits
+    them), then `num_eval_episodes` episodes on the same task with `eval_key` (its mode if
+    the config's `greedy_eval`). Unjitted and pure: `vmap` it over tasks, seeds, hparams."""
+
+    def __init__(self, config: Any, space: Any, learner: Any = None):
+        self.config, self.space = config, space
+        self.learner = learner if learner is not None else make_learner(config)
+        base = task_env(space)
+        self.env = self.learner.vectorise(base, config.num_envs)
+        self.eval_env = self.learner.vectorise(base, config.num_eval_episodes)
+
+    def __call__(self, hparams: Any, task: Any, key: jax.Array, eval_key: jax.Array) -> jax.Array:
+        learner, config = self.learner, self.config
+        state, _ = train_on_task(
+            learner, self.space, self.env, config.num_envs, hparams, task, key,
+            learner.num_updates,
+        )  # fmt: skip
+        result = evaluate_on_task(
+            learner, self.space, self.eval_env, config.num_eval_episodes, state, task,
+            eval_key, config.greedy_eval,
+        )  # fmt: skip
+        return result.returns.mean()
+
+
 class SampledTaskProgram:
     """A population's inner runs on sampled tasks, one compiled program:
     `score(solutions [C, ...], key, num_seeds) -> scores [C, T, S]`.
@@ -256,6 +282,7 @@ def check_learner_fits(learner: Any, space: Any, field: str) -> None:
 __all__ = [
     "SampledTaskProgram",
     "TaskDistribution",
+    "TrainThenEvaluate",
     "check_learner_fits",
     "evaluate_on_task",
     "repeat_task",

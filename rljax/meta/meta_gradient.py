@@ -65,11 +65,11 @@ from rljax import config as cfg
 from rljax.config import ConfigError
 from rljax.learner import make_learner
 from rljax.meta.inner import (
+    TrainThenEvaluate,
     check_learner_fits,
     evaluate_on_task,
     repeat_task,
     task_env,
-    train_on_task,
 )
 from rljax.meta.level_sources import CURRICULA, LevelSourceConfig, make_level_source
 from rljax.meta.outer_loop import run_outer_loop
@@ -254,8 +254,7 @@ class MetaGradient:
         self.level_source_config = level_source
         if curriculum == "groove":
             self.eval_env = self.learner.vectorise(base, learner_config.num_eval_episodes)
-            self.antagonist_env = self.critic.vectorise(base, critic_config.num_envs)
-            self.antagonist_eval_env = self.critic.vectorise(base, critic_config.num_eval_episodes)
+            self._antagonist = TrainThenEvaluate(critic_config, self.space, self.critic)
         self.source = make_level_source(
             curriculum,
             level_source,
@@ -364,29 +363,8 @@ class MetaGradient:
         """GROOVE's antagonist on `task`: an A2C learner of `critic_config` (the agent's
         settings, entropy 0.01) trained from scratch for its lifetime, then its mean return
         over `num_eval_episodes` episodes. Independent of the meta-parameters (cacheable)."""
-        config = self.critic_config
         train_key, eval_key = jax.random.split(key)
-        state, _ = train_on_task(
-            self.critic,
-            self.space,
-            self.antagonist_env,
-            config.num_envs,
-            self.critic_hparams,
-            task,
-            train_key,
-            self.critic.num_updates,
-        )
-        result = evaluate_on_task(
-            self.critic,
-            self.space,
-            self.antagonist_eval_env,
-            config.num_eval_episodes,
-            state,
-            task,
-            eval_key,
-            config.greedy_eval,
-        )
-        return result.returns.mean()
+        return self._antagonist(self.critic_hparams, task, train_key, eval_key)
 
     # --- one meta-step -----------------------------------------------------------------------
 

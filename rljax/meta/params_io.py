@@ -67,8 +67,7 @@ def _fill(template: Any, arrays: dict, path: Path, root: str, what: str, fix: st
         found = arrays[name].shape
         if found != expected:
             raise ConfigError(
-                f"{path}: leaf {name} has shape {found}, but {what} expects {expected}. "
-                f"Fix: {fix}"
+                f"{path}: leaf {name} has shape {found}, but {what} expects {expected}. Fix: {fix}"
             )
         leaves.append(np.asarray(arrays[name], np.asarray(leaf).dtype))
     return jax.tree.unflatten(jax.tree.structure(template), leaves)
