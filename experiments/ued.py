@@ -10,6 +10,7 @@ tasks, and write a run folder.
     python -m experiments.ued --partial-episodes task-space:classic --task-space.spread 0.3
     python -m experiments.ued curriculum:dred task-space:maze --task-space.heldout dred
     python -m experiments.ued --resume runs/ued-accel-Maze-13x13-...  # continue a stopped run
+    python -m experiments.ued --preset jaxued_maze      # JaxUED's maze_plr.py settings
     python -m experiments.ued --help                    # every field and the choices
 
 The config nests the learner's (`--learner.*`), the curriculum's (`--curriculum.*`) and the
@@ -44,7 +45,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, ClassVar, Union
 
 import jax
 import jax.numpy as jnp
@@ -94,6 +95,10 @@ class UEDCLIConfig(UEDConfig):
     learner (`learner:recurrent` (default), `learner:feedforward`)
     and the task space (`task-space:maze` (default), `task-space:classic`, or any other
     registered one)."""
+
+    presets_from: ClassVar[type] = UEDConfig
+    """Its presets are UEDConfig's (`rljax.presets`: `--preset jaxued_maze`): it keeps
+    UEDConfig's defaults and adds only the command line's choices."""
 
     curriculum: CurriculumChoice | Annotated[PAIREDConfig, tyro.conf.subcommand("paired")] = (
         dataclasses.field(default_factory=RobustPLRConfig)

@@ -2,10 +2,12 @@
 `--preset minatar` on an experiment's command line (flags given with it override it).
 
 Each preset is the complete published setting of the fields it names, with its source. The
-fields a preset does not name keep the config's defaults. Where rljax cannot express a
-published setting the preset says so in `deviations`. `benchmarks/RESULTS.md` ("Presets")
-records each preset's return at the CI budget, and the tests check each one learns
-(`tests/test_presets.py`).
+fields a preset does not name keep the config's defaults. A config nested in another (UED's
+learner, curriculum and task space) is set by a mapping of its own fields: those fields
+replace the ones of the nested config's default, the rest keep that default. Where rljax
+cannot express a published setting the preset says so in `deviations`.
+`benchmarks/RESULTS.md` ("Presets") records each preset's return at the CI budget, and the
+tests check each one learns (`tests/test_presets.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from rljax.agents.ppo import PPOConfig
 from rljax.agents.pqn import PQNConfig
 from rljax.config import ConfigError
+from rljax.curricula.runner import UEDConfig
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,8 @@ class Preset:
     name: str
     config_type: type
     values: Mapping[str, Any]
+    """Field values; for a field holding a nested config, a mapping of that config's fields
+    (applied to the field's default)."""
     source: str
     """Where the numbers come from (paper, repository file)."""
     deviations: str = ""
@@ -36,18 +41,66 @@ class Preset:
     """A regular expression of the env names the preset is meant for (its env family)."""
 
     def config(self, **changes: Any) -> Any:
-        """The config type's defaults, then the preset's values, then `changes`."""
-        return self.config_type(**{**self.values, **changes})
+        """The config type's defaults, then the preset's values, then `changes` (a mapping
+        for a nested config changes only the fields it names)."""
+        return self.config_for(self.config_type, **changes)
+
+    def config_for(self, config_type: type, **changes: Any) -> Any:
+        """`config`, built as `config_type`: the preset's own, or a subclass that shares its
+        presets (`presets_for`)."""
+        return config_type(**_resolve(config_type, _merge(self.values, changes), self.name))
 
     def describe(self) -> str:
         extra = f" Deviation: {self.deviations}." if self.deviations else ""
         return f"{self.name}: {self.source}.{extra}"
 
 
+def _merge(values: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` updated by `changes`, mappings merged key by key (at any depth)."""
+    merged = dict(values)
+    for key, change in changes.items():
+        old = merged.get(key)
+        both = isinstance(old, Mapping) and isinstance(change, Mapping)
+        merged[key] = _merge(old, change) if both else change
+    return merged
+
+
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
+def _resolve(config_type: type, values: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """`values` with each mapping replaced by the nested config it describes: the field's
+    default config with the mapping's fields (mappings inside it resolved the same way)."""
+    fields = {f.name: f for f in dataclasses.fields(config_type)}
+    resolved = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            base = _field_default(fields[key]) if key in fields else None
+            if not dataclasses.is_dataclass(base):
+                raise ValueError(
+                    f"preset {name!r} gives a mapping for {config_type.__name__}.{key}, whose "
+                    "default is not a config"
+                )
+            unknown = sorted(set(value) - {f.name for f in dataclasses.fields(base)})
+            if unknown:
+                raise ValueError(
+                    f"preset {name!r} sets unknown fields {unknown} of "
+                    f"{config_type.__name__}.{key} ({type(base).__name__})"
+                )
+            value = dataclasses.replace(base, **_resolve(type(base), value, name))
+        resolved[key] = value
+    return resolved
+
+
 PRESETS: dict[type, dict[str, Preset]] = {}
 
 
 def register_preset(preset: Preset) -> Preset:
+    """Add `preset` to `PRESETS`. Its top-level field names are checked here; the names in a
+    nested mapping when it is first built (the nested defaults may import an env family)."""
     fields = {f.name for f in dataclasses.fields(preset.config_type)}
     unknown = sorted(set(preset.values) - fields)
     if unknown:
@@ -58,8 +111,27 @@ def register_preset(preset: Preset) -> Preset:
 
 def presets_for(config_type: type) -> dict[str, Preset]:
     """The presets of exactly `config_type` (a subclass has other defaults, so it does not
-    inherit its base's presets), by name."""
-    return PRESETS.get(config_type, {})
+    inherit its base's presets), by name; a subclass that keeps its base's defaults and only
+    adds fields (e.g. a command line's choices) names that base in a `presets_from` class
+    attribute and gets its presets."""
+    return PRESETS.get(vars(config_type).get("presets_from", config_type), {})
+
+
+def _uses(config: Any, values: Mapping[str, Any], ignored: tuple[str, ...]) -> bool:
+    """Whether `config` has the preset `values` (nested mappings compared field by field),
+    the fields named in `ignored` aside at every depth."""
+    for key, value in values.items():
+        if key in ignored:
+            continue
+        if not hasattr(config, key):  # e.g. another curriculum kind than the preset's
+            return False
+        current = getattr(config, key)
+        if isinstance(value, Mapping):
+            if not _uses(current, value, ignored):
+                return False
+        elif current != value:
+            return False
+    return True
 
 
 def suggested_preset(config: Any) -> Preset | None:
@@ -72,14 +144,14 @@ def suggested_preset(config: Any) -> Preset | None:
             continue
         if re.fullmatch(found.envs, default_env):
             continue
-        values = {k: v for k, v in found.values.items() if k not in ("env", "total_timesteps")}
-        if any(getattr(config, k) != v for k, v in values.items()):
+        if not _uses(config, found.values, ("env", "total_timesteps")):
             return found
     return None
 
 
 def preset(config_type: type, name: str, **changes: Any) -> Any:
-    """`config_type` built from the preset `name`, then `changes`."""
+    """`config_type` built from the preset `name`, then `changes` (a mapping for a nested
+    config changes only the fields it names)."""
     found = presets_for(config_type)
     if name not in found:
         names = ", ".join(sorted(found)) or "none"
@@ -87,7 +159,7 @@ def preset(config_type: type, name: str, **changes: Any) -> Any:
             f"--preset {name!r} is not a preset of {config_type.__name__}. Fix: use one of "
             f"{names}, or no --preset."
         )
-    return found[name].config(**changes)
+    return found[name].config_for(config_type, **changes)
 
 
 # --- PPO ----------------------------------------------------------------------------------------
@@ -181,6 +253,57 @@ register_preset(
     )
 )
 
+register_preset(
+    Preset(
+        "playground_dmc",
+        PPOConfig,
+        dict(
+            env="playground/CartpoleBalance",
+            total_timesteps=60_000_000,
+            num_envs=2048,
+            num_steps=480,
+            update_epochs=16,
+            num_minibatches=32,
+            learning_rate=1e-3,
+            anneal_lr=False,
+            max_grad_norm=1e9,
+            gamma=0.995,
+            reward_scale=10.0,
+            gae_lambda=0.95,
+            clip_eps=0.3,
+            ent_coef=1e-2,
+            vf_coef=0.5,
+            clip_value=False,
+            normalize_advantages=True,
+            normalize_observations=True,
+            activation="relu",
+            hidden_sizes=(32, 32, 32, 32),
+            greedy_eval=False,
+            num_eval_episodes=128,
+        ),
+        "MuJoCo Playground's PPO config for the DM Control Suite (mujoco_playground/config/"
+        "dm_control_suite_params.py brax_ppo_config, playground 0.2.0; Zakka et al. 2025: 6e7 "
+        "steps, 30-step unrolls, batch 1024 x 32 minibatches, 16 epochs, lr 1e-3, entropy "
+        "1e-2, discount 0.995, reward scaling 10, normalised observations), with brax 0.14.2 "
+        "ppo.train's defaults for what it leaves out (clip 0.3, GAE lambda 0.95, no gradient "
+        "or value clipping, 128 sampled evaluation episodes, a policy MLP of 4 x 32)",
+        "brax's update collects 16 unrolls of 30 steps from its 2,048 envs (batch 1024 x 32 "
+        "minibatches / 2,048) and computes GAE per 30-step unroll; here one 480-step rollout of"
+        " the 2,048 envs, the same 983,040 steps, minibatches and epochs per update, with GAE "
+        "over the 480 steps; no gradient clipping is max_grad_norm 1e9; one MLP size for both "
+        "networks, brax's policy's 4 x 32 (its value MLP is 5 x 256), relu for brax's swish; a "
+        "Gaussian clipped to the action bounds for brax's tanh-squashed one; Adam eps 1e-5 "
+        "(brax 1e-8); at the time limit the value of the final observation is bootstrapped "
+        "(brax zeroes that step's TD error); brax's num_evals (10) and num_resets_per_eval have"
+        " no counterpart; per-env settings of brax_ppo_config to pass as flags: --gamma 0.95 "
+        "for BallInCup and FingerSpin, --total-timesteps 100000000 for AcrobotSwingup*, "
+        "SwimmerSwimmer6 and WalkerRun; its action repeat 4 with 4 epochs for "
+        "'PendulumSwingUp' (the registry spells it PendulumSwingup, so it never applies) is not "
+        "a PPOConfig field",
+        envs=r"playground/.+",
+    )
+)
+
 # --- PQN ----------------------------------------------------------------------------------------
 
 register_preset(
@@ -237,5 +360,66 @@ register_preset(
         "al. 2024)",
         "the torso is rljax's MinAtar CNN",
         envs=r".+-MinAtar",
+    )
+)
+
+# --- UED -----------------------------------------------------------------------------------------
+
+register_preset(
+    Preset(
+        "jaxued_maze",
+        UEDConfig,
+        dict(
+            learner=dict(
+                total_timesteps=30_000 * 32 * 256,
+                num_envs=32,
+                num_steps=256,
+                update_epochs=5,
+                num_minibatches=1,
+                learning_rate=1e-4,
+                anneal_lr=True,
+                max_grad_norm=0.5,
+                gamma=0.995,
+                gae_lambda=0.98,
+                clip_eps=0.2,
+                ent_coef=1e-3,
+                vf_coef=0.5,
+                clip_value=True,
+                value_clip_eps=0.2,
+                normalize_advantages=True,
+                network="minatar_cnn",
+                gru_size=256,
+                hidden_sizes=(32,),
+                activation="relu",
+                num_eval_episodes=10,
+                greedy_eval=False,
+            ),
+            curriculum=dict(
+                capacity=4000,
+                replay_prob=0.8,
+                min_fill_ratio=0.5,
+                temperature=0.3,
+                staleness_coef=0.3,
+                prioritization="rank",
+                top_k=4,
+                duplicate_check=True,
+            ),
+            task_space=dict(num_walls=25, generator="random", heldout="benchmark"),
+            score_function="max_mc",
+            steps_per_eval=250,
+            frame_stack=1,
+        ),
+        "JaxUED's robust PLR on 13x13 mazes (DramaCow/jaxued examples/maze_plr.py defaults, "
+        "commit 0f8f128; Coward et al. 2024: 30,000 updates of 32 levels x 256 steps, PPO "
+        "lr 1e-4 annealed, 5 epochs x 1 minibatch, gamma 0.995, lambda 0.98, clip 0.2, "
+        "entropy 1e-3; buffer 4000, replay 0.8, staleness 0.3, temperature 0.3 rank, min "
+        "fill 0.5, duplicate check, MaxMC scores, no gradients on new levels; 25 walls, 250 "
+        "steps; 10 sampled episodes per benchmark maze every 250 updates)",
+        "the network: rljax's MinAtar CNN (a 3x3 conv of 16, padded, then 128 units) over "
+        "the 5x5 view with the direction as 4 one-hot channels, a GRU of 256, heads of 32; "
+        "JaxUED's: a 3x3 conv of 16 without padding and a 5-unit direction embedding, an "
+        "LSTM of 256, heads of 32. A new level draws its goal and start before its walls "
+        "(JaxUED: walls first)",
+        envs="Maze-13x13",
     )
 )
