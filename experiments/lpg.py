@@ -176,9 +176,7 @@ class LevelEvaluator:
     compiled program per learner config (hyperparameters are traced)."""
 
     def __init__(self, config: Any, space: Any, seeds: int, seed: int = 4242):
-        self.config = config
         run = TrainThenEvaluate(config, space)
-        self.learner = run.learner
         self.keys = jax.random.split(jax.random.PRNGKey(seed), seeds)
         eval_key = jax.random.PRNGKey(config.eval_seed)
         one = lambda hparams, level, key: run(hparams, level, key, eval_key)
