@@ -4,6 +4,7 @@ gridworlds, then train fresh agents with it.
     python -m experiments.lpg meta-train                      # 16 agents on GROOVE's levels
     python -m experiments.lpg meta-train --meta.num-meta-steps 600 --meta.num-agents 32
     python -m experiments.lpg meta-train --curriculum groove  # GROOVE's levels by regret
+    python -m experiments.lpg meta-train --method talpg       # TA-LPG by evolution
     python -m experiments.lpg meta-train --resume runs/lpg-meta-train-...      # continue
     python -m experiments.lpg meta-eval --rule-params runs/.../rule_params.npz \\
         --envs CartPole-v1                                     # held-out levels + transfer
@@ -20,23 +21,33 @@ random rule. `--curriculum plr|groove` replays levels from a PLR buffer (`--leve
 scored by positive value loss or by GROOVE's algorithmic regret (Jackson et al. 2023;
 `rljax.meta.level_sources`); its numbers join each line of generations.jsonl.
 
+`--method talpg` meta-trains TA-LPG instead (Jackson et al. 2024, "Discovering
+Temporally-Aware Reinforcement Learning Algorithms", section 4): the rule also reads n/N and
+the normalised log lifetime, and `rljax.meta.es.MetaTrainer` evolves it by OpenAI-ES
+(`--es.*`): each antithetic pair trains two agents on one level drawn per pair, each for a
+whole lifetime drawn log-uniform in `--lifetimes` updates, scored by the pair's 0/1 rank. Only
+`--curriculum uniform` is built for it. The held-out evaluation uses `--agent`'s lifetime.
+
 `meta-train` writes a run folder: config.json, generations.jsonl (one line per meta-step),
 evaluations.jsonl (per held-out level return / optimal at each evaluation), rule_params.npz
 (+ .json; rewritten at each evaluation), meta_training.png (the curve) and checkpoints/.
 
 `meta-eval` trains fresh agents with a saved rule, with A2C and with the random rule on the
 held-out levels (and with `--envs`, on other envs, beside A2C and PPO at the same budget),
-and writes results.md and results.csv.
+and writes results.md and results.csv. `--lifetimes 5 500` adds the rule and A2C at other
+lifetimes (updates) on the same levels, with the rule agents' policy entropy and mean pi_hat^2
+over the lifetime's tenths (what a TA-LPG rule does with n/N).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jax
 import numpy as np
@@ -53,9 +64,10 @@ from rljax.experiment import (
     subcommand_main,
 )
 from rljax.learner import make_learner
-from rljax.meta.inner import TrainThenEvaluate
+from rljax.meta.es import ESConfig, MetaTrainer
+from rljax.meta.inner import TaskDistribution, TrainThenEvaluate
 from rljax.meta.level_sources import CURRICULA, Curriculum, LevelSourceConfig
-from rljax.meta.meta_gradient import MetaGradient, MetaGradientConfig, MetaStepMetrics
+from rljax.meta.meta_gradient import MetaGradient, MetaGradientConfig
 from rljax.meta.parameterisation import LPGRule
 from rljax.meta.params_io import load_rule_params, save_rule_params
 from rljax.objectives.lpg import LPGRuleConfig
@@ -93,6 +105,23 @@ def _meta_default() -> MetaGradientConfig:
     return MetaGradientConfig(num_agents=16, meta_learning_rate=1e-3, num_meta_steps=300)
 
 
+def _es_default() -> ESConfig:
+    """TA-LPG's reference ES (OpenAI-ES, sigma 0.1, Adam 1e-2, 0/1 rank inside antithetic
+    pairs) at a CPU-sized population of 32 (16 levels per generation), one run per member."""
+    return ESConfig(
+        population_size=32,
+        num_generations=200,
+        num_seeds=1,
+        sigma_init=0.1,
+        learning_rate=0.01,
+        fitness_shaping="pairwise",
+        normalize="none",
+    )
+
+
+METHODS = ("lpg", "talpg")
+
+
 def _critic(agent: LPGAgentConfig) -> A2CConfig:
     """A2C with the agent's shared settings: the meta-gradient's critic and the baseline."""
     shared = {f: getattr(agent, f) for f in GridAgentSettings.__dataclass_fields__}
@@ -103,8 +132,14 @@ def _critic(agent: LPGAgentConfig) -> A2CConfig:
 class MetaTrainArgs(OuterLoopArgs):
     """Meta-train an LPG rule by meta-gradient over a population of gridworld agents."""
 
+    method: Annotated[str, cfg.choices(METHODS)] = "lpg"
+    """lpg (meta-gradient, --meta.*) or talpg (a temporally-aware rule by ES, --es.*)."""
     meta: MetaGradientConfig = field(default_factory=_meta_default)
-    """The outer loop."""
+    """The meta-gradient outer loop (--method lpg)."""
+    es: ESConfig = field(default_factory=_es_default)
+    """The evolution strategy (--method talpg)."""
+    lifetimes: tuple[int, int] = (10, 250)
+    """--method talpg: each level's agents live a lifetime log-uniform in [lo, hi] updates."""
     agent: LPGAgentConfig = field(default_factory=_agent_default)
     """The agents (their total_timesteps is the lifetime; env is set by --task-space)."""
     task_space: GridworldConfig = field(default_factory=_space_default)
@@ -126,6 +161,19 @@ class MetaTrainArgs(OuterLoopArgs):
         cfg.check_non_negative(self, "eval_every")
         cfg.check_positive(self, "eval_seeds")
         cfg.check_choice(self, "curriculum", CURRICULA)
+        cfg.check_choice(self, "method", METHODS)
+        lo, hi = self.lifetimes
+        if not 1 <= lo <= hi:
+            cfg.fail(
+                self, "lifetimes", "must be LO HI updates with 1 <= LO <= HI", "pass e.g. 10 250"
+            )
+        if self.method == "talpg" and self.curriculum != "uniform":
+            cfg.fail(
+                self,
+                "curriculum",
+                "is built for the meta-gradient only (TA-LPG by ES draws its levels uniformly)",
+                "pass --curriculum uniform with --method talpg, or --method lpg",
+            )
         if self.curriculum != "uniform" and self.level_source.capacity < self.meta.num_agents:
             raise cfg.ConfigError(
                 f"LevelSourceConfig.capacity={self.level_source.capacity} is smaller than the "
@@ -135,7 +183,36 @@ class MetaTrainArgs(OuterLoopArgs):
             )
 
     def agent_config(self) -> LPGAgentConfig:
-        return self.agent.replace(env=f"Gridworld-{self.task_space.observation}")
+        """The agents of the held-out evaluation (TA-LPG's: its rule temporally aware)."""
+        agent = self.agent.replace(env=f"Gridworld-{self.task_space.observation}")
+        if self.method == "talpg":
+            agent = agent.replace(rule=dataclasses.replace(agent.rule, temporally_aware=True))
+        return agent
+
+    def loop(self) -> MetaGradient | MetaTrainer:
+        """The outer loop of --method."""
+        agent = self.agent_config()
+        if self.method == "talpg":
+            hi = self.lifetimes[1]
+            trained = agent.replace(total_timesteps=hi * agent.num_envs * agent.num_steps)
+            distribution = TaskDistribution(
+                trained, self.task_space, self.es.population_size // 2, self.lifetimes, pairs=True
+            )
+            mesh = even_mesh(self.es.chunk_size)
+            return MetaTrainer(
+                distribution, LPGRule(), self.es, mesh=mesh if mesh.size > 1 else None
+            )
+        mesh = even_mesh(self.meta.num_agents)
+        return MetaGradient(
+            agent,
+            _critic(agent),
+            self.task_space,
+            LPGRule(),
+            self.meta,
+            mesh=mesh if mesh.size > 1 else None,
+            curriculum=self.curriculum,
+            level_source=self.level_source,
+        )
 
 
 @dataclass(frozen=True)
@@ -206,43 +283,72 @@ def heldout_levels(space: Any) -> tuple[list[str], Any, np.ndarray]:
 # --- meta-train -------------------------------------------------------------------------------
 
 
+def _rule(loop: MetaGradient | MetaTrainer, state: Any) -> Any:
+    """The rule a state holds: the meta-gradient's parameters, or the ES mean."""
+    if isinstance(loop, MetaTrainer):
+        return loop.mean_solution(state)
+    return state.meta_params
+
+
+def _describe(args: MetaTrainArgs, loop: MetaGradient | MetaTrainer, mesh_note: str) -> str:
+    if isinstance(loop, MetaTrainer):
+        lo, hi = args.lifetimes
+        return (
+            f"meta-training a TA-LPG rule by {args.es.strategy_name}: population "
+            f"{args.es.population_size}{mesh_note} in antithetic pairs, one level per pair, "
+            f"lifetimes {lo}-{hi} updates, {loop.env_steps_per_generation:,} env steps per "
+            "generation"
+        )
+    return (
+        f"meta-training an LPG rule: {args.meta.num_agents} agents{mesh_note}, "
+        f"{args.curriculum} levels, K = {args.meta.unroll}, lifetime {loop.lifetime} updates, "
+        f"{loop.env_steps_per_step:,} env steps per meta-step"
+    )
+
+
+def _record(loop: MetaGradient | MetaTrainer, state: Any, metrics: Any) -> dict:
+    """One line of generations.jsonl (numbers only)."""
+    if isinstance(loop, MetaTrainer):
+        line = {
+            k: float(getattr(metrics, k))
+            for k in ("fitness_mean", "fitness_max", "fitness_min", "seconds", "env_steps")
+        }
+        line["mean_return"] = float(np.nanmean(metrics.task_returns))
+        line["mean_lifetime"] = float(np.mean(metrics.lifetimes))
+        return line
+    return {
+        **{k: float(v) for k, v in metrics._asdict().items()},
+        **loop.source.stats(state.curriculum),
+    }
+
+
 def meta_train(args: MetaTrainArgs) -> Path:
     from rljax.checkpoint import Checkpointer
 
     enable_compilation_cache(args.compilation_cache)
     agent = args.agent_config()
     critic = _critic(agent)
-    mesh = even_mesh(args.meta.num_agents)
-    loop = MetaGradient(
-        agent,
-        critic,
-        args.task_space,
-        LPGRule(),
-        args.meta,
-        mesh=mesh if mesh.size > 1 else None,
-        curriculum=args.curriculum,
-        level_source=args.level_source,
-    )
+    loop = args.loop()
+    es = isinstance(loop, MetaTrainer)
+    mesh_note = on_devices(loop.mesh) if loop.mesh is not None else ""
+    space = loop.sampled.space if es else loop.space
+    initial = loop.initial_solution if es else loop.initial_meta_params
     run_dir = Path(args.resume) if args.resume else new_run_dir(args.out_dir, "lpg-meta-train")
     write_json(run_dir / "config.json", {"command": "meta-train", "args": args})
     checkpointer = Checkpointer(run_dir / "checkpoints", loop.fingerprint(), keep=2)
     state = loop.restore(checkpointer) or loop.init()
     # (a line's "generation" is the count after its step: keep those up to the checkpoint's)
     history = read_generations(run_dir, state.generation + 1)
-    names, levels, optimal = heldout_levels(loop.space)
-    lpg_eval = LevelEvaluator(agent, loop.space, args.eval_seeds)
-    a2c_eval = LevelEvaluator(critic, loop.space, args.eval_seeds)
+    names, levels, optimal = heldout_levels(space)
+    lpg_eval = LevelEvaluator(agent, space, args.eval_seeds)
+    a2c_eval = LevelEvaluator(critic, space, args.eval_seeds)
     baselines = {
         "a2c": fractions(a2c_eval(critic.hparams(), levels), optimal),
-        "random rule": fractions(
-            lpg_eval(agent.hparams(loop.initial_meta_params), levels), optimal
-        ),
+        "random rule": fractions(lpg_eval(agent.hparams(initial), levels), optimal),
     }
     print(
-        f"meta-training an LPG rule: {args.meta.num_agents} agents{on_devices(mesh)}, "
-        f"{args.curriculum} levels, K = "
-        f"{args.meta.unroll}, lifetime {loop.lifetime} updates, "
-        f"{loop.env_steps_per_step:,} env steps per meta-step; held-out return / optimal: "
+        _describe(args, loop, mesh_note)
+        + "; held-out return / optimal: "
         + ", ".join(f"{k} {v[1]:.3f}" for k, v in baselines.items())
         + (f"; resumed at meta-step {state.generation}" if state.generation else "")
     )
@@ -255,7 +361,8 @@ def meta_train(args: MetaTrainArgs) -> Path:
     (run_dir / "evaluations.jsonl").write_text("".join(json.dumps(e) + "\n" for e in evaluations))
 
     def evaluate(state: Any) -> None:
-        per_level, mean = fractions(lpg_eval(agent.hparams(state.meta_params), levels), optimal)
+        rule = _rule(loop, state)
+        per_level, mean = fractions(lpg_eval(agent.hparams(rule), levels), optimal)
         record = {
             "meta_step": state.generation,
             "mean_fraction": mean,
@@ -267,13 +374,13 @@ def meta_train(args: MetaTrainArgs) -> Path:
         save_rule_params(
             run_dir / "rule_params.npz",
             agent.rule,
-            state.meta_params,
+            rule,
             {"meta_step": state.generation, "mean_fraction": mean, "args": args},
         )
         _plot_curve(evaluations, baselines, run_dir / "meta_training.png", args)
         from tqdm.auto import tqdm
 
-        stats = loop.source.stats(state.curriculum)
+        stats = {} if es else loop.source.stats(state.curriculum)
         tqdm.write(
             f"meta-step {state.generation}: held-out return / optimal {mean:.3f} "
             f"(A2C {baselines['a2c'][1]:.3f}, random rule {baselines['random rule'][1]:.3f})"
@@ -286,12 +393,12 @@ def meta_train(args: MetaTrainArgs) -> Path:
             file=sys.stdout,
         )
 
-    def on_step(state: Any, metrics: MetaStepMetrics) -> None:
+    def on_step(state: Any, metrics: Any) -> None:
         line = {
             "generation": state.generation,
-            **{k: float(v) for k, v in metrics._asdict().items()},
+            **({"method": args.method} if es else {}),
             **({"curriculum": args.curriculum} if args.curriculum != "uniform" else {}),
-            **loop.source.stats(state.curriculum),
+            **_record(loop, state, metrics),
         }
         history.append(line)
         with open(run_dir / "generations.jsonl", "a") as f:
@@ -330,7 +437,10 @@ def _plot_curve(evaluations: list[dict], baselines: dict, path: Path, args: Meta
     ax.set_xlabel("meta-step")
     ax.set_ylabel("held-out return / optimal")
     ax.set_title(
-        f"LPG meta-gradient: {args.meta.num_agents} agents, lifetime "
+        f"TA-LPG by ES: population {args.es.population_size}, held-out lifetime "
+        f"{args.agent.num_updates} updates"
+        if args.method == "talpg"
+        else f"LPG meta-gradient: {args.meta.num_agents} agents, lifetime "
         f"{args.agent.num_updates} updates"
     )
     ax.grid(alpha=0.3)

@@ -71,15 +71,30 @@ from rljax.training import train
 STRATEGIES: dict[str, type] = dict(evosax.algorithms.algorithms)
 """Every evosax 0.3 algorithm, by its evosax name (`Open_ES`, `SNES`, `CMA_ES`, ...)."""
 
+
+def pairwise_fitness_shaping_fn(population: Any, fitness: Any, state: Any, params: Any) -> Any:
+    """TA-LPG's fitness (Jackson et al. 2024, section 4): a 0/1 rank inside each antithetic
+    pair (member i against its mirror i + P/2), centred to +-0.5, 0 for a tie. `fitness` is
+    evosax's (minimised; NaN, a run with no finished episode, ranks worst), so the better of
+    a pair gets -0.5. Scores on different tasks are never compared: each pair shares one."""
+    half = fitness.shape[-1] // 2
+    worst = jnp.where(jnp.isnan(fitness), jnp.inf, fitness)
+    a, b = worst[..., :half], worst[..., half:]
+    win = jnp.where(a == b, 0.0, jnp.where(a > b, 0.5, -0.5))
+    return jnp.concatenate([win, -win], axis=-1)
+
+
 FITNESS_SHAPING: dict[str, Callable | None] = {
     "auto": None,
     "centered_rank": shaping.centered_rank_fitness_shaping_fn,
     "z_score": shaping.standardize_fitness_shaping_fn,
     "normalize": shaping.normalize_fitness_shaping_fn,
     "raw": shaping.identity_fitness_shaping_fn,
+    "pairwise": pairwise_fitness_shaping_fn,
 }
 """`auto`: centred ranks, except for strategies that weight members by rank themselves
-(CMA-ES, SNES, ...), which keep their own recombination weights."""
+(CMA-ES, SNES, ...), which keep their own recombination weights. `pairwise`: TA-LPG's 0/1
+rank inside each antithetic pair (needs antithetic sampling)."""
 
 # Key streams apart from the generations' (which use the generation number, from 0).
 _INIT_STREAM, _REFERENCE_STREAM = 2**31 - 1, 2**31 - 2
@@ -119,7 +134,7 @@ class ESConfig:
     """Antithetic pairs mean +- sigma z (strategies that support it: Open_ES, SV_Open_ES, ...)."""
     fitness_shaping: Annotated[str, cfg.choices(FITNESS_SHAPING)] = "auto"
     """auto (centred rank, or the strategy's own rank weights), centered_rank, z_score,
-    normalize, raw."""
+    normalize, raw, pairwise (0/1 inside each antithetic pair: TA-LPG)."""
     objective: Annotated[str, cfg.choices(OBJECTIVES)] = "final_return"
     """final_return (evaluation return after training) or mean_training_return."""
     normalize: Annotated[str, cfg.choices(NORMALIZATIONS)] = "auto"
@@ -185,6 +200,13 @@ class ESConfig:
                 "fitness_shaping",
                 f"would replace the rank weights {name} recombines with",
                 "pass auto for this strategy",
+            )
+        if self.fitness_shaping == "pairwise" and not self.antithetic:
+            cfg.fail(
+                self,
+                "fitness_shaping",
+                "ranks each member against its antithetic mirror, but antithetic is off",
+                "pass --antithetic with a strategy that supports it (Open_ES), or another shaping",
             )
         if self.pop_batch_size and self.population_size % self.pop_batch_size:
             cfg.fail(
@@ -267,6 +289,8 @@ class GenerationMetrics(NamedTuple):
     env_steps: int
     tasks: Any = None
     """The generation's drawn tasks (leaves `[T, ...]`) with a `TaskDistribution`; else None."""
+    lifetimes: Any = None
+    """Their lifetimes `[T]` (updates) with the distribution's `lifetimes`; else None."""
 
 
 class TaskProgram:
@@ -353,6 +377,7 @@ class MetaTrainer:
         self.mesh = mesh
         self.distribution = tasks if isinstance(tasks, TaskDistribution) else None
         if self.distribution is not None:
+            self._check_distribution(self.distribution, config)
             tasks = [self.distribution.learner]
         if not tasks:
             raise ConfigError("MetaTrainer needs at least one task. Fix: pass [PPOConfig(...)].")
@@ -373,13 +398,38 @@ class MetaTrainer:
         if self.distribution is not None:
             self.sampled = SampledTaskProgram(self.distribution, meta, config.objective, learner)
             self.programs = [self.sampled]
-            runs = self.distribution.tasks_per_generation * self.sampled.env_steps_per_run
+            per_member = 1 if self.distribution.pairs else self.distribution.tasks_per_generation
+            runs = per_member * self.sampled.env_steps_per_run
         else:
             self.sampled = None
             self.programs = [TaskProgram(t, meta, config.objective, learner) for t in tasks]
             runs = sum(p.env_steps_per_run for p in self.programs)
         self._references = None if reference_returns is None else np.asarray(reference_returns)
         self.env_steps_per_generation = config.population_size * config.num_seeds * runs
+
+    @staticmethod
+    def _check_distribution(distribution: TaskDistribution, config: ESConfig) -> None:
+        distribution.check_lifetime_hparam()
+        if not distribution.pairs:
+            return
+        if not config.antithetic:
+            raise ConfigError(
+                "TaskDistribution.pairs=True puts each antithetic pair on one task, but "
+                "ESConfig.antithetic is off. Fix: pass --es.antithetic (Open_ES), or pairs=False."
+            )
+        if distribution.tasks_per_generation != config.population_size // 2:
+            raise ConfigError(
+                f"TaskDistribution.tasks_per_generation={distribution.tasks_per_generation} "
+                "with pairs=True must be one task per antithetic pair, population_size / 2 = "
+                f"{config.population_size // 2}. Fix: pass tasks_per_generation="
+                f"{config.population_size // 2}."
+            )
+        if config.normalize == "initial":
+            raise ConfigError(
+                "ESConfig.normalize='initial' divides by one reference return, but with "
+                "TaskDistribution.pairs=True every pair has its own task. Fix: pass "
+                "--es.normalize none (and --es.fitness-shaping pairwise)."
+            )
 
     @property
     def num_generations(self) -> int:
@@ -435,9 +485,24 @@ class MetaTrainer:
         """Raw meta-objective `[tasks, P, num_seeds]` of every member, in chunks of
         `pop_batch_size` members through each task's single compiled program (with a
         `TaskDistribution`: the `tasks_per_generation` tasks drawn from `key`, through the
-        one program)."""
+        one program; with its `pairs`, `[1, P, num_seeds]`, each pair on its own task)."""
         population = jax.device_get(population)
         size, chunk = self.config.population_size, self.config.chunk_size
+        if self.sampled is not None and self.distribution.pairs:
+            seeds = self.config.num_seeds
+            members = np.arange(size, dtype=np.int32)
+            parts = [
+                _gather(
+                    self.sampled.score_pairs(
+                        self._place(_slice(population, i, i + chunk)),
+                        self._place(members[i : i + chunk]),
+                        key,
+                        seeds,
+                    )
+                )
+                for i in range(0, size, chunk)
+            ]
+            return np.concatenate(parts)[None]
         if self.sampled is not None:
             seeds = self.config.num_seeds
             parts = [
@@ -497,6 +562,10 @@ class MetaTrainer:
         scale = np.where(scale > 1e-6, scale, 1.0)
         return (scores.mean(axis=2) / scale[:, None]).mean(axis=0)
 
+    def _lifetimes(self, key: jax.Array) -> np.ndarray | None:
+        lifetimes = self.sampled.lifetimes(key)
+        return None if lifetimes is None else np.asarray(lifetimes)
+
     def step(self, es_state: ESState, key: jax.Array) -> tuple[ESState, GenerationMetrics]:
         """The outer-loop step (`rljax.meta.outer_loop.OuterLoop`): one generation."""
         return self.es_step(es_state, key)
@@ -527,6 +596,7 @@ class MetaTrainer:
             tasks=None
             if self.sampled is None
             else jax.device_get(self.sampled.sample_tasks(eval_key)),
+            lifetimes=None if self.sampled is None else self._lifetimes(eval_key),
         )
         return ESState(strategy=_strong(state), generation=es_state.generation + 1), metrics
 
@@ -536,8 +606,10 @@ class MetaTrainer:
         """What a meta-training is, for `rljax.checkpoint.Checkpointer`: a folder written by
         another is refused."""
         tasks = list(self.tasks) if self.distribution is None else self.distribution.describe()
+        # (a run's length is not part of it: a finished run can be extended with --resume)
+        es = {k: v for k, v in dataclasses.asdict(self.config).items() if k != "num_generations"}
         return {
-            "es": self.config,
+            "es": es,
             "meta": {"type": type(self.meta).__name__, **dataclasses.asdict(self.meta)},
             "tasks": tasks,
         }

@@ -14,6 +14,19 @@ generation draws `tasks_per_generation` tasks from the generation key inside the
 program (`vmap(task_space.sample)`), and `SampledTaskProgram` trains every member of a
 population on every drawn task, one task per inner run (all `num_envs` envs of a run on the
 same task, auto-resetting onto it), in one compiled program for all tasks and generations.
+
+Two options serve TA-LPG (Jackson et al. 2024, "Discovering Temporally-Aware Reinforcement
+Learning Algorithms", section 4: lifetimes sampled per task, antithetic pairs on one level):
+
+* `lifetimes=(lo, hi)`: every drawn task also draws a lifetime N, log-uniform in [lo, hi]
+  updates (rounded), placed as the run's `hparams.lifetime` (a learner with a traced
+  lifetime, e.g. `rljax.agents.lpg.LPGAgent`: updates from the N-th on leave it unchanged).
+  Every run scans the learner config's `num_updates` (>= hi), so all lifetimes share one
+  compiled program; a run's frozen tail still steps its envs (the cost of a static shape).
+* `pairs=True`: instead of every member training on every task, member i and its mirror
+  i + P/2 (an antithetic pair in evosax's order) share task i mod P/2, one of P/2 tasks drawn
+  per generation (`SampledTaskProgram.score_pairs`): P runs per seed rather than P x T, and
+  the pair's fitness difference compares like with like.
 """
 
 from __future__ import annotations
@@ -32,8 +45,8 @@ from rljax.learner import make_learner
 from rljax.task_space import make_task_space, reset_to_tasks, task_space_name
 from rljax.wrappers import ClipAction
 
-# A key stream apart from the inner runs' (which fold in the task index, from 0).
-_TASK_STREAM = 2**31 - 3
+# Key streams apart from the inner runs' (which fold in the task index, from 0).
+_TASK_STREAM, _LIFETIME_STREAM = 2**31 - 3, 2**31 - 4
 
 
 @dataclass(frozen=True)
@@ -48,13 +61,40 @@ class TaskDistribution:
     task_space: Any
     """A registered task-space config (e.g. `envs.classic.ClassicConfig`) or a TaskSpace."""
     tasks_per_generation: int = 4
-    """Tasks drawn per generation; every member trains on each (common random numbers)."""
+    """Tasks drawn per generation; every member trains on each (common random numbers). With
+    `pairs`: one per antithetic pair, so half the ES population size."""
+    lifetimes: tuple[int, int] | None = None
+    """(lo, hi): each task's runs get a lifetime log-uniform in [lo, hi] updates as
+    `hparams.lifetime` (None: the learner config's own). hi <= the config's num_updates."""
+    pairs: bool = False
+    """Antithetic pairs share a task (member i and i + P/2 on task i mod P/2) instead of every
+    member training on every task."""
 
     def __post_init__(self) -> None:
         if not (isinstance(self.tasks_per_generation, int) and self.tasks_per_generation > 0):
             raise ConfigError(
                 f"TaskDistribution.tasks_per_generation={self.tasks_per_generation!r} must be "
                 "a positive int. Fix: pass e.g. 4."
+            )
+        if self.lifetimes is not None:
+            lo, hi = self.lifetimes
+            if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+                raise ConfigError(
+                    f"TaskDistribution.lifetimes={self.lifetimes!r} must be (lo, hi) updates "
+                    "with 1 <= lo <= hi. Fix: pass e.g. (10, 250)."
+                )
+
+    def check_lifetime_hparam(self) -> None:
+        """With `lifetimes`, the learner's hparams must hold a traced `lifetime` (checked by
+        tracing its `hparams()`, compiling nothing)."""
+        if self.lifetimes is None:
+            return
+        hparams = jax.eval_shape(self.learner.hparams)
+        if not hasattr(hparams, "lifetime"):
+            raise ConfigError(
+                f"TaskDistribution.lifetimes={self.lifetimes!r} needs a learner whose "
+                f"hyperparameters hold a traced lifetime, and {type(hparams).__name__} has "
+                "none. Fix: pass lifetimes=None, or use a learner with one (LPGAgentConfig)."
             )
 
     def space(self) -> Any:
@@ -75,7 +115,16 @@ class TaskDistribution:
             "learner": self.learner,
             "task_space": space,
             "tasks_per_generation": self.tasks_per_generation,
+            **({"lifetimes": list(self.lifetimes)} if self.lifetimes else {}),
+            **({"pairs": True} if self.pairs else {}),
         }
+
+
+def sample_lifetimes(key: jax.Array, lifetimes: tuple[int, int], num: int) -> jax.Array:
+    """`num` lifetimes log-uniform in [lo, hi] updates, rounded: float32 `[num]`."""
+    lo, hi = (float(x) for x in lifetimes)
+    u = jax.random.uniform(key, (num,), minval=jnp.log(lo), maxval=jnp.log(hi))
+    return jnp.clip(jnp.round(jnp.exp(u)), lo, hi).astype(jnp.float32)
 
 
 def task_env(space: Any) -> Any:
@@ -194,6 +243,11 @@ class SampledTaskProgram:
     not mapped over members: every member sees the same tasks and random numbers. The seeds of
     task t are `split(fold_in(key, t), S)`, as `MetaTrainer.inner_keys` derives a listed
     task's. A new key is new data: nothing recompiles across generations.
+
+    With the distribution's `pairs`, `score_pairs(solutions [C, ...], members [C], key,
+    num_seeds) -> [C, S]` trains member `members[c]` (its index in the whole population) on
+    task `members[c] mod T` only, with that task's seeds. With `lifetimes`, task t's runs
+    live `lifetimes(key)[t]` updates.
     """
 
     def __init__(
@@ -205,6 +259,8 @@ class SampledTaskProgram:
     ):
         config = distribution.learner
         self.config = config
+        self.distribution = distribution
+        distribution.check_lifetime_hparam()
         self.space = distribution.space()
         self.learner = (learner or make_learner)(config)
         self.num_tasks = distribution.tasks_per_generation
@@ -215,15 +271,21 @@ class SampledTaskProgram:
         num_updates = self.learner.num_updates
         self.env_steps_per_run = num_updates * self.learner.steps_per_update
         hparams = config.hparams()
+        self._check_lifetimes(hparams, num_updates)
         eval_key = jax.random.PRNGKey(config.eval_seed)
 
-        def member(solution: Any, task: Any, key: jax.Array) -> jax.Array:
+        def member(
+            solution: Any, task: Any, key: jax.Array, lifetime: jax.Array | None = None
+        ) -> jax.Array:
+            run_hparams = meta.apply(hparams, solution)
+            if lifetime is not None:
+                run_hparams = run_hparams.replace(lifetime=lifetime)
             state, metrics = train_on_task(
                 self.learner,
                 self.space,
                 self.env,
                 config.num_envs,
-                meta.apply(hparams, solution),
+                run_hparams,
                 task,
                 key,
                 num_updates,
@@ -243,18 +305,37 @@ class SampledTaskProgram:
             return jnp.nanmean(metrics.episode_return)
 
         self.member = member
-        """One run: `(solution, task, key) -> score`, unjitted."""
+        """One run: `(solution, task, key[, lifetime]) -> score`, unjitted."""
 
-        def score(solutions: Any, key: jax.Array, num_seeds: int) -> jax.Array:
-            tasks = self.tasks(key)
-            keys = jax.vmap(lambda t: jax.random.split(jax.random.fold_in(key, t), num_seeds))(
+        def seeds(key: jax.Array, num_seeds: int) -> jax.Array:  # [T, S, 2]
+            return jax.vmap(lambda t: jax.random.split(jax.random.fold_in(key, t), num_seeds))(
                 jnp.arange(self.num_tasks)
             )
-            per_seed = jax.vmap(member, in_axes=(None, None, 0))
-            per_task = jax.vmap(per_seed, in_axes=(None, 0, 0))
-            return jax.vmap(per_task, in_axes=(0, None, None))(solutions, tasks, keys)
+
+        def score(solutions: Any, key: jax.Array, num_seeds: int) -> jax.Array:
+            tasks, lifetimes = self.tasks(key), self.lifetimes(key)
+            per_seed = jax.vmap(member, in_axes=(None, None, 0, None))
+            per_task = jax.vmap(
+                per_seed, in_axes=(None, 0, 0, 0 if lifetimes is not None else None)
+            )
+            return jax.vmap(per_task, in_axes=(0, None, None, None))(
+                solutions, tasks, seeds(key, num_seeds), lifetimes
+            )
+
+        def score_pairs(
+            solutions: Any, members: jax.Array, key: jax.Array, num_seeds: int
+        ) -> jax.Array:
+            tasks, lifetimes, keys = self.tasks(key), self.lifetimes(key), seeds(key, num_seeds)
+            which = members % self.num_tasks
+            pick = lambda tree: jax.tree.map(lambda x: x[which], tree)
+            per_seed = jax.vmap(member, in_axes=(None, None, 0, None))
+            lifetime_axis = 0 if lifetimes is not None else None
+            return jax.vmap(per_seed, in_axes=(0, 0, 0, lifetime_axis))(
+                solutions, pick(tasks), keys[which], None if lifetimes is None else lifetimes[which]
+            )
 
         self.score = jax.jit(score, static_argnums=2)
+        self.score_pairs = jax.jit(score_pairs, static_argnums=3)
         self.sample_tasks = jax.jit(self.tasks)
 
     def tasks(self, key: jax.Array) -> Any:
@@ -262,8 +343,27 @@ class SampledTaskProgram:
         keys = jax.random.split(jax.random.fold_in(key, _TASK_STREAM), self.num_tasks)
         return jax.vmap(self.space.sample)(keys)
 
+    def lifetimes(self, key: jax.Array) -> jax.Array | None:
+        """The tasks' lifetimes `[T]` (updates, float32) of the generation `key`; None
+        without `lifetimes`."""
+        if self.distribution.lifetimes is None:
+            return None
+        stream = jax.random.fold_in(key, _LIFETIME_STREAM)
+        return sample_lifetimes(stream, self.distribution.lifetimes, self.num_tasks)
+
     def _check_shapes(self) -> None:
         check_learner_fits(self.learner, self.space, "TaskDistribution.learner.env")
+
+    def _check_lifetimes(self, hparams: Any, num_updates: int) -> None:
+        if self.distribution.lifetimes is None:
+            return
+        if self.distribution.lifetimes[1] > num_updates:
+            raise ConfigError(
+                f"TaskDistribution.lifetimes={self.distribution.lifetimes!r} reaches "
+                f"{self.distribution.lifetimes[1]} updates, but the learner config makes "
+                f"{num_updates} per run. Fix: raise the learner's total_timesteps to at least "
+                f"{self.distribution.lifetimes[1]} x {self.learner.steps_per_update} env steps."
+            )
 
 
 def check_learner_fits(learner: Any, space: Any, field: str) -> None:
@@ -286,6 +386,7 @@ __all__ = [
     "check_learner_fits",
     "evaluate_on_task",
     "repeat_task",
+    "sample_lifetimes",
     "task_env",
     "train_on_task",
 ]
