@@ -7,6 +7,14 @@ A meta-step collects (K + 1) rollouts per agent, makes K LPG updates and differe
 through them; "A2C steps/s" is a plain A2C run (one rollout + one update per update) over the
 same number of envs, so the ratio shows what the meta-gradient machinery costs per env step.
 Compile time is reported apart. The population is one `vmap`ped program.
+
+    python benchmarks/lpg_meta.py --groove [--agents 8] [--lifetime 50] [--warm 20] [--steps 20]
+
+GROOVE's antagonist caching (`rljax.meta.level_sources`): meta-steps/s of the GROOVE loop with
+the A2C antagonist's return cached per level against the reference's recomputation for every
+score (`LevelSourceConfig(cache_antagonist=False)`), the same config and keys; after `--warm`
+steps (the buffer fills and replays start), timed steps run in alternating blocks of 5 so
+that a shared machine's load hits both alike.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import jax
 import envs.gridworld  # noqa: F401  (registers the gridworld envs and task space)
 from envs.gridworld import GridworldConfig
 from rljax.agents.lpg import A2C, A2CConfig, LPGAgentConfig
-from rljax.meta import LPGRule, MetaGradient, MetaGradientConfig
+from rljax.meta import LevelSourceConfig, LPGRule, MetaGradient, MetaGradientConfig
 from rljax.objectives.lpg import LPGRuleConfig
 from rljax.training import train
 
@@ -68,14 +76,67 @@ def measure_a2c(runs: int, num_envs: int, updates: int = 50) -> float:
     return runs * num_envs * 20 * updates / (time.perf_counter() - start)
 
 
+def measure_groove(agents: int, lifetime: int, warm: int, timed: int, block: int = 5) -> None:
+    """Print one table row per mode: meta-steps/s, antagonists trained, levels scored."""
+    from experiments.lpg import _agent_default, _critic
+
+    agent = _agent_default().replace(total_timesteps=8 * 20 * lifetime)
+    config = MetaGradientConfig(num_agents=agents, meta_learning_rate=1e-3)
+    space = GridworldConfig(observation="index", heldout="none", num_heldout_sampled=16)
+    loops = {
+        cache: MetaGradient(
+            agent,
+            _critic(agent),
+            space,
+            LPGRule(),
+            config,
+            curriculum="groove",
+            level_source=LevelSourceConfig(cache_antagonist=cache),
+        )
+        for cache in (True, False)
+    }
+    states, elapsed = {}, dict.fromkeys(loops, 0.0)
+    for cache, loop in loops.items():
+        state = loop.init()
+        for g in range(warm):
+            state, _ = loop.step(state, loop.generation_key(g))
+        states[cache] = jax.block_until_ready(state)
+    before = {c: loops[c].source.stats(states[c].curriculum) for c in loops}
+    for start in range(warm, warm + timed, block):
+        for cache, loop in loops.items():
+            state, begin = states[cache], time.perf_counter()
+            for g in range(start, min(start + block, warm + timed)):
+                state, _ = loop.step(state, loop.generation_key(g))
+            states[cache] = jax.block_until_ready(state)
+            elapsed[cache] += time.perf_counter() - begin
+    print(f"GROOVE, {agents} agents, lifetime {lifetime} updates, steps {warm}..{warm + timed - 1}")
+    print("| antagonist | meta-steps/s | antagonists trained | replayed share | speed-up |")
+    print("|---|---|---|---|---|")
+    for cache, loop in loops.items():
+        after = loop.source.stats(states[cache].curriculum)
+        trained = after["antagonists_trained"] - before[cache]["antagonists_trained"]
+        print(
+            f"| {'cached per level' if cache else 'recomputed per score'} | "
+            f"{timed / elapsed[cache]:.3f} | {trained} | {after['replay_share']:.0%} | "
+            f"{elapsed[False] / elapsed[cache]:.2f}x |",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--agents", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=64, help="rule GRU units (paper: 256)")
     parser.add_argument("--steps", type=int, default=10, help="timed meta-steps")
+    parser.add_argument("--groove", action="store_true", help="GROOVE: cached vs recomputed")
+    parser.add_argument("--lifetime", type=int, default=50, help="--groove: updates per life")
+    parser.add_argument("--warm", type=int, default=20, help="--groove: untimed first steps")
     args = parser.parse_args()
     print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
+    if args.groove:
+        measure_groove(args.agents[0], args.lifetime, args.warm, args.steps)
+        return
     print("| agents x envs | meta-steps/s | env steps/s | compile s | A2C steps/s | ratio |")
     print("|---|---|---|---|---|---|")
     for agents in args.agents:

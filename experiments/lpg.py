@@ -167,6 +167,14 @@ class MetaTrainArgs(OuterLoopArgs):
             cfg.fail(
                 self, "lifetimes", "must be LO HI updates with 1 <= LO <= HI", "pass e.g. 10 250"
             )
+        if self.method == "talpg" and hi > self.agent.rule.max_lifetime:
+            cfg.fail(
+                self,
+                "lifetimes",
+                f"reaches {hi} updates, more than the rule's max_lifetime "
+                f"{self.agent.rule.max_lifetime} (log N is normalised by it)",
+                "pass a shorter HI, or raise --agent.rule.max-lifetime",
+            )
         if self.method == "talpg" and self.curriculum != "uniform":
             cfg.fail(
                 self,
@@ -230,6 +238,10 @@ class MetaEvalArgs:
     PPO at the same budget (--transfer-timesteps)."""
     transfer_timesteps: int = 100_000
     """Env steps per run on --envs."""
+    lifetimes: tuple[int, ...] = ()
+    """Also train the rule and A2C for each of these lifetimes (updates) on the held-out
+    levels, with the rule agents' policy entropy and mean pi_hat^2 over the lifetime's
+    tenths (a TA-LPG rule reads n/N and log N: what it does with them)."""
     seeds: int = 4
     """Agents per level and method (per env on --envs)."""
     out_dir: str = "runs"
@@ -242,6 +254,14 @@ class MetaEvalArgs:
     def validate(self) -> None:
         cfg.check_types(self)
         cfg.check_positive(self, "seeds", "transfer_timesteps")
+        bad = [n for n in self.lifetimes if n < 10]
+        if bad:
+            cfg.fail(
+                self,
+                "lifetimes",
+                f"has {bad[0]} updates: the profile over tenths needs at least 10",
+                "pass lifetimes of 10 updates or more",
+            )
 
 
 # --- evaluation on levels ---------------------------------------------------------------------
@@ -262,6 +282,32 @@ class LevelEvaluator:
 
     def __call__(self, hparams: Any, levels: Any) -> np.ndarray:
         return np.asarray(self._run(hparams, levels, self.keys))
+
+
+def lifetime_profile(config: LPGAgentConfig, space: Any, hparams: Any, levels: Any, seeds: int):
+    """Fresh agents of `config` trained by the rule in `hparams` on each of `levels`, `seeds`
+    each: their policy entropy and mean pi_hat^2 averaged over each tenth of the lifetime,
+    over levels and seeds (`[10]` each)."""
+    from rljax.meta.inner import task_env, train_on_task
+
+    learner = make_learner(config)
+    env = learner.vectorise(task_env(space), config.num_envs)
+    keys = jax.random.split(jax.random.PRNGKey(4242), seeds)
+
+    def one(level, key):
+        _, metrics = train_on_task(
+            learner, space, env, config.num_envs, hparams, level, key, learner.num_updates
+        )
+        return metrics.entropy, metrics.pi_hat_square
+
+    run = jax.jit(jax.vmap(jax.vmap(one, in_axes=(None, 0)), in_axes=(0, None)))
+    entropy, pi_hat_square = (np.asarray(x) for x in run(levels, keys))  # [L, S, updates]
+
+    def tenths(x: np.ndarray) -> np.ndarray:
+        n = x.shape[-1] // 10 * 10
+        return x[..., :n].reshape(*x.shape[:-1], 10, -1).mean(axis=(0, 1, 3))
+
+    return tenths(entropy), tenths(pi_hat_square)
 
 
 def fractions(returns: np.ndarray, optimal: np.ndarray) -> tuple[np.ndarray, float]:
@@ -456,6 +502,13 @@ def _plot_curve(evaluations: list[dict], baselines: dict, path: Path, args: Meta
 def meta_eval(args: MetaEvalArgs) -> Path:
     enable_compilation_cache(args.compilation_cache)
     rule, rule_params = load_rule_params(args.rule_params)
+    too_long = [n for n in args.lifetimes if rule.temporally_aware and n > rule.max_lifetime]
+    if too_long:
+        raise cfg.ConfigError(
+            f"MetaEvalArgs.lifetimes has {too_long[0]} updates, more than the rule's "
+            f"max_lifetime {rule.max_lifetime}. Fix: pass lifetimes up to {rule.max_lifetime} "
+            "(CLI flag --lifetimes)."
+        )
     agent = args.agent.replace(env=f"Gridworld-{args.task_space.observation}", rule=rule)
     critic = _critic(agent)
     space = make_task_space(args.task_space)
@@ -477,6 +530,9 @@ def meta_eval(args: MetaEvalArgs) -> Path:
         [f"mean (optimal >= {MIN_OPTIMAL})", "", *(f"{r[1]:.3f}" for r in results.values())]
     )
     transfer = [_transfer(args, env, rule, rule_params) for env in args.envs]
+    per_lifetime = [
+        _at_lifetime(args, agent, space, rule_params, levels, optimal, n) for n in args.lifetimes
+    ]
     with open(run_dir / "results.csv", "w", newline="") as f:
         csv.writer(f).writerows(rows)
     lines = [
@@ -489,6 +545,18 @@ def meta_eval(args: MetaEvalArgs) -> Path:
         "|" + "---|" * len(rows[0]),
         *("| " + " | ".join(r) + " |" for r in rows[1:]),
     ]
+    if per_lifetime:
+        lines += [
+            "",
+            f"Other lifetimes (updates; trained at {agent.num_updates}): mean return / optimal, "
+            "and the rule agents' policy entropy and mean pi_hat^2 in the first, middle and "
+            "last tenth of the lifetime:",
+            "",
+            "| lifetime | learned rule | a2c | entropy 1st / 5th / 10th | pi_hat^2 1st / 5th / "
+            "10th |",
+            "|---|---|---|---|---|",
+            *per_lifetime,
+        ]
     if transfer:
         lines += ["", f"Other envs, final evaluation return ({args.seeds} seeds, mean +- std):", ""]
         lines += ["| env | learned rule | a2c | ppo |", "|---|---|---|---|", *transfer]
@@ -496,6 +564,28 @@ def meta_eval(args: MetaEvalArgs) -> Path:
     print("\n".join(lines))
     print(f"run folder: {run_dir}")
     return run_dir
+
+
+def _at_lifetime(
+    args: MetaEvalArgs,
+    agent: LPGAgentConfig,
+    space: Any,
+    rule_params: Any,
+    levels: Any,
+    optimal: np.ndarray,
+    lifetime: int,
+) -> str:
+    """The rule and A2C trained for `lifetime` updates on the held-out levels: one markdown
+    row (mean return / optimal, and the rule's entropy and pi_hat^2 profile)."""
+    steps = lifetime * agent.num_envs * agent.num_steps
+    config = agent.replace(total_timesteps=steps)
+    critic = _critic(config)
+    hparams = config.hparams(rule_params)
+    rule = fractions(LevelEvaluator(config, space, args.seeds)(hparams, levels), optimal)[1]
+    a2c = fractions(LevelEvaluator(critic, space, args.seeds)(critic.hparams(), levels), optimal)[1]
+    entropy, pi_hat = lifetime_profile(config, space, hparams, levels, args.seeds)
+    cell = lambda x: " / ".join(f"{x[i]:.3g}" for i in (0, 4, 9))
+    return f"| {lifetime} | {rule:.3f} | {a2c:.3f} | {cell(entropy)} | {cell(pi_hat)} |"
 
 
 def _transfer(args: MetaEvalArgs, env: str, rule: LPGRuleConfig, rule_params: Any) -> str:

@@ -172,6 +172,24 @@ def test_talpg_cli_meta_trains_and_refuses_a_curriculum(tmp_path, capsys):
     assert 1 <= line["mean_lifetime"] <= 4
     saved = json.loads((run / "rule_params.json").read_text())
     assert saved["rule"]["temporally_aware"] is True
+    # meta-eval at other lifetimes: the rule and A2C, with the rule's profile over tenths.
+    small = ["--agent.num-envs", "2", "--agent.num-steps", "5", "--agent.total-timesteps", "20"]
+    assert lpg.main([
+        "meta-eval", "--rule-params", str(run / "rule_params.npz"), "--seeds", "1",
+        "--task-space.num-heldout-sampled", "2", "--lifetimes", "10", "--out-dir",
+        str(tmp_path / "eval"), "--no-progress", *small,
+    ]) == 0  # fmt: skip
+    (folder,) = (tmp_path / "eval").iterdir()
+    row = next(
+        x for x in (folder / "results.md").read_text().splitlines() if x.startswith("| 10 |")
+    )
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert len(cells) == 5 and all(len(c.split(" / ")) == 3 for c in cells[3:]), row
+    # The rule's entropy starts at log 5 (5 actions, a near-uniform first policy).
+    assert abs(float(cells[3].split(" / ")[0]) - np.log(5)) < 0.05, row
+    capsys.readouterr()
+    assert lpg.main(["meta-eval", "--rule-params", "x.npz", "--lifetimes", "5"]) == 2
+    assert "--lifetimes" in capsys.readouterr().err
     # A finished run can be extended with --resume: its length is not in the fingerprint.
     assert "num_generations" not in lpg.MetaTrainArgs(method="talpg").loop().fingerprint()["es"]
     assert lpg.main([*flags, "--curriculum", "groove"]) == 2

@@ -206,7 +206,7 @@ class ESConfig:
                 self,
                 "fitness_shaping",
                 "ranks each member against its antithetic mirror, but antithetic is off",
-                "pass --antithetic with a strategy that supports it (Open_ES), or another shaping",
+                "turn antithetic sampling on (Open_ES supports it), or pick another shaping",
             )
         if self.pop_batch_size and self.population_size % self.pop_batch_size:
             cfg.fail(
@@ -415,7 +415,8 @@ class MetaTrainer:
         if not config.antithetic:
             raise ConfigError(
                 "TaskDistribution.pairs=True puts each antithetic pair on one task, but "
-                "ESConfig.antithetic is off. Fix: pass --es.antithetic (Open_ES), or pairs=False."
+                "ESConfig.antithetic is off. Fix: turn antithetic sampling on (Open_ES), or "
+                "pass pairs=False."
             )
         if distribution.tasks_per_generation != config.population_size // 2:
             raise ConfigError(
