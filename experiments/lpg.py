@@ -130,7 +130,7 @@ def _critic(agent: LPGAgentConfig) -> A2CConfig:
 
 @dataclass(frozen=True)
 class MetaTrainArgs(OuterLoopArgs):
-    """Meta-train an LPG rule by meta-gradient over a population of gridworld agents."""
+    """Meta-train an LPG rule over gridworld agents: by meta-gradient (LPG) or by ES (TA-LPG)."""
 
     method: Annotated[str, cfg.choices(METHODS)] = "lpg"
     """lpg (meta-gradient, --meta.*) or talpg (a temporally-aware rule by ES, --es.*)."""

@@ -271,7 +271,7 @@ class SampledTaskProgram:
         num_updates = self.learner.num_updates
         self.env_steps_per_run = num_updates * self.learner.steps_per_update
         hparams = config.hparams()
-        self._check_lifetimes(hparams, num_updates)
+        self._check_lifetimes(num_updates)
         eval_key = jax.random.PRNGKey(config.eval_seed)
 
         def member(
@@ -354,7 +354,7 @@ class SampledTaskProgram:
     def _check_shapes(self) -> None:
         check_learner_fits(self.learner, self.space, "TaskDistribution.learner.env")
 
-    def _check_lifetimes(self, hparams: Any, num_updates: int) -> None:
+    def _check_lifetimes(self, num_updates: int) -> None:
         if self.distribution.lifetimes is None:
             return
         if self.distribution.lifetimes[1] > num_updates:
