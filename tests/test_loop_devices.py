@@ -174,3 +174,36 @@ def test_lpg_meta_gradient_agents_split_over_2_devices_equal_one_device(tmp_path
         np.testing.assert_allclose(a["meta_loss"], b["meta_loss"], rtol=1e-5, atol=1e-6)
     for name, leaf in rules[1].items():
         np.testing.assert_allclose(rules[2][name], leaf, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_talpg_population_split_over_2_devices_equals_one_device(tmp_path):
+    """`experiments.lpg meta-train --method talpg`: 4 ES members (2 antithetic pairs, one
+    level and lifetime each) on 2 forced CPU devices against one device: the same fitness
+    and evolved rule, bitwise (each member's run is computed whole on one device)."""
+    cache = tmp_path / "cache"
+    args = [
+        "meta-train", "--method", "talpg", "--es.population-size", "4", "--lifetimes", "1", "4",
+        "--agent.num-envs", "2", "--agent.num-steps", "5", "--agent.total-timesteps", "20",
+        "--agent.rule.hidden-size", "16", "--es.num-generations", "2", "--eval-every", "0",
+        "--eval-seeds", "1", "--task-space.num-heldout-sampled", "2", "--no-progress",
+    ]  # fmt: skip
+    runs = {
+        devices: _launch("lpg", [*args, "--out-dir", str(tmp_path / str(devices))], cache, devices)
+        for devices in (2, 1)
+    }
+    outputs = {devices: _finish(proc) for devices, proc in runs.items()}
+    assert "population 4 on 2 devices" in outputs[2] and "population 4 in" in outputs[1]
+    lines, rules = {}, {}
+    for devices in (1, 2):
+        (run_dir,) = (tmp_path / str(devices)).glob("lpg-meta-train-*")
+        lines[devices] = [
+            json.loads(line) for line in (run_dir / "generations.jsonl").read_text().splitlines()
+        ]
+        with np.load(run_dir / "rule_params.npz") as data:
+            rules[devices] = {k: data[k] for k in data.files}
+    assert [line["fitness_mean"] for line in lines[2]] == [
+        line["fitness_mean"] for line in lines[1]
+    ]
+    for name, leaf in rules[1].items():
+        np.testing.assert_array_equal(rules[2][name], leaf, err_msg=name)
