@@ -140,6 +140,7 @@ def test_antithetic_pairs_share_a_level_and_lifetime_and_pairs_differ(count_comp
         ),
         (lambda: TaskDistribution(AGENT, SPACE, 2, lifetimes=(5, 2)), r"lifetimes=\(5, 2\)"),
         (lambda: ES.replace(antithetic=False), "antithetic is off"),
+        (lambda: ES.replace(strategy="SV_Open_ES"), "SV_Open_ES does not draw as mirrors"),
     ],
 )
 def test_bad_ta_lpg_settings_are_refused_before_compiling(build, message, count_compilations):

@@ -96,6 +96,10 @@ FITNESS_SHAPING: dict[str, Callable | None] = {
 (CMA-ES, SNES, ...), which keep their own recombination weights. `pairwise`: TA-LPG's 0/1
 rank inside each antithetic pair (needs antithetic sampling)."""
 
+PAIRED_STRATEGIES = ("Open_ES", "EvoTF_ES")
+"""Strategies whose antithetic population is `[mean + sigma z, mean - sigma z]` (member i's
+mirror is i + P/2), as `pairwise` assumes (SV_Open_ES mirrors within sub-populations)."""
+
 # Key streams apart from the generations' (which use the generation number, from 0).
 _INIT_STREAM, _REFERENCE_STREAM = 2**31 - 1, 2**31 - 2
 
@@ -200,6 +204,13 @@ class ESConfig:
                 "fitness_shaping",
                 f"would replace the rank weights {name} recombines with",
                 "pass auto for this strategy",
+            )
+        if self.fitness_shaping == "pairwise" and name not in PAIRED_STRATEGIES:
+            cfg.fail(
+                self,
+                "fitness_shaping",
+                f"ranks member i against member i + P/2, which {name} does not draw as mirrors",
+                f"use pairwise with {' or '.join(PAIRED_STRATEGIES)}, or pick another shaping",
             )
         if self.fitness_shaping == "pairwise" and not self.antithetic:
             cfg.fail(
