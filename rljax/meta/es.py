@@ -420,7 +420,7 @@ class MetaTrainer:
 
     @staticmethod
     def _check_distribution(distribution: TaskDistribution, config: ESConfig) -> None:
-        distribution.check_lifetime_hparam()
+        distribution.check_lifetimes()
         if not distribution.pairs:
             return
         if not config.antithetic:

@@ -84,9 +84,10 @@ class TaskDistribution:
                     "with 1 <= lo <= hi. Fix: pass e.g. (10, 250)."
                 )
 
-    def check_lifetime_hparam(self) -> None:
+    def check_lifetimes(self) -> None:
         """With `lifetimes`, the learner's hparams must hold a traced `lifetime` (checked by
-        tracing its `hparams()`, compiling nothing)."""
+        tracing its `hparams()`, compiling nothing), and its config must make at least `hi`
+        updates where it says how many (`num_updates`; else `SampledTaskProgram` checks)."""
         if self.lifetimes is None:
             return
         hparams = jax.eval_shape(self.learner.hparams)
@@ -96,6 +97,9 @@ class TaskDistribution:
                 f"hyperparameters hold a traced lifetime, and {type(hparams).__name__} has "
                 "none. Fix: pass lifetimes=None, or use a learner with one (LPGAgentConfig)."
             )
+        num_updates = getattr(self.learner, "num_updates", None)
+        if isinstance(num_updates, int):
+            _refuse_short_runs(self.lifetimes, num_updates, self.learner.num_envs * self.learner.num_steps)
 
     def space(self) -> Any:
         try:
@@ -260,7 +264,7 @@ class SampledTaskProgram:
         config = distribution.learner
         self.config = config
         self.distribution = distribution
-        distribution.check_lifetime_hparam()
+        distribution.check_lifetimes()
         self.space = distribution.space()
         self.learner = (learner or make_learner)(config)
         self.num_tasks = distribution.tasks_per_generation
@@ -355,15 +359,18 @@ class SampledTaskProgram:
         check_learner_fits(self.learner, self.space, "TaskDistribution.learner.env")
 
     def _check_lifetimes(self, num_updates: int) -> None:
-        if self.distribution.lifetimes is None:
-            return
-        if self.distribution.lifetimes[1] > num_updates:
-            raise ConfigError(
-                f"TaskDistribution.lifetimes={self.distribution.lifetimes!r} reaches "
-                f"{self.distribution.lifetimes[1]} updates, but the learner config makes "
-                f"{num_updates} per run. Fix: raise the learner's total_timesteps to at least "
-                f"{self.distribution.lifetimes[1]} x {self.learner.steps_per_update} env steps."
-            )
+        if self.distribution.lifetimes is not None:
+            _refuse_short_runs(self.distribution.lifetimes, num_updates, self.learner.steps_per_update)
+
+
+def _refuse_short_runs(lifetimes: tuple[int, int], num_updates: int, steps_per_update: int) -> None:
+    """Refuse lifetimes longer than the `num_updates` every run scans."""
+    if lifetimes[1] > num_updates:
+        raise ConfigError(
+            f"TaskDistribution.lifetimes={lifetimes!r} reaches {lifetimes[1]} updates, but the "
+            f"learner config makes {num_updates} per run. Fix: raise the learner's "
+            f"total_timesteps to at least {lifetimes[1]} x {steps_per_update} env steps."
+        )
 
 
 def check_learner_fits(learner: Any, space: Any, field: str) -> None:
