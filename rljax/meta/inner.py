@@ -99,7 +99,9 @@ class TaskDistribution:
             )
         num_updates = getattr(self.learner, "num_updates", None)
         if isinstance(num_updates, int):
-            _refuse_short_runs(self.lifetimes, num_updates, self.learner.num_envs * self.learner.num_steps)
+            _refuse_short_runs(
+                self.lifetimes, num_updates, self.learner.num_envs * self.learner.num_steps
+            )
 
     def space(self) -> Any:
         try:
@@ -360,7 +362,9 @@ class SampledTaskProgram:
 
     def _check_lifetimes(self, num_updates: int) -> None:
         if self.distribution.lifetimes is not None:
-            _refuse_short_runs(self.distribution.lifetimes, num_updates, self.learner.steps_per_update)
+            _refuse_short_runs(
+                self.distribution.lifetimes, num_updates, self.learner.steps_per_update
+            )
 
 
 def _refuse_short_runs(lifetimes: tuple[int, int], num_updates: int, steps_per_update: int) -> None:
