@@ -548,7 +548,7 @@ def meta_eval(args: MetaEvalArgs) -> Path:
     if per_lifetime:
         lines += [
             "",
-            f"Other lifetimes (updates; trained at {agent.num_updates}): mean return / optimal, "
+            f"Other lifetimes (updates; the table above: {agent.num_updates}): return / optimal, "
             "and the rule agents' policy entropy and mean pi_hat^2 in the first, middle and "
             "last tenth of the lifetime:",
             "",
