@@ -27,7 +27,10 @@ Tasks come in one of two ways:
   (`rljax.meta.inner.SampledTaskProgram`), and every member trains `num_seeds` runs on each,
   every env of a run on that run's task. The fitness is the mean over the drawn tasks (not
   normalised by default: the tasks change every generation; `normalize="initial"` divides by
-  one reference return of the initial solution over tasks drawn once).
+  one reference return of the initial solution over tasks drawn once). TA-LPG's variant
+  (Jackson et al. 2024, section 4): `TaskDistribution(..., lifetimes=(lo, hi), pairs=True)`
+  with `fitness_shaping="pairwise"`: each antithetic pair trains on its own task for its own
+  sampled lifetime, and a member is ranked only against its mirror.
 
 The learner is any meta-parameterised learner: the algorithm class is looked up from the
 config's type (`rljax.learner.make_learner`: PPO, RecurrentPPO) or given as `learner`.
