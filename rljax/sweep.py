@@ -81,7 +81,9 @@ def check_sweepable(config: Any, field: str, values: Sequence[Any] = ()) -> None
             f"coefficients: {allowed}."
         )
     if field not in sweepable:
-        shown = ",".join(str(v) for v in values) or "..."
+        # (values as typed; one quoted where it holds a newline or other unprintable text)
+        shown = ",".join(str(v) if str(v).isprintable() else repr(str(v)) for v in values)
+        shown = shown or "..."
         raise ConfigError(
             f"{name}.{field}={shown} cannot be swept: {field} is static (it changes shapes or "
             f"the compiled program, so its values cannot share one vmapped batch). Fix: sweep "

@@ -5,7 +5,7 @@ another exception (a TypeError from a comparison, an XLA error, a KeyError)."""
 import dataclasses
 import re
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import rljax
@@ -113,6 +113,7 @@ AXIS_TEXT = st.one_of(
 
 
 @given(text=AXIS_TEXT, algo=st.sampled_from([rljax.PPOConfig, rljax.DQNConfig, rljax.PQNConfig]))
+@example(text="num-envs=0\n0", algo=rljax.PPOConfig)  # (a static field's value with a newline)
 @settings(max_examples=300, deadline=None)
 def test_a_sweep_axis_parses_or_is_refused_with_one_line(text, algo):
     """`--sweep FIELD=V1,V2` (`rljax.sweep.parse_axis`): a traced field's values, each a
