@@ -43,7 +43,7 @@ from rljax.config import ConfigError
 from rljax.curricula.runner import UED, UEDConfig
 from rljax.curricula.source import SourceHParams, SourceTaskConfig
 from rljax.evaluation import EvalResult
-from rljax.experiment import enable_compilation_cache
+from rljax.experiment import default_compilation_cache, enable_compilation_cache
 from rljax.presets import preset
 from rljax.results import RunWriter, new_run_dir, write_json
 
@@ -80,8 +80,8 @@ class MBTLConfig:
     seed: int = 0
     out_dir: str = "runs"
     progress: bool = True
-    compilation_cache: str = ""
-    """Folder of JAX's persistent compilation cache ('' disables)."""
+    compilation_cache: str = default_compilation_cache()
+    """Folder of JAX's persistent compilation cache ('' disables); env RLJAX_COMPILATION_CACHE."""
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
@@ -194,8 +194,7 @@ def plot(run_dir: Any, config: MBTLConfig, curves: transfer.Curves, matrix: np.n
 
 def run(config: MBTLConfig) -> dict[str, Any]:
     """The experiment (see the module docstring); returns mbtl.json's content."""
-    if config.compilation_cache:
-        enable_compilation_cache(config.compilation_cache)
+    enable_compilation_cache(config.compilation_cache)
     run_dir = new_run_dir(config.out_dir, f"mbtl-{config.env}-{config.parameter}")
     algo = UED(config.ued_config())
     writer = RunWriter(run_dir, algo.steps_per_update)

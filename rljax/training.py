@@ -96,14 +96,29 @@ def run_chunk(
     (`[chunk_size, quantities]` after the scan; True for masked updates).
     """
 
+    # The masked branch returns zero metrics shaped like the update's. `cond` traces its true
+    # branch first, so the update is traced once and the masked branch reads the metrics'
+    # shapes off that trace (`jax.eval_shape` there would trace the whole update again: a
+    # second Python trace of the algorithm, e.g. 0.2 s of PPO's 0.4 s chunk trace).
+    traced: list[Any] = []
+
+    def shape_of(x):  # what `jax.eval_shape` says of a traced value
+        aval = jax.typeof(x)
+        return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
+
+    def update(s):
+        out = algo.update(s)
+        traced.append(jax.tree.map(shape_of, out[1]))
+        return out
+
+    def masked(s):
+        shapes = traced[-1] if traced else jax.eval_shape(algo.update, s)[1]
+        return s, jax.tree.map(jnp.zeros_like, shapes)
+
     def step(state, i):
         valid = i < num_valid
-        state, metrics = jax.lax.cond(
-            valid,
-            algo.update,
-            lambda s: (s, jax.tree.map(jnp.zeros_like, jax.eval_shape(algo.update, s)[1])),
-            state,
-        )
+        traced.clear()  # (only this trace's shapes, should `scan` trace `step` again)
+        state, metrics = jax.lax.cond(valid, update, masked, state)
         if not check_finite:
             return state, metrics
         return state, (metrics, finite_flags(metrics, state, algo) | ~valid)
@@ -326,9 +341,10 @@ def run(
             "resume from a checkpoint saved by `run` with the same chunk_size"
         )
     devices = memory.devices_of(keys if state is None else state)
+    # One jitted init: the memory check's shapes come from the same trace that it compiles.
+    init = jax.jit(jax.vmap(algo.init))
     if state is None and options.check_memory:
-        abstract = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
-        memory.check_state_fits(abstract, devices)
+        memory.check_state_fits(init.eval_shape(keys, hparams), devices)
     chunk = compiled_chunk(algo, chunk_size, options.check_finite)
     progress = Progress(
         options.progress,
@@ -348,7 +364,7 @@ def run(
     timer = Throughput(num_runs * algo.steps_per_update)
     start = time.perf_counter()
     if state is None:
-        state = jax.jit(jax.vmap(algo.init))(keys, hparams)
+        state = init(keys, hparams)
     program = None  # the chunk program, compiled ahead of its first call
     first_update = updates_done
     collected: dict[str, list[np.ndarray]] = {}
@@ -360,7 +376,9 @@ def run(
                 # Compiled ahead of its first call, so its working memory is checked before
                 # it runs. (A state sharded over several devices is left to `jit`: its first
                 # chunk's outputs may be sharded unlike `init`'s, which jit recompiles for
-                # and an ahead-of-time program refuses.)
+                # and an ahead-of-time program refuses.) Compiling it on a second thread
+                # beside `init` showed no reliable gain on 2 shared cores (benchmarks/
+                # RESULTS.md, "First-run compile time").
                 program = chunk.lower(state, jnp.int32(chunk_size)).compile()
                 memory.check_program_fits(program, memory.tree_bytes(state), devices)
             program = program or chunk
