@@ -4,6 +4,12 @@ gradient updates and wall time.
 
     python benchmarks/ued_learning.py --total-timesteps 1000000 --seeds 3
     python benchmarks/ued_learning.py --methods dr accel --json out.json
+    python benchmarks/ued_learning.py --methods robust_plr accel --step-kind-seed None
+
+`--step-kind-seed` is `UEDConfig.step_kind_seed` (default 0: the seeds share each step's kind,
+so the vmapped batch runs only that kind; None: a coin per seed); per seed the script prints
+the fraction of replay and mutate steps and the mean level score, the curriculum statistics
+that must not depend on it.
 
 Per seed it also prints what tells a slow learner from a broken one: the held-out rate
 averaged over the last 10 evaluations (one evaluation is only 4 episodes a level, so an
@@ -60,6 +66,12 @@ def buffer_summary(algo, state, seed_index: int) -> dict | None:
     }
 
 
+def _fraction(metrics: dict, kind: str) -> list[float]:
+    """Per seed, the fraction of curriculum steps of one kind over the whole run."""
+    steps = sum(np.asarray(metrics[k]) for k in ("new_steps", "replay_steps", "mutate_steps"))
+    return (np.asarray(metrics[kind]).sum(axis=1) / steps.sum(axis=1)).tolist()
+
+
 def run_method(config: UEDConfig, seeds: list[int], chunk_size: int) -> dict:
     """Train `config` on every seed in one vmapped batch; the final held-out results."""
     algo = make_algorithm(config)
@@ -83,6 +95,11 @@ def run_method(config: UEDConfig, seeds: list[int], chunk_size: int) -> dict:
         "last10_per_seed": np.asarray(curve)[:, -10:].mean(axis=1).tolist(),
         "final_entropy_per_seed": np.asarray(result.metrics["entropy"])[:, -1].tolist(),
         "first_replay_update": [int(r.argmax()) if r.any() else -1 for r in replay],
+        "replay_fraction_per_seed": _fraction(result.metrics, "replay_steps"),
+        "mutate_fraction_per_seed": _fraction(result.metrics, "mutate_steps"),
+        "mean_score_per_seed": np.nanmean(
+            np.asarray(result.metrics["mean_score"]), axis=1
+        ).tolist(),
         "buffer": [buffer_summary(algo, result.state, i) for i in range(len(seeds))],
         "env_steps": int(result.metrics["total_env_steps"][0, -1]),
         "grad_updates": int(result.metrics["grad_updates"][0, -1]),
@@ -106,6 +123,13 @@ def main() -> None:
     parser.add_argument("--frame-stack", type=int, default=1, help="4 suits feedforward")
     parser.add_argument("--gru-size", type=int, default=128)
     parser.add_argument("--num-walls", type=int, default=25, help="DR generator's wall budget")
+    parser.add_argument(
+        "--step-kind-seed",
+        default="0",
+        help="UEDConfig.step_kind_seed: an int (the seeds share each step's kind) or None "
+        "(a coin per seed)",
+    )
+    parser.add_argument("--replay-prob", type=float, default=None, help="default: the papers'")
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     seeds = list(range(args.seeds))
@@ -124,6 +148,7 @@ def main() -> None:
         task_space=space,
         steps_per_eval=args.steps_per_eval,
         frame_stack=args.frame_stack,
+        step_kind_seed=None if args.step_kind_seed == "None" else int(args.step_kind_seed),
     )
     # The papers' replay probabilities: 0.5 for robust PLR (Jiang et al. 2021b, app.), 0.8
     # for ACCEL (Parker-Holder et al. 2022, app.).
@@ -131,7 +156,7 @@ def main() -> None:
     rows = []
     for method in args.methods:
         curriculum = curriculum_config(
-            method, capacity=args.capacity, replay_prob=replay.get(method, 0.8)
+            method, capacity=args.capacity, replay_prob=args.replay_prob or replay.get(method, 0.8)
         )
         config = base.replace(curriculum=curriculum)
         rows.append(run_method(config, seeds, args.chunk_size))
@@ -158,7 +183,10 @@ def main() -> None:
             line = (
                 f"{row['method']:<12}seed {i}: {now:.3f} / {row['last10_per_seed'][i]:.3f}, "
                 f"entropy {row['final_entropy_per_seed'][i]:.2f}, "
-                f"replay from {row['first_replay_update'][i]}"
+                f"replay from {row['first_replay_update'][i]}, "
+                f"replay {row['replay_fraction_per_seed'][i]:.3f} / mutate "
+                f"{row['mutate_fraction_per_seed'][i]:.3f} of steps, "
+                f"mean score {row['mean_score_per_seed'][i]:.4f}"
             )
             b = row["buffer"][i]
             if b is not None:

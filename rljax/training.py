@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rljax import config as cfg
-from rljax import memory
+from rljax import memory, run_batch
 from rljax.driver import (
     CheckpointPolicy,
     NanGuard,
@@ -130,9 +130,15 @@ def compiled_chunk(
     algo: Algorithm, chunk_size: int, check_finite: bool = False
 ) -> Callable[[Any, jax.Array], tuple[Any, Any]]:
     """Compiled `vmap(run_chunk)`: `(state [runs, ...], num_valid) -> (state, metrics)`
-    (`(state, (metrics, finite [runs, chunk_size, quantities]))` with `check_finite`)."""
+    (`(state, (metrics, finite [runs, chunk_size, quantities]))` with `check_finite`). The
+    runs axis is named `rljax.run_batch.RUNS`, so an algorithm's branches can stay real
+    branches where every run of the batch takes the same one (`rljax.run_batch`)."""
     return jax.jit(
-        jax.vmap(lambda s, n: run_chunk(algo, s, n, chunk_size, check_finite), in_axes=(0, None))
+        jax.vmap(
+            lambda s, n: run_chunk(algo, s, n, chunk_size, check_finite),
+            in_axes=(0, None),
+            axis_name=run_batch.RUNS,
+        )
     )
 
 

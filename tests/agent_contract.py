@@ -22,7 +22,7 @@ from flax import struct
 from gymnax.environments import spaces
 
 import rljax
-from rljax import training
+from rljax import run_batch, training
 from rljax.environment import register
 
 
@@ -139,8 +139,10 @@ def assert_vmap_equals_separate_runs(
     atol: float = 1e-6,
 ) -> None:
     """`vmap(train)` over seeds gives each seed's separate run (to float tolerance: batched
-    matmuls may sum in another order)."""
-    batched_state, batched_metrics = jax.jit(jax.vmap(functools.partial(rljax.train, algo)))(
+    matmuls may sum in another order). The batch is vmapped under `run_batch.RUNS`, as
+    `rljax.run` vmaps it, so branches that agree across runs stay real branches."""
+    batched_train = jax.vmap(functools.partial(rljax.train, algo), axis_name=run_batch.RUNS)
+    batched_state, batched_metrics = jax.jit(batched_train)(
         rljax.seed_keys(seeds), rljax.stack_hparams([hparams] * len(seeds))
     )
     for i, seed in enumerate(seeds):

@@ -188,6 +188,45 @@ def test_vmap_over_seeds_equals_separate_runs(cache):
     assert_vmap_equals_separate_runs(algo, algo.hparams(), seeds=(0, 1), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("step_kind_seed", [0, None])
+def test_seeds_share_step_kinds_and_a_batch_computes_only_the_gradient_steps_it_takes(
+    cache, step_kind_seed
+):
+    """Robust PLR over 3 vmapped seeds (`rljax.run`): with the shared step-kind coin every
+    seed takes the same kinds and the learner's gradient step is computed only on the steps
+    that train; with a coin per seed the kinds differ between seeds, and the gradient step
+    runs wherever some seed trains."""
+    algo = make_algorithm(TINY.replace(step_kind_seed=step_kind_seed))
+    calls = []
+    learn = algo.learner.learn
+
+    def counting_learn(learner, traj):
+        jax.debug.callback(lambda: calls.append(1))
+        return learn(learner, traj)
+
+    algo.learner.learn = counting_learn
+    seeds = [0, 1, 2]
+    result = rljax.run(
+        algo,
+        rljax.seed_keys(seeds),
+        rljax.stack_hparams([algo.hparams()] * len(seeds)),
+        chunk_size=algo.num_updates,
+        progress=False,
+    )
+    jax.effects_barrier()
+    replays = np.asarray(result.metrics["replay_steps"])  # [seeds, updates]
+    trained = np.asarray(result.metrics["grad_updates"])[:, -1]  # 1 epoch x 1 minibatch
+    steps = algo.num_updates * TINY.steps_per_eval
+    np.testing.assert_array_equal(trained, replays.sum(axis=1))
+    if step_kind_seed is None:
+        assert (replays != replays[0]).any(), "each seed flips its own coin"
+        assert len(calls) >= trained.max()
+    else:
+        assert (replays == replays[0]).all(), "the seeds share each step's kind"
+        assert 0 < trained[0] < steps, "new and replay steps mixed"
+        assert len(calls) == trained[0], "no gradient step computed on a step that skips it"
+
+
 def test_accel_mixes_step_kinds_and_counts_env_steps_apart_from_gradient_updates(cache):
     algo = make_algorithm(ACCEL)
     state, metrics = train_one(algo, algo.hparams(), 0)  # the program compiled just above

@@ -48,6 +48,7 @@ import numpy as np
 from flax import struct
 
 from rljax import config as cfg
+from rljax import run_batch
 from rljax.curricula import gmm
 from rljax.curricula.curriculum import (
     Curriculum,
@@ -310,7 +311,8 @@ class ALPGMM(Curriculum):
         )
         crossed = (episodes // c.fit_rate) > (state.episodes - count) // c.fit_rate
         refit = crossed & (episodes >= c.fit_rate)
-        return jax.lax.cond(refit, lambda s: self.fit(s, fit_key), lambda s: s, state)
+        # Runs of a vmapped batch refit at different steps; the fit runs when any does.
+        return run_batch.cond_if_any(refit, lambda s: self.fit(s, fit_key), lambda s: s, state)
 
     def fit(self, state: ALPGMMState, key: jax.Array) -> ALPGMMState:
         """Refit the mixture on the window (the last `fit_rate` [task, ALP] rows)."""

@@ -13,8 +13,11 @@ its own typed state, driven by a loop (`rljax.curricula.runner`):
 Every step is one of three kinds (`info.step_type`): NEW tasks from the task space, a REPLAY
 batch from a level buffer, or MUTATE (edited children of the last replay batch). A whole
 batch shares the kind, as in PLR, and the kind is a traced value that selects a
-`lax.switch` branch, so one compiled step serves them all. The loop, not the curriculum,
-counts env steps, gradient updates and steps of each kind, from `info`.
+`lax.switch` branch, so one compiled step serves them all. Where runs are vmapped together,
+the branches go through `rljax.run_batch`, which keeps them real branches when every run of
+the batch takes the same kind (the loop's shared step-kind coin makes that the rule). The
+loop, not the curriculum, counts env steps, gradient updates and steps of each kind, from
+`info`.
 
 The methods live one per file and register themselves by name with their config class:
 
@@ -116,6 +119,12 @@ class Curriculum:
     """Whether the method chooses tasks by their scores (then the loop refuses rollouts
     shorter than an episode unless `UEDConfig.partial_episodes`); DR does not."""
 
+    step_coin: ClassVar[bool] = False
+    """Whether the method draws each step's kind from a coin (PLR's replay-or-new) and its
+    `propose` takes `coin_key=`: the loop passes a key shared by every run of a vmapped batch
+    (`UEDConfig.step_kind_seed`), so the runs take the same kind and the batch computes only
+    that kind's branch (`rljax.run_batch`)."""
+
     score_function: ClassVar[str | None] = None
     """The score (`rljax.curricula.scores.SCORES`) the method itself is defined by, which a
     loop uses instead of its configured one (ALP-GMM: `return`); None: the loop's choice."""
@@ -140,7 +149,8 @@ class Curriculum:
 
     def propose(self, state: Any, key: jax.Array) -> tuple[Any, Any, ProposeInfo]:
         """The next batch of `num_levels` tasks (leaves `[num_levels, ...]`) and what to do
-        with them."""
+        with them. A method with `step_coin` also takes `coin_key=` (None: drawn from
+        `key`)."""
         raise NotImplementedError
 
     def observe(

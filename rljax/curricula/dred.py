@@ -55,6 +55,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rljax import config as cfg
+from rljax import run_batch
 from rljax.curricula import level_buffer
 from rljax.curricula.curriculum import (
     MUTATE,
@@ -384,7 +385,9 @@ class DRED(BufferedCurriculum):
             played = state.played.at[kept].set(True, mode="drop")
             return state.replace(buffer=buffer, value_loss=losses, played=played)
 
-        state = jax.lax.cond(info.step_type == MUTATE, offer, rescore, state)
+        state = run_batch.switch(
+            (info.step_type == MUTATE).astype(jnp.int32), [rescore, offer], state
+        )
         replayed = info.step_type == REPLAY
         easiness = jnp.where(score.valid, best - score.score, -jnp.inf)
         return state.replace(

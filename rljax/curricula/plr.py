@@ -14,8 +14,9 @@ level buffer holds tasks with scores (`rljax.curricula.level_buffer`). Each step
 
 Robust PLR trains only on curated (replayed) tasks; its theory needs the agent never to be
 updated on the generator's uncurated tasks. `BufferedCurriculum` is the machinery both share
-(and ACCEL, `rljax.curricula.accel`, extends): the coin, the `lax.switch` over step kinds
-and the rescore-or-offer `lax.cond`.
+(and ACCEL, `rljax.curricula.accel`, extends): the coin, the switch over step kinds and the
+rescore-or-offer switch, both through `rljax.run_batch` so that a vmapped batch of runs that
+agree on the step kind computes only that kind.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 from flax import struct
 
 from rljax import config as cfg
+from rljax import run_batch
 from rljax.curricula import level_buffer
 from rljax.curricula.curriculum import (
     NEW,
@@ -117,6 +119,7 @@ class BufferedCurriculum(Curriculum):
     (`train_on_new`) and may add step kinds (`choose_step`, `branches`)."""
 
     train_on_new: ClassVar[bool]
+    step_coin = True
 
     def __init__(self, config: PLRConfig, task_space: Any, num_levels: int):
         super().__init__(config, task_space, num_levels)
@@ -142,12 +145,14 @@ class BufferedCurriculum(Curriculum):
 
     # --- propose ------------------------------------------------------------------------------
 
-    def propose(self, state: PLRState, key: jax.Array) -> tuple[PLRState, Any, ProposeInfo]:
-        coin_key, branch_key = jax.random.split(key)
-        step_type = self.choose_step(state, coin_key)
-        # The branch draws its tasks inside the switch, so outside vmap (where a `switch`
-        # runs one branch) a replay step does not generate new tasks.
-        buffer, tasks, indices = jax.lax.switch(
+    def propose(
+        self, state: PLRState, key: jax.Array, coin_key: jax.Array | None = None
+    ) -> tuple[PLRState, Any, ProposeInfo]:
+        own_coin_key, branch_key = jax.random.split(key)
+        step_type = self.choose_step(state, own_coin_key if coin_key is None else coin_key)
+        # The branch draws its tasks inside the switch, so where the switch runs one branch
+        # (one run, or a batch of runs that agree) a replay step does not generate new tasks.
+        buffer, tasks, indices = run_batch.switch(
             step_type, self.branches(state, branch_key), state.buffer
         )
         return state.replace(buffer=buffer), tasks, self.info(step_type, indices, buffer)
@@ -226,7 +231,8 @@ class BufferedCurriculum(Curriculum):
             )
             return buffer
 
-        buffer = jax.lax.cond(info.step_type == REPLAY, rescore, offer, state.buffer)
+        replayed = (info.step_type == REPLAY).astype(jnp.int32)
+        buffer = run_batch.switch(replayed, [offer, rescore], state.buffer)
         return state.replace(buffer=buffer, mean_score=mean_valid_score(score))
 
     # --- reporting ----------------------------------------------------------------------------

@@ -14,7 +14,11 @@ Parker-Holder et al. 2022, "Evolving Curricula with Regret-Based Environment Des
      that finished;
   4. the learner learns from the trajectory only where the step trains (robust PLR and ACCEL
      never take a gradient step on NEW or MUTATE levels); a traced `lax.cond` between
-     `learner.learn` and `learner.skip`, so every step kind runs the same compiled program;
+     `learner.learn` and `learner.skip`, so every step kind runs the same compiled program.
+     Seeds trained together (a vmapped batch) share the step-kind coin
+     (`UEDConfig.step_kind_seed`) and branch through `rljax.run_batch`, so a batch whose
+     runs all skip the gradient step skips it for real instead of computing and discarding
+     it;
   5. `curriculum.observe` records the scores; the loop counts env steps and gradient updates
      apart.
 
@@ -40,6 +44,7 @@ import tyro
 from flax import struct
 
 from rljax import config as cfg
+from rljax import run_batch
 from rljax.agents.ppo import PPOConfig
 from rljax.agents.recurrent_ppo import RecurrentPPOConfig
 from rljax.config import ConfigError
@@ -147,6 +152,14 @@ class UEDConfig:
     frame_stack: int = 1
     """Observations stacked along channels as the policy's input (1: no stack; 4 suits the
     feed-forward learner on the maze)."""
+    step_kind_seed: int | None = 0
+    """The seed of the coin that picks each curriculum step's kind (PLR, robust PLR, ACCEL,
+    DRED: replay or new). The coin of step t is drawn from this seed and t alone, so every run
+    of a vmapped batch takes the same kind and the batch computes only that kind's branch:
+    no gradient step on robust PLR's and ACCEL's new and edited levels (`rljax.run_batch`).
+    Each run's curriculum is unchanged in distribution; runs with the same seed share their
+    sequence of kinds. None: each run draws its coin from its own key (the papers'
+    single-run code), and a vmapped batch computes every kind's branch and selects."""
 
     def __post_init__(self) -> None:
         cfg.check_types(self)
@@ -459,7 +472,15 @@ class UED(TaskPlay):
     def curriculum_step(self, state: UEDState) -> tuple[UEDState, StepRecord]:
         """Propose, play, score, learn where the step trains, observe."""
         key, propose_key, reset_key, collect_key = jax.random.split(state.key, 4)
-        cstate, tasks, info = self.curriculum.propose(state.curriculum, propose_key)
+        coin = {}
+        if getattr(self.curriculum, "step_coin", False) and self.config.step_kind_seed is not None:
+            step = state.counters.env_steps // (
+                self.config.learner.num_envs * self.config.learner.num_steps
+            )
+            coin["coin_key"] = jax.random.fold_in(
+                jax.random.PRNGKey(self.config.step_kind_seed), step
+            )
+        cstate, tasks, info = self.curriculum.propose(state.curriculum, propose_key, **coin)
         learner, traj = self.play(state.learner.replace(key=collect_key), tasks, reset_key)
         inputs = self.learner.score_inputs(learner, traj)
         successes = level_scores.episode_successes(
@@ -468,7 +489,7 @@ class UED(TaskPlay):
         inputs = inputs._replace(success=successes)
         score = self.score(inputs, info.max_returns)
         max_returns = level_scores.episode_returns(inputs.reward, inputs.done).max
-        learner, metrics = jax.lax.cond(
+        learner, metrics = run_batch.cond_if_any(
             info.train, self.learner.learn, self.learner.skip, learner, traj
         )
         cstate = self.curriculum.observe(cstate, tasks, info, score, max_returns)

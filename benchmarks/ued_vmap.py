@@ -1,0 +1,114 @@
+"""Seeds trained together: the UED loop's env steps/s over a vmapped batch of runs whose
+step-kind coin is shared (`UEDConfig.step_kind_seed`, the default) against one coin per run
+(`--step-kind-seed None`, the loop before `rljax.run_batch`: every branch of a vmapped batch
+computed and selected).
+
+    python benchmarks/ued_vmap.py [--seeds 4] [--methods robust_plr accel] [--updates 4]
+
+Each row times `rljax.training.compiled_chunk` (what `experiments.ued` runs: `--seeds` runs
+vmapped, `steps_per_eval` curriculum steps and one held-out evaluation per update) on the
+13x13 maze with the loop's default learner (recurrent PPO, 16 levels x 256 steps), compile
+excluded, best of `--repeats`, the two coin modes alternated. The buffer's `min_fill_ratio`
+is 0 by default (`--min-fill-ratio`), so replay starts on the second step and the timed steps
+have the run's steady mix of kinds (robust PLR: 80% replay; ACCEL: replay, then its edits)
+without a warm-up of thousands of new levels; the buffer keeps its capacity of 4000, so
+every buffer operation costs what it costs in a real run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import numpy as np
+
+import rljax
+from experiments.ued import make_algorithm
+from rljax.curricula.runner import UEDConfig, curriculum_config, maze_learner
+from rljax.training import compiled_chunk
+
+
+def _none_or_int(text: str) -> int | None:
+    return None if text == "None" else int(text)
+
+
+def build(method: str, seed_mode: int | None, args: argparse.Namespace):
+    learner = maze_learner(num_envs=args.num_levels)
+    curriculum = curriculum_config(method).replace(min_fill_ratio=args.min_fill_ratio)
+    config = UEDConfig(curriculum=curriculum, learner=learner, step_kind_seed=seed_mode)
+    algo = make_algorithm(config)
+    keys = rljax.seed_keys(list(range(args.seeds)))
+    hparams = rljax.stack_hparams([algo.hparams()] * args.seeds)
+    state = jax.jit(jax.vmap(algo.init))(keys, hparams)
+    chunk = compiled_chunk(algo, args.updates)
+    valid = np.int32(args.updates)
+    start = time.perf_counter()
+    state, _ = chunk(state, valid)  # compile + a first chunk (the buffer starts filling)
+    jax.block_until_ready(state)
+    compile_s = time.perf_counter() - start
+    env_steps = args.seeds * args.updates * config.steps_per_update
+    return chunk, state, compile_s, env_steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--methods", nargs="+", default=["robust_plr", "accel"])
+    parser.add_argument("--updates", type=int, default=2, help="updates per timed chunk")
+    parser.add_argument("--num-levels", type=int, default=16)
+    parser.add_argument("--min-fill-ratio", type=float, default=0.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        type=_none_or_int,
+        default=[None, 0],
+        help="step_kind_seed values to compare (None: a coin per run)",
+    )
+    args = parser.parse_args()
+    rows = []
+    for method in args.methods:
+        built = {mode: build(method, mode, args) for mode in args.modes}
+        best = {mode: float("inf") for mode in args.modes}
+        kinds = {}
+        for _ in range(args.repeats):
+            for mode, (chunk, state, _, _) in built.items():
+                start = time.perf_counter()
+                state, metrics = chunk(state, np.int32(args.updates))
+                jax.block_until_ready(state)
+                best[mode] = min(best[mode], time.perf_counter() - start)
+                built[mode] = (chunk, state, *built[mode][2:])
+                m = jax.tree.map(np.asarray, metrics)
+                kinds[mode] = (m.new_steps.sum(), m.replay_steps.sum(), m.mutate_steps.sum())
+        base = best[args.modes[0]]
+        for mode in args.modes:
+            env_steps = built[mode][3]
+            rows.append(
+                (
+                    method,
+                    mode,
+                    env_steps / best[mode],
+                    base / best[mode],
+                    built[mode][2],
+                    kinds[mode],
+                )
+            )
+    print(
+        f"\n{args.seeds} seeds vmapped, {args.num_levels} levels x 256 steps, "
+        f"{args.updates} updates per chunk, best of {args.repeats}\n"
+    )
+    print(
+        "| curriculum | step_kind_seed | env steps/s | speed-up | first chunk s (compile) "
+        "| kinds in the last chunk (new, replay, mutate), all seeds |"
+    )
+    print("|---|---|---|---|---|---|")
+    for method, mode, sps, ratio, compile_s, kinds in rows:
+        print(
+            f"| {method} | {mode} | {sps:,.0f} | {ratio:.2f}x | {compile_s:.1f} "
+            f"| {tuple(int(k) for k in kinds)} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
