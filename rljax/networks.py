@@ -1,6 +1,7 @@
 """Actor-critic networks: MLP torsos for vector observations, the MinAtar CNN for images,
-`GridCNN` for symbolic grid views (XLand-MiniGrid), and a GRU actor-critic for partially
-observed tasks (`RecurrentActorCritic`).
+`GridCNN` for symbolic grid views (XLand-MiniGrid), `MazeConv` (the UED papers' maze
+torso), and a GRU or LSTM actor-critic for partially observed tasks
+(`RecurrentActorCritic`).
 
 Initialisation follows the PPO implementation details of Engstrom et al. (2020) and Huang et
 al. (2022): orthogonal weights with gain sqrt(2) in the torso, 0.01 on the policy head and 1.0
@@ -19,6 +20,7 @@ Shapes: `obs` is `[..., *obs_shape]`; `apply` returns a distrax distribution wit
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import distrax
 import flax.linen as nn
@@ -146,13 +148,53 @@ def _patches_2x2(x: jnp.ndarray) -> jnp.ndarray:
     )
 
 
+class MazeConv(nn.Module):
+    """The maze torso of the UED papers' agent (PLR, Jiang et al. 2021, app. B.2; robust PLR,
+    Jiang et al. 2021b, app. C; ACCEL, Parker-Holder et al. 2022, app. B; JaxUED's
+    `examples/maze_plr.py`): `[..., V, V, C] -> [..., 16 (V - 2)^2 + 5]`.
+
+    The observation is the maze's (`envs.maze.env`): view planes, then the agent's absolute
+    direction as 4 constant one-hot planes. A 3x3 conv of 16 channels without padding over
+    the view planes (`[..., :C - 4]`), flattened, then relu; the direction, read as the
+    one-hot of the last 4 planes at view cell [0, 0], through a linear embedding of 5 units
+    (orthogonal init, gain sqrt 2, no activation); both concatenated. The conv keeps flax's
+    default init (LeCun normal, zero bias), as the papers' code does. For a 5x5 view:
+    `[..., 149]`. `check_maze_observation` says which shapes it takes.
+    """
+
+    channels: int = 16
+    direction_features: int = 5
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        view = nn.Conv(self.channels, (3, 3), padding="VALID")(x[..., :-4])
+        view = nn.relu(view.reshape((*view.shape[:-3], -1)))
+        direction = _dense(self.direction_features, np.sqrt(2))(x[..., 0, 0, -4:])
+        return jnp.concatenate([view, direction], axis=-1)
+
+
+def maze_observation_problem(obs_shape: Sequence[int]) -> str | None:
+    """Why `MazeConv` cannot take observations of `obs_shape`, or None if it can: it needs
+    `[V, V, C]` with V >= 3 (a 3x3 conv without padding) and C >= 5 (at least one view plane
+    and the 4 direction planes)."""
+    shape = tuple(obs_shape)
+    if len(shape) != 3 or shape[0] < 3 or shape[1] < 3 or shape[2] < 5:
+        return (
+            f"needs the maze's observation [V, V, C] (V >= 3; view planes, then the agent's "
+            f"direction as 4 one-hot planes, C >= 5), not {list(shape)}"
+        )
+    return None
+
+
 def _make_torso(torso: str, hidden_sizes: Sequence[int], activation: str) -> nn.Module:
-    """`minatar_cnn` for image observations, `grid_cnn` for symbolic grid views, else an MLP
-    of `hidden_sizes`."""
+    """`minatar_cnn` for image observations, `grid_cnn` for symbolic grid views,
+    `maze_conv` for the maze's view and direction, else an MLP of `hidden_sizes`."""
     if torso == "minatar_cnn":
         return MinAtarCNN()
     if torso == "grid_cnn":
         return GridCNN()
+    if torso == "maze_conv":
+        return MazeConv()
     return MLP(hidden_sizes, activation)
 
 
@@ -251,50 +293,213 @@ def _gru_step(cell: nn.GRUCell, hidden: jnp.ndarray, inputs: tuple[jnp.ndarray, 
     return cell(hidden, features)
 
 
-class RecurrentActorCritic(nn.Module):
-    """A GRU actor-critic: torso -> GRU (Cho et al. 2014) -> actor and critic heads.
+def _blocks(init, blocks: int):
+    """An initialiser of a `[..., blocks * F]` kernel as `blocks` independent `[..., F]`
+    draws of `init`, side by side: each LSTM gate's recurrent kernel orthogonal on its own."""
 
-    The torso (an MLP of `hidden_sizes`, or the MinAtar CNN for image observations such as
-    an egocentric view) embeds each observation; one GRU, shared by actor and critic, carries
-    what the episode has shown so far; each head is one hidden layer of `hidden_sizes[-1]`
-    units and its output layer, initialised like `ActorCritic`'s. The GRU's recurrent kernel
-    uses our LAPACK-free `orthogonal` (flax's default is the LAPACK one, see the module doc).
+    def block_init(key, shape, dtype=jnp.float32):
+        width = shape[-1] // blocks
+        keys = jax.random.split(key, blocks)
+        parts = [init(k, (*shape[:-1], width), dtype) for k in keys]
+        return jnp.concatenate(parts, axis=-1)
+
+    return block_init
+
+
+class LSTMCarry(NamedTuple):
+    """An LSTM's state: `cell` and `hidden`, each `[..., H]`; `hidden` is its output."""
+
+    cell: jnp.ndarray
+    hidden: jnp.ndarray
+
+
+def _lstm_step(carry: LSTMCarry, gates_in: jnp.ndarray, recurrent_kernel: jnp.ndarray):
+    """One LSTM step (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al.
+    2000) from the input's share of the gates `gates_in [..., 4H]` (input projection plus
+    bias, in the order input, forget, candidate, output)."""
+    return _lstm_gates(carry, gates_in, recurrent_kernel)[0]
+
+
+def _lstm_gates(carry: LSTMCarry, gates_in: jnp.ndarray, recurrent_kernel: jnp.ndarray):
+    """`_lstm_step` and what its gradient needs: the new carry, and the gate activations
+    `(i, f, g, o)` and `tanh(cell)`, each `[..., H]`."""
+    gates = gates_in + carry.hidden @ recurrent_kernel
+    i, f, g, o = jnp.split(gates, 4, axis=-1)
+    i, f, g, o = nn.sigmoid(i), nn.sigmoid(f), jnp.tanh(g), nn.sigmoid(o)
+    cell = f * carry.cell + i * g
+    tanh_cell = jnp.tanh(cell)
+    return LSTMCarry(cell, o * tanh_cell), (i, f, g, o, tanh_cell)
+
+
+def _lstm_scan(gates_in, recurrent_kernel, carry, first):
+    """The LSTM over a sequence: `gates_in [T, N, 4H]`, `first [T, N]` -> the carry after each
+    step (leaves `[T, N, H]`), the carry each step started from after its reset, and the gate
+    activations of each step."""
+
+    def step(carry: LSTMCarry, inputs):
+        step_gates, reset = inputs
+        carry = jax.tree.map(lambda v: jnp.where(reset[..., None], 0.0, v), carry)
+        new, activations = _lstm_gates(carry, step_gates, recurrent_kernel)
+        return new, (new, carry, activations)
+
+    return jax.lax.scan(step, carry, (gates_in, first))[1]
+
+
+@jax.custom_vjp
+def lstm_sequence(gates_in, recurrent_kernel, carry, first):
+    """`SequenceLSTM`'s recurrence with a hand-written gradient: `gates_in [T, N, 4H]`, the
+    recurrent kernel `[H, 4H]`, `carry` (an `LSTMCarry` of `[N, H]`), `first [T, N]` -> the
+    carry after each step (an `LSTMCarry` of `[T, N, H]`).
+
+    Autodiff of the scan would accumulate the recurrent kernel's gradient inside the reverse
+    loop, one `[H, N] @ [N, 4H]` matmul per step; here the reverse loop carries only the
+    state's cotangent (one `[N, 4H] @ [4H, H]` matmul per step) and the kernel's gradient is
+    one `[H, T N] @ [T N, 4H]` matmul after it. Same arithmetic, summed in another order
+    (float rounding only; checked against autodiff in tests/test_recurrent_ppo.py).
+    """
+    return _lstm_scan(gates_in, recurrent_kernel, carry, first)[0]
+
+
+def _lstm_sequence_fwd(gates_in, recurrent_kernel, carry, first):
+    carries, starts, activations = _lstm_scan(gates_in, recurrent_kernel, carry, first)
+    return carries, (recurrent_kernel, starts, activations, first)
+
+
+def _lstm_sequence_bwd(residuals, cotangent):
+    recurrent_kernel, starts, (i, f, g, o, tanh_cell), first = residuals
+
+    def step(later: LSTMCarry, inputs):
+        d_out, start, i, f, g, o, tanh_cell, reset = inputs
+        d_hidden = d_out.hidden + later.hidden
+        d_cell = d_out.cell + later.cell + d_hidden * o * (1.0 - tanh_cell * tanh_cell)
+        d_gates = jnp.concatenate(
+            [
+                d_cell * g * i * (1.0 - i),
+                d_cell * start.cell * f * (1.0 - f),
+                d_cell * i * (1.0 - g * g),
+                d_hidden * tanh_cell * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        earlier = LSTMCarry(d_cell * f, d_gates @ recurrent_kernel.T)
+        earlier = jax.tree.map(lambda v: jnp.where(reset[..., None], 0.0, v), earlier)
+        return earlier, d_gates
+
+    zeros = jax.tree.map(lambda x: jnp.zeros_like(x[0]), cotangent)
+    inputs = (cotangent, starts, i, f, g, o, tanh_cell, first)
+    d_carry, d_gates = jax.lax.scan(step, zeros, inputs, reverse=True)
+    d_kernel = jnp.einsum("tnh,tng->hg", starts.hidden, d_gates)
+    return d_gates, d_kernel, d_carry, np.zeros(first.shape, jax.dtypes.float0)
+
+
+lstm_sequence.defvjp(_lstm_sequence_fwd, _lstm_sequence_bwd)
+
+
+class SequenceLSTM(nn.Module):
+    """An LSTM run over a whole sequence with resets: `carry` (an `LSTMCarry` of `[N, H]`),
+    `x [T, N, F]`, `first [T, N]` -> the carry after each step, an `LSTMCarry` of
+    `[T, N, H]`; the state is zeroed before step `t` wherever `first[t]`. With
+    `next_x [T, N, F]` it also returns one more step from each of those carries without a
+    reset, fed `next_x[t]` (the truncation bootstrap's input).
+
+    The cell is flax's `LSTMCell`'s arithmetic (gates i, f, g, o; sigmoid gates, tanh) with
+    its kernels fused: one `[F, 4H]` input kernel applied to the whole sequence in one matmul
+    before the scan, and one `[H, 4H]` recurrent kernel inside it, so each step is one matmul
+    (and one in the gradient's reverse loop: `lstm_sequence`). Init as flax's: input kernel
+    LeCun normal, recurrent kernel orthogonal per gate (our LAPACK-free `orthogonal`), zero
+    bias.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(
+        self,
+        carry: LSTMCarry,
+        x: jnp.ndarray,
+        first: jnp.ndarray,
+        next_x: jnp.ndarray | None = None,
+    ):
+        gates = 4 * self.features
+        input_kernel = self.param(
+            "input_kernel", nn.initializers.lecun_normal(), (x.shape[-1], gates)
+        )
+        recurrent_kernel = self.param(
+            "recurrent_kernel", _blocks(orthogonal(), 4), (self.features, gates)
+        )
+        bias = self.param("bias", nn.initializers.zeros, (gates,))
+
+        carries = lstm_sequence(x @ input_kernel + bias, recurrent_kernel, LSTMCarry(*carry), first)
+        if next_x is None:
+            return carries
+        return carries, _lstm_step(carries, next_x @ input_kernel + bias, recurrent_kernel)
+
+
+CELLS = ("gru", "lstm")
+"""The recurrent cells of `RecurrentActorCritic`."""
+
+
+class RecurrentActorCritic(nn.Module):
+    """A recurrent actor-critic: torso -> GRU (Cho et al. 2014) or LSTM (Hochreiter &
+    Schmidhuber 1997) -> actor and critic heads.
+
+    The torso (an MLP of `hidden_sizes`, the MinAtar CNN for image observations such as an
+    egocentric view, or `MazeConv`, the UED papers' maze torso) embeds each observation; one
+    recurrent cell of `gru_size` units, shared by actor and critic, carries what the episode
+    has shown so far; each head is one hidden layer of `hidden_sizes[-1]` units and its output
+    layer, initialised like `ActorCritic`'s. The recurrent kernels use our LAPACK-free
+    `orthogonal` (flax's default is the LAPACK one, see the module doc). With
+    `torso="maze_conv"`, `cell="lstm"`, `gru_size=256`, `hidden_sizes=(32,)` and relu this is
+    the PLR/robust PLR/ACCEL papers' maze agent (JaxUED's `examples/maze_plr.py`).
 
     One call runs a whole sequence, `T` steps of `N` envs, as a `scan` over time, and resets
-    the hidden state inside that scan wherever `first` is set (where the previous step ended
-    an episode, `terminated | truncated`). The rollout calls it with `T = 1` step by step;
-    learning calls it once over the rollout from the hidden state the rollout started from,
-    and gets the same outputs (to float rounding).
+    the state inside that scan wherever `first` is set (where the previous step ended an
+    episode, `terminated | truncated`): both the LSTM's cell and hidden state. The rollout
+    calls it with `T = 1` step by step; learning calls it once over the rollout from the
+    carry the rollout started from, and gets the same outputs (to float rounding).
 
-    Shapes: `carry [N, gru_size]`, `obs [T, N, *obs_shape]`, `first [T, N]` bool. Returns
-    `hiddens [T, N, gru_size]` (the carry after each step; `hiddens[-1]` is the next carry),
-    `pi` with batch shape `[T, N]` and `value [T, N]`. With `next_obs [T, N, *obs_shape]` it
-    also returns `next_value [T, N]`: the value of `next_obs[t]` fed to the GRU after
-    `hiddens[t]` without a reset, i.e. V(s'_t) of the episode that step `t` belongs to, the
-    bootstrap for truncation (`rljax.returns.gae`).
+    Shapes: `carry` is the cell's state for `N` envs (`initial_carry(N)`): the GRU's
+    `[N, gru_size]`, the LSTM's `LSTMCarry` of two `[N, gru_size]`. `obs [T, N, *obs_shape]`,
+    `first [T, N]` bool. Returns `carries` (the carry after each step, leaves
+    `[T, N, gru_size]`; the last step's is the next carry), `pi` with batch shape `[T, N]`
+    and `value [T, N]`. With `next_obs [T, N, *obs_shape]` it also returns
+    `next_value [T, N]`: the value of `next_obs[t]` fed to the cell after step `t`'s carry
+    without a reset, i.e. V(s'_t) of the episode that step `t` belongs to, the bootstrap for
+    truncation (`rljax.returns.gae`).
     """
 
     action: SpaceSpec
     hidden_sizes: Sequence[int] = (128,)
     gru_size: int = 128
     activation: str = "tanh"
-    torso: str = "mlp"  # "mlp", "minatar_cnn" or "grid_cnn"
+    torso: str = "mlp"  # "mlp", "minatar_cnn", "grid_cnn" or "maze_conv"
     obs_ndim: int = 1
+    cell: str = "gru"  # "gru" or "lstm"
 
-    def initial_carry(self, num_envs: int) -> jnp.ndarray:
-        """The hidden state of a fresh episode, `[num_envs, gru_size]`."""
-        return jnp.zeros((num_envs, self.gru_size), jnp.float32)
+    def initial_carry(self, num_envs: int) -> Any:
+        """The state of a fresh episode in each of `num_envs` envs (zeros)."""
+        zeros = jnp.zeros((num_envs, self.gru_size), jnp.float32)
+        return LSTMCarry(zeros, zeros) if self.cell == "lstm" else zeros
+
+    @staticmethod
+    def last(carries: Any) -> Any:
+        """The carry after the last step of `carries` (leaves `[T, ...]` -> `[...]`)."""
+        return jax.tree.map(lambda x: x[-1], carries)
+
+    @staticmethod
+    def output(carries: Any) -> jnp.ndarray:
+        """What the heads read from a carry: the GRU's state, or the LSTM's hidden state."""
+        return carries.hidden if isinstance(carries, LSTMCarry) else carries
 
     @nn.compact
     def __call__(
         self,
-        carry: jnp.ndarray,
+        carry: Any,
         obs: jnp.ndarray,
         first: jnp.ndarray,
         next_obs: jnp.ndarray | None = None,
     ):
         torso = _make_torso(self.torso, self.hidden_sizes, self.activation)
-        cell = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())
         actor_head = MLP(self.hidden_sizes[-1:], self.activation)
         critic_head = MLP(self.hidden_sizes[-1:], self.activation)
         value_layer = _dense(1, 1.0)
@@ -305,12 +510,23 @@ class RecurrentActorCritic(nn.Module):
                 x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
             return torso(x)
 
-        scan = nn.scan(_gru_step, variable_broadcast="params", split_rngs={"params": False})
-        _, hiddens = scan(cell, carry, (embed(obs), first))
-        pi = _policy_head(self, actor_head(hiddens), self.action)
-        value = value_layer(critic_head(hiddens)).squeeze(-1)
+        next_carries = None
+        if self.cell == "lstm":
+            lstm = SequenceLSTM(self.gru_size)
+            if next_obs is None:
+                carries = lstm(carry, embed(obs), first)
+            else:
+                carries, next_carries = lstm(carry, embed(obs), first, embed(next_obs))
+        else:
+            cell = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())
+            scan = nn.scan(_gru_step, variable_broadcast="params", split_rngs={"params": False})
+            _, carries = scan(cell, carry, (embed(obs), first))
+            if next_obs is not None:
+                next_carries, _ = cell(carries, embed(next_obs))
+        features = self.output(carries)
+        pi = _policy_head(self, actor_head(features), self.action)
+        value = value_layer(critic_head(features)).squeeze(-1)
         if next_obs is None:
-            return hiddens, pi, value
-        _, next_hiddens = cell(hiddens, embed(next_obs))
-        next_value = value_layer(critic_head(next_hiddens)).squeeze(-1)
-        return hiddens, pi, value, next_value
+            return carries, pi, value
+        next_value = value_layer(critic_head(self.output(next_carries))).squeeze(-1)
+        return carries, pi, value, next_value

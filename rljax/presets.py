@@ -387,7 +387,8 @@ register_preset(
                 clip_value=True,
                 value_clip_eps=0.2,
                 normalize_advantages=True,
-                network="minatar_cnn",
+                network="maze_conv",
+                cell="lstm",
                 gru_size=256,
                 hidden_sizes=(32,),
                 activation="relu",
@@ -415,11 +416,15 @@ register_preset(
         "entropy 1e-3; buffer 4000, replay 0.8, staleness 0.3, temperature 0.3 rank, min "
         "fill 0.5, duplicate check, MaxMC scores, no gradients on new levels; 25 walls, 250 "
         "steps; 10 sampled episodes per benchmark maze every 250 updates)",
-        "the network: rljax's MinAtar CNN (a 3x3 conv of 16, padded, then 128 units) over "
-        "the 5x5 view with the direction as 4 one-hot channels, a GRU of 256, heads of 32; "
-        "JaxUED's: a 3x3 conv of 16 without padding and a 5-unit direction embedding, an "
-        "LSTM of 256, heads of 32. A new level draws its goal and start before its walls "
-        "(JaxUED: walls first)",
+        "the network is JaxUED's (a 3x3 conv of 16 without padding over the 5x5 view, a "
+        "5-unit direction embedding, an LSTM of 256, relu heads of 32: `maze_conv`, `lstm`) "
+        "but for its inputs and two init gains: the conv reads rljax's wall and goal planes "
+        "(JaxUED: object, colour and state ids / 10), the direction is the one-hot of "
+        "rljax's 4 direction planes (the same one-hot), and the heads' hidden layers use "
+        "orthogonal gain sqrt 2 (JaxUED: 2). A new level draws its goal and start before its "
+        "walls (JaxUED: walls first). PPO: rljax normalises advantages with 1e-8 (JaxUED "
+        "1e-5) and bootstraps truncated episodes from V(s') (JaxUED treats the 250-step "
+        "limit as termination)",
         envs="Maze-13x13",
     )
 )

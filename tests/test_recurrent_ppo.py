@@ -12,7 +12,7 @@ from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig, _Sequen
 from rljax.config import ConfigError
 from rljax.environment import SpaceSpec
 from rljax.minibatch import shuffle_split, swap_time_env
-from rljax.networks import RecurrentActorCritic
+from rljax.networks import LSTMCarry, RecurrentActorCritic
 from rljax.wrappers import MaskObservation
 from tests import agent_contract
 
@@ -44,6 +44,9 @@ def tiny():
         (dict(num_envs=6, num_minibatches=4), "num_minibatches", "divisors of 6"),
         (dict(gru_size=0), "gru_size", "Fix:"),
         (dict(env="MemoryChain-bsuit"), "env", "Did you mean"),
+        (dict(cell="transformer"), "cell", "use one of gru, lstm"),
+        (dict(network="maze_conv"), "network", "MemoryChain-bsuite observes"),
+        (dict(network="maze_conv", env="CartPole-v1"), "network", "[V, V, C]"),
     ],
 )
 def test_bad_config_is_refused_before_compiling(changes, field, words, count_compilations):
@@ -189,6 +192,112 @@ def test_vmapped_training_program_calls_no_lapack(tiny):
     agent_contract.assert_no_lapack(*tiny)
 
 
+# --- the UED papers' maze agent: maze torso + LSTM (`cell="lstm"`) ---------------------------
+
+MAZE_LSTM = dict(
+    env="Maze-13x13",
+    network="maze_conv",
+    cell="lstm",
+    total_timesteps=2 * 4 * 16 * 2,
+    num_envs=4,
+    num_steps=16,
+    num_minibatches=2,
+    hidden_sizes=(8,),
+    gru_size=16,
+    activation="relu",
+    num_eval_episodes=2,
+)
+
+
+@pytest.fixture(scope="module")
+def maze_lstm():
+    config = RecurrentPPOConfig(**MAZE_LSTM)
+    return RecurrentPPO(config), config.hparams()
+
+
+def test_lstm_carry_is_both_states_and_the_rollout_keeps_it(maze_lstm):
+    algo, hparams = maze_lstm
+    state = jax.jit(algo.init)(jax.random.PRNGKey(0), hparams)
+    carry = state.rollout.policy_carry
+    assert isinstance(carry, LSTMCarry)
+    assert carry.cell.shape == carry.hidden.shape == (4, 16)
+    state, traj = jax.jit(lambda s: algo.collect(s, algo.env, algo.env_params))(state)
+    assert jax.tree.map(jnp.shape, traj.steps.initial_carry) == LSTMCarry((4, 16), (4, 16))
+    log_prob, value = traj.steps.transitions.extras  # the rollout's carries are not kept
+    assert log_prob.shape == value.shape == traj.next_value.shape == (16, 4)
+
+
+def test_maze_lstm_run_compiles_one_chunk_program(maze_lstm, count_compilations):
+    agent_contract.assert_run_compiles_one_chunk_program(*maze_lstm, count_compilations)
+
+
+def test_maze_lstm_same_seed_gives_identical_results(maze_lstm):
+    agent_contract.assert_same_seed_same_run(*maze_lstm)
+
+
+def test_maze_lstm_vmap_over_seeds_equals_separate_runs(maze_lstm):
+    agent_contract.assert_vmap_equals_separate_runs(*maze_lstm)
+
+
+def test_maze_lstm_training_program_calls_no_lapack(maze_lstm):
+    agent_contract.assert_no_lapack(*maze_lstm)
+
+
+def test_lstm_value_targets_bootstrap_on_truncation_only():
+    ends = dict(total_timesteps=12, num_envs=2, num_steps=6, num_minibatches=1, gae_lambda=0.0)
+    agent_contract.assert_bootstraps_on_truncation_only(
+        lambda env: RecurrentPPO(RecurrentPPOConfig(env=env, **ends, gru_size=8, cell="lstm")),
+        one_bootstrap_value=False,
+    )
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("truncate_every", [None, 1])
+def test_next_values_equal_a_rerun_of_the_cell(cell, truncate_every):
+    """`collect`'s V(s'_t) (the rollout's own values where no episode ended, a gathered
+    one-step call at truncations and the last step) against the definition: the cell re-run
+    over the sequence from its initial carry and fed each pre-reset next observation without
+    a reset. Maze episodes truncate at 250 steps; 300-step rollouts of 2 envs see it.
+    `truncate_every=1` marks every step truncated, more than the time limit allows, which
+    takes the every-step path."""
+    config = RecurrentPPOConfig(
+        env="Maze-13x13",
+        network="maze_conv",
+        cell=cell,
+        total_timesteps=600,
+        num_envs=2,
+        num_steps=300,
+        num_minibatches=1,
+        hidden_sizes=(8,),
+        gru_size=8,
+    )
+    algo = RecurrentPPO(config)
+
+    def run(key):
+        state = algo.init(key, config.hparams())
+        state, traj = algo.collect(state, algo.env, algo.env_params)
+        sequences = traj.steps
+        steps = sequences.transitions
+        next_value = traj.next_value
+        if truncate_every:
+            steps = steps._replace(truncated=jnp.ones_like(steps.truncated))
+            carries, *_ = algo.network.apply(
+                state.params, sequences.initial_carry, steps.obs, sequences.first
+            )
+            next_value = algo._next_values(state.params, carries, steps, steps.extras[1])
+        *_, expected = algo.network.apply(
+            state.params, sequences.initial_carry, steps.obs, sequences.first, steps.next_obs
+        )
+        return steps, next_value, expected
+
+    steps, next_value, expected = jax.jit(run)(jax.random.PRNGKey(3))
+    assert steps.truncated.any()
+    ended = np.asarray(steps.terminated)  # GAE multiplies these by 0
+    np.testing.assert_allclose(
+        np.where(ended, 0.0, next_value), np.where(ended, 0.0, expected), rtol=1e-4, atol=1e-5
+    )
+
+
 # --- learning a task that needs memory ------------------------------------------------------
 
 
@@ -198,6 +307,14 @@ def test_memory_chain_learns_at_ci_budget():
     # training return at 0.99 after ~1e4 steps; this 2 x 3e4 check passes (per-seed values
     # not recorded yet).
     config = RecurrentPPOConfig(total_timesteps=30_000)
+    returns = agent_contract.final_eval_returns(
+        RecurrentPPO(config), config, chunk_size=1024, seeds=[0, 1]
+    )
+    assert returns.min() >= 0.9, returns
+
+
+def test_memory_chain_learns_with_an_lstm_at_ci_budget():
+    config = RecurrentPPOConfig(total_timesteps=30_000, cell="lstm")
     returns = agent_contract.final_eval_returns(
         RecurrentPPO(config), config, chunk_size=1024, seeds=[0, 1]
     )
