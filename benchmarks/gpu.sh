@@ -18,6 +18,7 @@ export PYTHONPATH=${PYTHONPATH:-.}
 
 if [ "$QUICK" != 1 ]; then
   "$PY" -m pip install -q -U "jax[cuda12]" || { echo "could not install jax[cuda12]" >&2; exit 1; }
+  "$PY" -m pip install -q -e ".[bench]" || echo "rejax not installed: peers will be recorded as failed" >&2
 fi
 "$PY" -c "import jax; print('devices:', jax.devices())" | tee "$OUT/devices.txt"
 
@@ -29,6 +30,9 @@ if [ "$QUICK" = 1 ]; then
   ADAPTERS=(--num-envs 16 --steps 8 --rounds 1)
   LPG=(--agents 2 --num-envs 2 --hidden 16 --steps 2)
   COMPILE=(--algos ppo)
+  PEERS=(--configs 4x16 --rounds 2)
+  VMAP=(--updates 1 --repeats 1 --seeds 2)
+  JAXUED=(--num-envs 4 --steps-per-call 1 --rounds 1)
 else
   PPO=(--configs 4x128,256x128,2048x128,8192x128)
   AGENTS=(--updates 50)
@@ -37,6 +41,9 @@ else
   ADAPTERS=(--num-envs 8192 --steps 256)
   LPG=(--agents 64 256 1024 --num-envs 8 --hidden 256)
   COMPILE=()
+  PEERS=(--configs 4x128,256x128,2048x128,4x128x16,4x128x1024)
+  VMAP=(--updates 4 --repeats 3 --seeds 64)
+  JAXUED=(--num-envs 32)
 fi
 
 status=0
@@ -66,6 +73,9 @@ run es_throughput benchmarks/es_throughput.py "${ES[@]}"
 run env_adapters benchmarks/env_adapters.py "${ADAPTERS[@]}"
 run lpg_meta benchmarks/lpg_meta.py "${LPG[@]}"
 run compile_cache benchmarks/compile_cache.py "${COMPILE[@]}"
+run peers benchmarks/peers.py "${PEERS[@]}"
+run ued_vmap benchmarks/ued_vmap.py "${VMAP[@]}"
+run jaxued_maze benchmarks/jaxued_maze.py "${JAXUED[@]}"
 
 echo "table: $OUT/table.md"
 exit $status
