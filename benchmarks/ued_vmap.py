@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from unittest import mock
 
 import jax
 import numpy as np
@@ -32,11 +33,23 @@ from rljax.curricula.runner import UEDConfig, curriculum_config, maze_learner
 from rljax.training import compiled_chunk
 
 
+def _mode(text: str) -> tuple[int | None, bool]:
+    """`SEED[:flax]` -> (step_kind_seed, whether the learner's GRU is the flax reference)."""
+    seed, _, cell = text.partition(":")
+    if cell not in ("", "flax"):
+        raise argparse.ArgumentTypeError(f"mode {text!r}: the suffix may only be ':flax'")
+    return _none_or_int(seed), cell == "flax"
+
+
 def _none_or_int(text: str) -> int | None:
     return None if text == "None" else int(text)
 
 
-def build(method: str, seed_mode: int | None, args: argparse.Namespace):
+def build(method: str, mode: tuple[int | None, bool], args: argparse.Namespace):
+    seed_mode, flax_gru = mode
+    if flax_gru:  # the GRU as the loop ran it before session 16 (same parameters, one level deeper)
+        with mock.patch.object(rljax.networks, "SequenceGRU", rljax.networks.ScannedGRUCell):
+            return build(method, (seed_mode, False), args)  # traced and compiled in here
     learner = maze_learner(num_envs=args.num_levels)
     curriculum = curriculum_config(method).replace(min_fill_ratio=args.min_fill_ratio)
     if args.replay_prob is not None:
@@ -68,9 +81,11 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         nargs="+",
-        type=_none_or_int,
-        default=[None, 0],
-        help="step_kind_seed values to compare (None: a coin per run)",
+        type=_mode,
+        default=[(None, True), (None, False), (0, False)],
+        help="step_kind_seed values to compare (None: a coin per run), each optionally with "
+        "':flax' (the learner's GRU as flax's GRUCell scanned step by step, the cell before "
+        "session 16); the first is the speed-up's base. Default: None:flax None 0",
     )
     args = parser.parse_args()
     rows = []
@@ -107,11 +122,12 @@ def main() -> None:
         f"{args.updates} updates per chunk, {args.repeats} chunks timed per mode\n"
     )
     print(
-        "| curriculum | step_kind_seed | env steps/s | speed-up | first chunk s (compile) "
+        "| curriculum | step_kind_seed, GRU | env steps/s | speed-up | first chunk s (compile) "
         "| kinds in the timed chunks (new, replay, mutate), all seeds |"
     )
     print("|---|---|---|---|---|---|")
-    for method, mode, sps, ratio, compile_s, kinds in rows:
+    for method, (seed, flax_gru), sps, ratio, compile_s, kinds in rows:
+        mode = f"{seed}, {'flax GRUCell' if flax_gru else 'SequenceGRU'}"
         print(
             f"| {method} | {mode} | {sps:,.0f} | {ratio:.2f}x | {compile_s:.1f} "
             f"| {tuple(int(k) for k in kinds)} |"

@@ -285,14 +285,6 @@ class QNetwork(nn.Module):
         return _dense(self.num_actions, 1.0)(x)
 
 
-def _gru_step(cell: nn.GRUCell, hidden: jnp.ndarray, inputs: tuple[jnp.ndarray, jnp.ndarray]):
-    """One GRU step that first resets `hidden [N, H]` to zeros where `first [N]`: the step
-    before ended an episode, so nothing may be remembered across the boundary."""
-    features, first = inputs
-    hidden = jnp.where(first[..., None], jnp.zeros_like(hidden), hidden)
-    return cell(hidden, features)
-
-
 def _blocks(init, blocks: int):
     """An initialiser of a `[..., blocks * F]` kernel as `blocks` independent `[..., F]`
     draws of `init`, side by side: each LSTM gate's recurrent kernel orthogonal on its own."""
@@ -306,6 +298,67 @@ def _blocks(init, blocks: int):
     return block_init
 
 
+# The recurrent matmuls of both cells. On XLA:CPU one `[N, H] @ [H, G H]` matmul per step is
+# 2-3x slower than G matmuls `[N, H] @ [H, H]` (a chain of 256 steps at N = 16: H = 256,
+# G = 4: 16.5 ms against 6.1 ms; the fused one leaves the fast kernels), and a matmul by a
+# transposed operand leaves them too (`rljax.optim.row_major_weight_gradients`), and so does
+# slicing a wide array inside the loop body (2.5x on the GRU's forward pass). So each gate's
+# input share is its own `[T, N, H]` sequence, sliced before the loop; on the CPU each gate's
+# block is its own matmul and the reverse loops multiply by transposes materialised once
+# before the loop; other backends get one wide matmul per step.
+
+
+def _gate_blocks(kernel: jnp.ndarray, gates: int) -> tuple[jnp.ndarray, ...]:
+    """`kernel [H, gates * H]` as its `gates` column blocks `[H, H]`."""
+    return tuple(jnp.split(kernel, gates, axis=-1))
+
+
+def _recurrent_terms(hidden: jnp.ndarray, blocks: tuple[jnp.ndarray, ...]):
+    """`hidden [N, H] @ block` for each gate's block `[H, H]`: a tuple of `[N, H]`."""
+    if jax.default_backend() == "cpu":
+        return tuple(hidden @ block for block in blocks)
+    return tuple(jnp.split(hidden @ jnp.concatenate(blocks, axis=-1), len(blocks), axis=-1))
+
+
+def _transposed_blocks(blocks: tuple[jnp.ndarray, ...]) -> tuple[jnp.ndarray, ...]:
+    """Each block's transpose, materialised (on the CPU) so that the reverse loop's matmuls
+    by it are plain row-major ones."""
+    transposed = tuple(block.T for block in blocks)
+    if jax.default_backend() == "cpu":
+        return jax.lax.optimization_barrier(transposed)
+    return transposed
+
+
+def _state_cotangent(d_gates: tuple[jnp.ndarray, ...], transposed: tuple[jnp.ndarray, ...]):
+    """`sum_g d_gates[g] @ block_g^T`: the cotangent the gates pass to the state they read."""
+    if jax.default_backend() == "cpu":
+        return sum(d @ t for d, t in zip(d_gates, transposed, strict=True))
+    return jnp.concatenate(d_gates, axis=-1) @ jnp.concatenate(transposed, axis=0)
+
+
+def _kernel_gradient(starts: jnp.ndarray, d_gates: jnp.ndarray) -> jnp.ndarray:
+    """`sum_{t, n} starts[t, n]^T d_gates[t, n]`, `[T, N, H]` and `[T, N, G]` -> `[H, G]`:
+    the recurrent kernel's gradient as one row-major `[H, T N] @ [T N, G]` matmul."""
+    size = starts.shape[-1]
+    rows = starts.reshape(-1, size).T
+    if jax.default_backend() == "cpu":
+        rows = jax.lax.optimization_barrier(rows)
+    return rows @ d_gates.reshape(-1, d_gates.shape[-1])
+
+
+def _gate_inputs(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray, gates: int):
+    """The input's share of each gate, `x [..., F] @ kernel [F, gates H] + bias`, as
+    `gates` arrays `[..., H]`: one matmul per gate's column block."""
+    kernels = jnp.split(kernel, gates, axis=-1)
+    biases = jnp.split(bias, gates, axis=-1)
+    return tuple(x @ k + b for k, b in zip(kernels, biases, strict=True))
+
+
+def _reset(state: Any, reset: jnp.ndarray) -> Any:
+    """Every leaf of a recurrent state `[N, H]` zeroed where `reset [N]`."""
+    return jax.tree.map(lambda v: jnp.where(reset[..., None], 0.0, v), state)
+
+
 class LSTMCarry(NamedTuple):
     """An LSTM's state: `cell` and `hidden`, each `[..., H]`; `hidden` is its output."""
 
@@ -313,33 +366,40 @@ class LSTMCarry(NamedTuple):
     hidden: jnp.ndarray
 
 
-def _lstm_step(carry: LSTMCarry, gates_in: jnp.ndarray, recurrent_kernel: jnp.ndarray):
+class LSTMActivations(NamedTuple):
+    """What an LSTM step's gradient needs, each `[..., H]`: the gates `i, f, g, o` after
+    their nonlinearities and `tanh(cell)`."""
+
+    i: jnp.ndarray
+    f: jnp.ndarray
+    g: jnp.ndarray
+    o: jnp.ndarray
+    tanh_cell: jnp.ndarray
+
+
+def _lstm_gates(carry: LSTMCarry, gates_in: tuple[jnp.ndarray, ...], blocks):
     """One LSTM step (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al.
-    2000) from the input's share of the gates `gates_in [..., 4H]` (input projection plus
-    bias, in the order input, forget, candidate, output)."""
-    return _lstm_gates(carry, gates_in, recurrent_kernel)[0]
-
-
-def _lstm_gates(carry: LSTMCarry, gates_in: jnp.ndarray, recurrent_kernel: jnp.ndarray):
-    """`_lstm_step` and what its gradient needs: the new carry, and the gate activations
-    `(i, f, g, o)` and `tanh(cell)`, each `[..., H]`."""
-    gates = gates_in + carry.hidden @ recurrent_kernel
-    i, f, g, o = jnp.split(gates, 4, axis=-1)
-    i, f, g, o = nn.sigmoid(i), nn.sigmoid(f), jnp.tanh(g), nn.sigmoid(o)
+    2000) from the input's share of each gate `gates_in` (four `[..., H]`: input projection
+    plus bias, in the order input, forget, candidate, output) and the recurrent kernel's gate
+    blocks: the new carry and the step's `LSTMActivations`."""
+    recurrent = _recurrent_terms(carry.hidden, blocks)
+    pre = [x + r for x, r in zip(gates_in, recurrent, strict=True)]
+    i, f, g, o = nn.sigmoid(pre[0]), nn.sigmoid(pre[1]), jnp.tanh(pre[2]), nn.sigmoid(pre[3])
     cell = f * carry.cell + i * g
     tanh_cell = jnp.tanh(cell)
-    return LSTMCarry(cell, o * tanh_cell), (i, f, g, o, tanh_cell)
+    return LSTMCarry(cell, o * tanh_cell), LSTMActivations(i, f, g, o, tanh_cell)
 
 
 def _lstm_scan(gates_in, recurrent_kernel, carry, first):
-    """The LSTM over a sequence: `gates_in [T, N, 4H]`, `first [T, N]` -> the carry after each
-    step (leaves `[T, N, H]`), the carry each step started from after its reset, and the gate
-    activations of each step."""
+    """The LSTM over a sequence: `gates_in` (four `[T, N, H]`), `first [T, N]` -> the carry
+    after each step (leaves `[T, N, H]`), the carry each step started from after its reset,
+    and the gate activations of each step."""
+    blocks = _gate_blocks(recurrent_kernel, 4)
 
     def step(carry: LSTMCarry, inputs):
         step_gates, reset = inputs
-        carry = jax.tree.map(lambda v: jnp.where(reset[..., None], 0.0, v), carry)
-        new, activations = _lstm_gates(carry, step_gates, recurrent_kernel)
+        carry = _reset(carry, reset)
+        new, activations = _lstm_gates(carry, step_gates, blocks)
         return new, (new, carry, activations)
 
     return jax.lax.scan(step, carry, (gates_in, first))[1]
@@ -347,17 +407,25 @@ def _lstm_scan(gates_in, recurrent_kernel, carry, first):
 
 @jax.custom_vjp
 def lstm_sequence(gates_in, recurrent_kernel, carry, first):
-    """`SequenceLSTM`'s recurrence with a hand-written gradient: `gates_in [T, N, 4H]`, the
-    recurrent kernel `[H, 4H]`, `carry` (an `LSTMCarry` of `[N, H]`), `first [T, N]` -> the
-    carry after each step (an `LSTMCarry` of `[T, N, H]`).
+    """`SequenceLSTM`'s recurrence with a hand-written gradient: `gates_in` (the input's
+    share of each gate, four `[T, N, H]`), the recurrent kernel `[H, 4H]`, `carry` (an
+    `LSTMCarry` of `[N, H]`), `first [T, N]` -> the carry after each step (an `LSTMCarry`
+    of `[T, N, H]`).
 
     Autodiff of the scan would accumulate the recurrent kernel's gradient inside the reverse
     loop, one `[H, N] @ [N, 4H]` matmul per step; here the reverse loop carries only the
-    state's cotangent (one `[N, 4H] @ [4H, H]` matmul per step) and the kernel's gradient is
-    one `[H, T N] @ [T N, 4H]` matmul after it. Same arithmetic, summed in another order
-    (float rounding only; checked against autodiff in tests/test_recurrent_ppo.py).
+    state's cotangent and the kernel's gradient is one `[H, T N] @ [T N, 4H]` matmul after
+    it. Same arithmetic, summed in another order (float rounding only; checked against
+    autodiff in tests/test_networks_recurrent.py). The primal pass keeps no residuals.
     """
-    return _lstm_scan(gates_in, recurrent_kernel, carry, first)[0]
+    blocks = _gate_blocks(recurrent_kernel, 4)
+
+    def step(carry: LSTMCarry, inputs):
+        step_gates, reset = inputs
+        new = _lstm_gates(_reset(carry, reset), step_gates, blocks)[0]
+        return new, new
+
+    return jax.lax.scan(step, carry, (gates_in, first))[1]
 
 
 def _lstm_sequence_fwd(gates_in, recurrent_kernel, carry, first):
@@ -366,29 +434,26 @@ def _lstm_sequence_fwd(gates_in, recurrent_kernel, carry, first):
 
 
 def _lstm_sequence_bwd(residuals, cotangent):
-    recurrent_kernel, starts, (i, f, g, o, tanh_cell), first = residuals
+    recurrent_kernel, starts, activations, first = residuals
+    transposed = _transposed_blocks(_gate_blocks(recurrent_kernel, 4))
 
     def step(later: LSTMCarry, inputs):
-        d_out, start, i, f, g, o, tanh_cell, reset = inputs
+        d_out, start, (i, f, g, o, tanh_cell), reset = inputs
         d_hidden = d_out.hidden + later.hidden
         d_cell = d_out.cell + later.cell + d_hidden * o * (1.0 - tanh_cell * tanh_cell)
-        d_gates = jnp.concatenate(
-            [
-                d_cell * g * i * (1.0 - i),
-                d_cell * start.cell * f * (1.0 - f),
-                d_cell * i * (1.0 - g * g),
-                d_hidden * tanh_cell * o * (1.0 - o),
-            ],
-            axis=-1,
+        d_gates = (
+            d_cell * g * i * (1.0 - i),
+            d_cell * start.cell * f * (1.0 - f),
+            d_cell * i * (1.0 - g * g),
+            d_hidden * tanh_cell * o * (1.0 - o),
         )
-        earlier = LSTMCarry(d_cell * f, d_gates @ recurrent_kernel.T)
-        earlier = jax.tree.map(lambda v: jnp.where(reset[..., None], 0.0, v), earlier)
-        return earlier, d_gates
+        earlier = LSTMCarry(d_cell * f, _state_cotangent(d_gates, transposed))
+        return _reset(earlier, reset), d_gates
 
     zeros = jax.tree.map(lambda x: jnp.zeros_like(x[0]), cotangent)
-    inputs = (cotangent, starts, i, f, g, o, tanh_cell, first)
+    inputs = (cotangent, starts, activations, first)
     d_carry, d_gates = jax.lax.scan(step, zeros, inputs, reverse=True)
-    d_kernel = jnp.einsum("tnh,tng->hg", starts.hidden, d_gates)
+    d_kernel = _kernel_gradient(starts.hidden, jnp.concatenate(d_gates, axis=-1))
     return d_gates, d_kernel, d_carry, np.zeros(first.shape, jax.dtypes.float0)
 
 
@@ -403,11 +468,11 @@ class SequenceLSTM(nn.Module):
     reset, fed `next_x[t]` (the truncation bootstrap's input).
 
     The cell is flax's `LSTMCell`'s arithmetic (gates i, f, g, o; sigmoid gates, tanh) with
-    its kernels fused: one `[F, 4H]` input kernel applied to the whole sequence in one matmul
-    before the scan, and one `[H, 4H]` recurrent kernel inside it, so each step is one matmul
-    (and one in the gradient's reverse loop: `lstm_sequence`). Init as flax's: input kernel
-    LeCun normal, recurrent kernel orthogonal per gate (our LAPACK-free `orthogonal`), zero
-    bias.
+    its kernels fused: one `[F, 4H]` input kernel applied to the whole sequence before the
+    scan (gate by gate, `_gate_inputs`) and one `[H, 4H]` recurrent kernel inside it
+    (multiplied gate block by gate block on the CPU, `_recurrent_terms`), and a hand-written
+    reverse loop (`lstm_sequence`). Init as flax's: input kernel LeCun normal, recurrent
+    kernel orthogonal per gate (our LAPACK-free `orthogonal`), zero bias.
     """
 
     features: int
@@ -429,10 +494,186 @@ class SequenceLSTM(nn.Module):
         )
         bias = self.param("bias", nn.initializers.zeros, (gates,))
 
-        carries = lstm_sequence(x @ input_kernel + bias, recurrent_kernel, LSTMCarry(*carry), first)
+        def gates_in(x):
+            return _gate_inputs(x, input_kernel, bias, 4)
+
+        carries = lstm_sequence(gates_in(x), recurrent_kernel, LSTMCarry(*carry), first)
         if next_x is None:
             return carries
-        return carries, _lstm_step(carries, next_x @ input_kernel + bias, recurrent_kernel)
+        blocks = _gate_blocks(recurrent_kernel, 4)
+        return carries, _lstm_gates(carries, gates_in(next_x), blocks)[0]
+
+
+class _KernelParams(nn.Module):
+    """A dense layer's parameters, unapplied: flax `Dense`'s names ("kernel", "bias"), shapes
+    and initialisers, so a fused cell keeps the parameter tree of the layers it fuses."""
+
+    features: int
+    use_bias: bool
+    kernel_init: Any
+
+    @nn.compact
+    def __call__(self, in_features: int):
+        kernel = self.param("kernel", self.kernel_init, (in_features, self.features))
+        if not self.use_bias:
+            return kernel, jnp.zeros((self.features,), jnp.float32)
+        return kernel, self.param("bias", nn.initializers.zeros, (self.features,))
+
+
+class GRUActivations(NamedTuple):
+    """What a GRU step's gradient needs, each `[..., H]`: the reset gate `r`, the update gate
+    `z`, the candidate `n`, and the candidate's recurrent term `hidden @ W_hn + b_hn`."""
+
+    r: jnp.ndarray
+    z: jnp.ndarray
+    n: jnp.ndarray
+    recurrent_n: jnp.ndarray
+
+
+def _gru_gates(hidden, gates_in, blocks, recurrent_bias):
+    """One GRU step (Cho et al. 2014, flax `GRUCell`'s arithmetic) from the input's share of
+    each gate `gates_in` (three `[..., H]`: input projection plus bias, in the order r, z, n),
+    the recurrent kernel's gate blocks and the candidate's recurrent bias `[H]`: the new
+    hidden state `[..., H]` and the step's `GRUActivations`."""
+    in_r, in_z, in_n = gates_in
+    recurrent_r, recurrent_z, recurrent_n = _recurrent_terms(hidden, blocks)
+    r = nn.sigmoid(in_r + recurrent_r)
+    z = nn.sigmoid(in_z + recurrent_z)
+    recurrent_n = recurrent_n + recurrent_bias
+    n = jnp.tanh(in_n + r * recurrent_n)
+    return (1.0 - z) * n + z * hidden, GRUActivations(r, z, n, recurrent_n)
+
+
+@jax.custom_vjp
+def gru_sequence(gates_in, recurrent_kernel, recurrent_bias, hidden, first):
+    """`SequenceGRU`'s recurrence with a hand-written gradient: `gates_in` (the input's share
+    of each gate, three `[T, N, H]`), the recurrent kernel `[H, 3H]` (r, z, n), the
+    candidate's recurrent bias `[H]`, `hidden [N, H]`, `first [T, N]` -> the hidden state
+    after each step `[T, N, H]`, zeroed before step `t` wherever `first[t]`.
+
+    As `lstm_sequence`: the reverse loop carries only the state's cotangent and the recurrent
+    kernel's gradient is one matmul after it, where autodiff of the scan accumulates it
+    inside the loop. Same arithmetic summed in another order (float rounding only; checked
+    against flax's `GRUCell` under autodiff in tests/test_networks_recurrent.py).
+    """
+    blocks = _gate_blocks(recurrent_kernel, 3)
+
+    def step(hidden, inputs):
+        step_gates, reset = inputs
+        new = _gru_gates(_reset(hidden, reset), step_gates, blocks, recurrent_bias)[0]
+        return new, new
+
+    return jax.lax.scan(step, hidden, (gates_in, first))[1]
+
+
+def _gru_sequence_fwd(gates_in, recurrent_kernel, recurrent_bias, hidden, first):
+    blocks = _gate_blocks(recurrent_kernel, 3)
+
+    def step(hidden, inputs):
+        step_gates, reset = inputs
+        hidden = _reset(hidden, reset)
+        new, activations = _gru_gates(hidden, step_gates, blocks, recurrent_bias)
+        return new, (new, hidden, activations)
+
+    hiddens, starts, activations = jax.lax.scan(step, hidden, (gates_in, first))[1]
+    return hiddens, (recurrent_kernel, starts, activations, first)
+
+
+def _gru_sequence_bwd(residuals, cotangent):
+    recurrent_kernel, starts, activations, first = residuals
+    transposed = _transposed_blocks(_gate_blocks(recurrent_kernel, 3))
+
+    def step(later, inputs):
+        d_out, start, (r, z, n, recurrent_n), reset = inputs
+        d_hidden = d_out + later
+        d_n = d_hidden * (1.0 - z) * (1.0 - n * n)
+        d_r = d_n * recurrent_n * r * (1.0 - r)
+        d_z = d_hidden * (start - n) * z * (1.0 - z)
+        earlier = d_hidden * z + _state_cotangent((d_r, d_z, d_n * r), transposed)
+        return _reset(earlier, reset), (d_r, d_z, d_n)
+
+    inputs = (cotangent, starts, activations, first)
+    d_hidden, d_gates = jax.lax.scan(step, jnp.zeros_like(cotangent[0]), inputs, reverse=True)
+    d_recurrent_n = d_gates[2] * activations.r
+    d_recurrent = jnp.concatenate([d_gates[0], d_gates[1], d_recurrent_n], axis=-1)
+    d_kernel = _kernel_gradient(starts, d_recurrent)
+    d_bias = d_recurrent_n.sum(axis=(0, 1))
+    return d_gates, d_kernel, d_bias, d_hidden, np.zeros(first.shape, jax.dtypes.float0)
+
+
+gru_sequence.defvjp(_gru_sequence_fwd, _gru_sequence_bwd)
+
+
+class SequenceGRU(nn.Module):
+    """A GRU run over a whole sequence with resets: `hidden [N, H]`, `x [T, N, F]`,
+    `first [T, N]` -> the hidden state after each step `[T, N, H]`, zeroed before step `t`
+    wherever `first[t]`. With `next_x [T, N, F]` it also returns one more step from each of
+    those states without a reset, fed `next_x[t]` (the truncation bootstrap's input).
+
+    Flax `GRUCell`'s arithmetic and parameters (the tree `ir, iz, in` with biases, `hr, hz`
+    without, `hn` with; input kernels LeCun normal, recurrent kernels our LAPACK-free
+    `orthogonal`, zero biases), so a model built with it initialises to the same values and
+    loads the same checkpoints as one built with `GRUCell` under the same name. Where the
+    cell applies six dense layers per step, here the whole sequence's input is projected
+    before the scan, each step multiplies the state by the recurrent
+    kernels only (`_recurrent_terms`), and the gradient's reverse loop is hand-written
+    (`gru_sequence`).
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(
+        self,
+        hidden: jnp.ndarray,
+        x: jnp.ndarray,
+        first: jnp.ndarray,
+        next_x: jnp.ndarray | None = None,
+    ):
+        def params(name, use_bias, init, in_features):
+            return _KernelParams(self.features, use_bias, init, name=name)(in_features)
+
+        lecun = nn.initializers.lecun_normal()
+        inputs = [params(name, True, lecun, x.shape[-1]) for name in ("ir", "iz", "in")]
+        recurrent = [
+            params(name, name == "hn", orthogonal(), self.features) for name in ("hr", "hz", "hn")
+        ]
+        recurrent_kernel = jnp.concatenate([kernel for kernel, _ in recurrent], axis=-1)
+        recurrent_bias = recurrent[2][1]
+
+        def gates_in(x):
+            return tuple(x @ kernel + bias for kernel, bias in inputs)
+
+        hiddens = gru_sequence(gates_in(x), recurrent_kernel, recurrent_bias, hidden, first)
+        if next_x is None:
+            return hiddens
+        blocks = _gate_blocks(recurrent_kernel, 3)
+        return hiddens, _gru_gates(hiddens, gates_in(next_x), blocks, recurrent_bias)[0]
+
+
+class ScannedGRUCell(nn.Module):
+    """The reference for `SequenceGRU`: flax's `GRUCell` applied step by step under
+    `nn.scan`, with the same resets and outputs (to float rounding), as `RecurrentActorCritic`
+    ran its GRU before session 16. Slower on XLA:CPU (six dense layers per step and, under
+    autodiff, the kernels' gradients inside the loop); kept for the tests and for
+    `benchmarks/ued_vmap.py`'s `:flax` modes. Its parameters are `SequenceGRU`'s one level
+    deeper, under `cell`."""
+
+    features: int
+
+    @nn.compact
+    def __call__(self, hidden, x, first, next_x=None):
+        cell = nn.GRUCell(self.features, recurrent_kernel_init=orthogonal(), name="cell")
+
+        def step(cell, hidden, inputs):
+            features, reset = inputs
+            return cell(_reset(hidden, reset), features)
+
+        scan = nn.scan(step, variable_broadcast="params", split_rngs={"params": False})
+        _, hiddens = scan(cell, hidden, (x, first))
+        if next_x is None:
+            return hiddens
+        return hiddens, cell(hiddens, next_x)[0]
 
 
 CELLS = ("gru", "lstm")
@@ -518,11 +759,12 @@ class RecurrentActorCritic(nn.Module):
             else:
                 carries, next_carries = lstm(carry, embed(obs), first, embed(next_obs))
         else:
-            cell = nn.GRUCell(self.gru_size, recurrent_kernel_init=orthogonal())
-            scan = nn.scan(_gru_step, variable_broadcast="params", split_rngs={"params": False})
-            _, carries = scan(cell, carry, (embed(obs), first))
-            if next_obs is not None:
-                next_carries, _ = cell(carries, embed(next_obs))
+            # Named as flax's cell was: the parameter tree (and so checkpoints) is unchanged.
+            gru = SequenceGRU(self.gru_size, name="GRUCell_0")
+            if next_obs is None:
+                carries = gru(carry, embed(obs), first)
+            else:
+                carries, next_carries = gru(carry, embed(obs), first, embed(next_obs))
         features = self.output(carries)
         pi = _policy_head(self, actor_head(features), self.action)
         value = value_layer(critic_head(features)).squeeze(-1)

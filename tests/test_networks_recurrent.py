@@ -1,6 +1,7 @@
-"""The recurrent actor-critic's LSTM and the UED papers' maze torso (`rljax.networks`): shapes,
-the reset of both LSTM states where `first` is set, the LSTM's arithmetic against flax's cell,
-and its hand-written gradient against autodiff."""
+"""The recurrent actor-critic's cells and the UED papers' maze torso (`rljax.networks`):
+shapes, the reset of both LSTM states where `first` is set, the LSTM's arithmetic against
+flax's cell, the GRU's parameters, outputs and gradients against flax's `GRUCell` scanned step
+by step, and the hand-written gradients against autodiff."""
 
 import flax.linen as nn
 import jax
@@ -8,11 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import rljax.networks
 from rljax.environment import SpaceSpec
 from rljax.networks import (
     LSTMCarry,
     MazeConv,
     RecurrentActorCritic,
+    ScannedGRUCell,
+    SequenceGRU,
     SequenceLSTM,
     _lstm_scan,
     lstm_sequence,
@@ -86,7 +90,7 @@ def test_lstm_sequence_gradient_matches_autodiff():
     resets, under vmap too, for every input that has a gradient."""
     steps, envs, size = 9, 4, 8
     keys = jax.random.split(jax.random.PRNGKey(0), 6)
-    gates_in = jax.random.normal(keys[0], (steps, envs, 4 * size))
+    gates_in = tuple(jax.random.normal(keys[0], (4, steps, envs, size)))
     kernel = jax.random.normal(keys[1], (size, 4 * size)) / np.sqrt(size)
     carry = LSTMCarry(*jax.random.normal(keys[2], (2, envs, size)))
     first = jax.random.bernoulli(keys[3], 0.2, (steps, envs)).at[4, 1].set(True)
@@ -154,3 +158,68 @@ def test_next_value_is_one_step_from_each_carry_without_reset():
         step_carry = jax.tree.map(lambda c, t=t: c[t], carries)
         _, _, v = network.apply(params, step_carry, next_obs[t][None], jnp.zeros((1, envs), bool))
         np.testing.assert_allclose(next_value[t], v[0], rtol=1e-5, atol=1e-6)
+
+
+class _GRU(nn.Module):
+    """A GRU cell class under the name `RecurrentActorCritic` gives its GRU."""
+
+    cell: type
+
+    @nn.compact
+    def __call__(self, hidden, x, first, next_x):
+        return self.cell(6, name="GRUCell_0")(hidden, x, first, next_x)
+
+
+def test_sequence_gru_is_flax_gru_cell_with_its_parameters_outputs_and_gradients():
+    """`SequenceGRU` against `ScannedGRUCell` (flax's `GRUCell` under `nn.scan`, the cell
+    `RecurrentActorCritic` used before): the same parameter tree and initial values, the same
+    states with resets and the same bootstrap step, and the same gradient for every
+    parameter and input, under vmap too."""
+    steps, envs, features = 9, 4, 5
+    keys = jax.random.split(jax.random.PRNGKey(0), 6)
+    x = jax.random.normal(keys[0], (steps, envs, features))
+    next_x = jax.random.normal(keys[1], (steps, envs, features))
+    first = jax.random.bernoulli(keys[2], 0.2, (steps, envs)).at[4, 1].set(True)
+    hidden = jax.random.normal(keys[3], (envs, 6))
+    weights = jax.random.normal(keys[4], (2, steps, envs, 6))
+    mine, reference = _GRU(SequenceGRU), _GRU(ScannedGRUCell)
+    params = mine.init(jax.random.PRNGKey(1), hidden, x, first, next_x)["params"]
+    flax_params = reference.init(jax.random.PRNGKey(1), hidden, x, first, next_x)["params"]
+    # flax's own cell (one level deeper in the reference) draws the same initial values
+    flax_cell = nn.GRUCell(6, recurrent_kernel_init=rljax.networks.orthogonal())
+    assert jax.tree.structure(params["GRUCell_0"]) == jax.tree.structure(
+        flax_params["GRUCell_0"]["cell"]
+    )
+    cell_params = flax_cell.init(jax.random.PRNGKey(2), hidden, x[0])["params"]
+    assert jax.tree.structure(cell_params) == jax.tree.structure(params["GRUCell_0"])
+
+    def as_reference(p):
+        return {"GRUCell_0": {"cell": p["GRUCell_0"]}}
+
+    def loss(model, p, hidden, x):
+        hiddens, bootstrap = model.apply({"params": p}, hidden, x, first, next_x)
+        return jnp.sum(jnp.tanh(hiddens) * weights[0]) + jnp.sum(bootstrap * weights[1])
+
+    out = mine.apply({"params": params}, hidden, x, first, next_x)
+    expected = reference.apply({"params": as_reference(params)}, hidden, x, first, next_x)
+    for a, b in zip(out, expected, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # the state restarts from zero where first is set: step 4 of env 1 as a fresh sequence
+    later = first[4:].at[0].set(False)  # the resets after step 4 stay
+    fresh = mine.apply({"params": params}, jnp.zeros_like(hidden), x[4:], later, next_x[4:])
+    np.testing.assert_allclose(out[0][4:, 1], fresh[0][:, 1], rtol=1e-5, atol=1e-6)
+
+    grads = jax.jit(jax.grad(lambda *a: loss(mine, *a), argnums=(0, 1, 2)))(params, hidden, x)
+    ref = jax.grad(lambda p, h, x: loss(reference, as_reference(p), h, x), argnums=(0, 1, 2))(
+        params, hidden, x
+    )
+    for a, b in zip(jax.tree.leaves(grads), jax.tree.leaves(ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # vmapped over a batch of parameters (as over seeds)
+    batch = jax.tree.map(lambda v: jnp.stack([v, 0.5 * v]), params)
+    batched = jax.vmap(jax.grad(lambda p: loss(mine, p, hidden, x)))(batch)
+    for i in range(2):
+        one = jax.tree.map(lambda v, i=i: v[i], batch)
+        expected = jax.grad(lambda p: loss(reference, as_reference(p), hidden, x))(one)
+        for a, b in zip(jax.tree.leaves(batched), jax.tree.leaves(expected), strict=True):
+            np.testing.assert_allclose(a[i], b, rtol=1e-4, atol=1e-6)
