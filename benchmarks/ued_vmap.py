@@ -9,7 +9,9 @@ computed and selected).
 Each row times `rljax.training.compiled_chunk` (what `experiments.ued` runs: `--seeds` runs
 vmapped, `steps_per_eval` curriculum steps and one held-out evaluation per update) on the
 13x13 maze with the loop's default learner (recurrent PPO, 16 levels x 256 steps), compile
-excluded, the total over `--repeats` chunks, the two coin modes alternated. With the
+excluded, the total over `--repeats` chunks, the modes alternated (`--modes`, default
+`None:flax None 0`: a coin per run with flax's `GRUCell` scanned step by step, the loop as
+issue #18 found it; a coin per run with `SequenceGRU`; the shared coin). With the
 shared coin the kinds of a window of steps are one draw for every seed, so a short window's
 mix can be off the expected one: time enough steps (`--updates`) and read the kinds column.
 The buffer's `min_fill_ratio` is 0 by default (`--min-fill-ratio`), so replay starts on the
