@@ -428,3 +428,67 @@ register_preset(
         envs="Maze-13x13",
     )
 )
+register_preset(
+    Preset(
+        "minimax_maze",
+        UEDConfig,
+        dict(
+            learner=dict(
+                total_timesteps=30_000 * 32 * 256,
+                num_envs=32,
+                num_steps=256,
+                update_epochs=5,
+                num_minibatches=1,
+                learning_rate=3e-4,
+                anneal_lr=False,
+                max_grad_norm=0.5,
+                gamma=0.999,
+                gae_lambda=0.98,
+                clip_eps=0.2,
+                ent_coef=0.0,
+                vf_coef=0.5,
+                clip_value=True,
+                value_clip_eps=0.2,
+                normalize_advantages=True,
+                network="maze_conv",
+                cell="lstm",
+                gru_size=256,
+                hidden_sizes=(32,),
+                activation="tanh",
+                num_eval_episodes=10,
+                greedy_eval=False,
+            ),
+            curriculum=dict(
+                capacity=4000,
+                replay_prob=0.5,
+                min_fill_ratio=0.5,
+                temperature=0.3,
+                staleness_coef=0.3,
+                prioritization="rank",
+                duplicate_check=True,
+            ),
+            task_space=dict(num_walls=60, generator="random", heldout="benchmark"),
+            score_function="max_mc",
+            steps_per_eval=100,
+            frame_stack=1,
+        ),
+        "minimax's robust PLR on 13x13 mazes (facebookresearch/minimax "
+        "src/minimax/config/configs/maze/plr.json, commit d053054; Jiang et al. 2023: 30,000 "
+        "updates of 32 levels x 256 steps, PPO lr 3e-4 not annealed, Adam eps 1e-5, 5 epochs "
+        "x 1 minibatch, gamma 0.999, lambda 0.98, clip 0.2 with value clipping, no entropy "
+        "bonus; buffer 4000, replay 0.5, staleness 0.3, temperature 0.3 rank, min fill 0.5, "
+        "unique levels, MaxMC scores, no gradients on new levels; up to 60 walls (60 draws "
+        "with replacement), 250 steps; 10 episodes per test maze every 100 updates)",
+        "the network is minimax's `default_student_cnn` in shape (a 3x3 conv of 16 without "
+        "padding, relu; a 5-unit direction embedding; an LSTM of 256; one tanh hidden layer "
+        "of 32 per head: `maze_conv`, `lstm`, activation tanh) but not in inputs and init: "
+        "the conv reads rljax's wall and goal planes (minimax: its normalised grid encoding) "
+        "with flax's LeCun init (minimax: orthogonal, gain sqrt 2), the direction embedding "
+        "is a dense layer over the one-hot with gain sqrt 2 (minimax: an orthogonal nn.Embed, "
+        "gain 1), the heads use gain sqrt 2 (minimax: 5/3) and an orthogonal 0.01 policy "
+        "layer (minimax: constant 0.01). Test mazes: rljax's benchmark set (minimax: "
+        "SixteenRooms, Labyrinth, StandardMaze). PPO: advantages normalised with eps 1e-8 "
+        "(minimax 1e-5); V(s') bootstraps the 250-step limit",
+        envs="Maze-13x13",
+    )
+)

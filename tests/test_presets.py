@@ -41,7 +41,7 @@ def test_every_preset_builds_names_its_source_and_shows_in_help(config_type, nam
     config = preset(config_type, name)
     assert_has_values(config, found.values)
     # The source names the file the numbers were read from.
-    assert re.search(r"[\w/]+\.(py|yaml)\b", found.source), found.source
+    assert re.search(r"[\w/]+\.(py|yaml|json)\b", found.source), found.source
     out = io.StringIO()
     with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
         EXPERIMENTS[config_type].main(["--help"])
@@ -110,19 +110,21 @@ def test_the_ued_preset_flag_sets_nested_defaults_and_flags_override_them(monkey
     assert seen == [preset(ued_experiment.UEDCLIConfig, "jaxued_maze", **expected)]
 
 
-def test_jaxued_maze_preset_trains_at_ci_budget():
+@pytest.mark.parametrize("name", ["jaxued_maze", "minimax_maze"])
+def test_maze_ued_preset_trains_at_ci_budget(name):
     """The preset's settings but the budget: 8 levels per step (of 32), a buffer of 16 (of
-    4000, so replay starts after one step), 2 curriculum steps per update (of 250), 3
+    4000, so replay starts after one step), 2 curriculum steps per update (of 250 or 100), 3
     updates, 1 held-out episode per maze. Robust PLR takes 5 gradient steps (5 epochs x 1
     minibatch) per replayed rollout and none on new levels. At this budget nothing is
-    learnt yet: the policy's entropy stays at ln 3 to 4 decimals after 90 gradient steps at
-    lr 1e-4 (benchmarks/RESULTS.md, "Presets"); the learning check is the slow test below."""
+    learnt yet: `jaxued_maze`'s policy entropy stays at ln 3 to 4 decimals after 90 gradient
+    steps at lr 1e-4 (benchmarks/RESULTS.md, "Presets"); the learning check is the slow test
+    below (`jaxued_maze` only)."""
     from rljax.curricula.runner import make_algorithm
 
     steps_per_eval, updates, envs = 2, 3, 8
     config = preset(
         UEDConfig,
-        "jaxued_maze",
+        name,
         learner={
             "num_envs": envs,
             "total_timesteps": updates * steps_per_eval * envs * 256,
