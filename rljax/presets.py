@@ -365,7 +365,7 @@ register_preset(
 
 # --- UED -----------------------------------------------------------------------------------------
 
-register_preset(
+JAXUED_MAZE = register_preset(
     Preset(
         "jaxued_maze",
         UEDConfig,
@@ -432,45 +432,20 @@ register_preset(
     Preset(
         "minimax_maze",
         UEDConfig,
-        dict(
-            learner=dict(
-                total_timesteps=30_000 * 32 * 256,
-                num_envs=32,
-                num_steps=256,
-                update_epochs=5,
-                num_minibatches=1,
-                learning_rate=3e-4,
-                anneal_lr=False,
-                max_grad_norm=0.5,
-                gamma=0.999,
-                gae_lambda=0.98,
-                clip_eps=0.2,
-                ent_coef=0.0,
-                vf_coef=0.5,
-                clip_value=True,
-                value_clip_eps=0.2,
-                normalize_advantages=True,
-                network="maze_conv",
-                cell="lstm",
-                gru_size=256,
-                hidden_sizes=(32,),
-                activation="tanh",
-                num_eval_episodes=10,
-                greedy_eval=False,
+        _merge(  # JaxUED's maze settings where minimax's are the same
+            JAXUED_MAZE.values,
+            dict(
+                learner=dict(
+                    learning_rate=3e-4,
+                    anneal_lr=False,
+                    gamma=0.999,
+                    ent_coef=0.0,
+                    activation="tanh",
+                ),
+                curriculum=dict(replay_prob=0.5),
+                task_space=dict(num_walls=60),
+                steps_per_eval=100,
             ),
-            curriculum=dict(
-                capacity=4000,
-                replay_prob=0.5,
-                min_fill_ratio=0.5,
-                temperature=0.3,
-                staleness_coef=0.3,
-                prioritization="rank",
-                duplicate_check=True,
-            ),
-            task_space=dict(num_walls=60, generator="random", heldout="benchmark"),
-            score_function="max_mc",
-            steps_per_eval=100,
-            frame_stack=1,
         ),
         "minimax's robust PLR on 13x13 mazes (facebookresearch/minimax "
         "src/minimax/config/configs/maze/plr.json, commit d053054; Jiang et al. 2023: 30,000 "
