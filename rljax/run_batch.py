@@ -75,4 +75,38 @@ def cond_if_any(
     )
 
 
-__all__ = ["RUNS", "cond_if_any", "in_run_batch", "switch"]
+def cond_or_zeros(
+    pred: jax.Array,
+    fn: Callable[[Any], tuple[Any, Any]],
+    keep: Callable[[Any], Any],
+    operand: Any,
+) -> tuple[Any, Any]:
+    """`lax.cond(pred, fn, otherwise, operand)` for `fn(operand) -> (carry, aux)`, where
+    `otherwise` returns `(keep(operand), zeros shaped like aux)`: a masked update, or a
+    warm-up without gradient steps, with the outputs of the real one.
+
+    `fn` is traced once. `lax.cond` traces its true branch first, so the false branch reads
+    `aux`'s shapes (and weak types) off that trace; `jax.eval_shape(fn, operand)` there
+    would trace all of `fn` a second time (e.g. 0.2 s of PPO's 0.4 s chunk trace, 0.18 s of
+    SAC's). Should the branches ever be traced in the other order, it falls back to
+    `eval_shape`.
+    """
+    traced: list[Any] = []
+
+    def shape_of(x):  # what `jax.eval_shape` says of a traced value
+        aval = jax.typeof(x)
+        return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
+
+    def real(op):
+        out = fn(op)
+        traced.append(jax.tree.map(shape_of, out[1]))
+        return out
+
+    def otherwise(op):
+        shapes = traced[-1] if traced else jax.eval_shape(fn, op)[1]
+        return keep(op), jax.tree.map(jnp.zeros_like, shapes)
+
+    return jax.lax.cond(pred, real, otherwise, operand)
+
+
+__all__ = ["RUNS", "cond_if_any", "cond_or_zeros", "in_run_batch", "switch"]

@@ -96,29 +96,11 @@ def run_chunk(
     (`[chunk_size, quantities]` after the scan; True for masked updates).
     """
 
-    # The masked branch returns zero metrics shaped like the update's. `cond` traces its true
-    # branch first, so the update is traced once and the masked branch reads the metrics'
-    # shapes off that trace (`jax.eval_shape` there would trace the whole update again: a
-    # second Python trace of the algorithm, e.g. 0.2 s of PPO's 0.4 s chunk trace).
-    traced: list[Any] = []
-
-    def shape_of(x):  # what `jax.eval_shape` says of a traced value
-        aval = jax.typeof(x)
-        return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
-
-    def update(s):
-        out = algo.update(s)
-        traced.append(jax.tree.map(shape_of, out[1]))
-        return out
-
-    def masked(s):
-        shapes = traced[-1] if traced else jax.eval_shape(algo.update, s)[1]
-        return s, jax.tree.map(jnp.zeros_like, shapes)
-
     def step(state, i):
         valid = i < num_valid
-        traced.clear()  # (only this trace's shapes, should `scan` trace `step` again)
-        state, metrics = jax.lax.cond(valid, update, masked, state)
+        # Masked updates return zero metrics shaped like the update's, without a second
+        # trace of the update (`run_batch.cond_or_zeros`).
+        state, metrics = run_batch.cond_or_zeros(valid, algo.update, lambda s: s, state)
         if not check_finite:
             return state, metrics
         return state, (metrics, finite_flags(metrics, state, algo) | ~valid)

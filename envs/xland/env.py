@@ -21,7 +21,6 @@ from typing import Any
 
 import jax
 from flax import struct
-from xminigrid.envs.xland import XLandMiniGrid
 
 from envs.xland.rulesets import RulesetConfig, sample_ruleset
 from rljax.xminigrid_adapter import XMiniGridEnvironment, step_with_reset
@@ -46,6 +45,10 @@ class XLandEnv(XMiniGridEnvironment):
         max_steps: int | None = None,
     ):
         self.rulesets = RulesetConfig() if rulesets is None else rulesets
+        # Imported here, not at module level: importing xminigrid's XLand env compiles ~27
+        # small XLA programs, which every process importing `envs` would otherwise pay.
+        from xminigrid.envs.xland import XLandMiniGrid
+
         self.name = f"XLand-{grid_type}-{size}x{size}"
         self._env = XLandMiniGrid()
         self._params = self._env.default_params(

@@ -16,7 +16,7 @@ import optax
 from flax import struct
 
 from rljax import config as cfg
-from rljax import replay, rollout
+from rljax import replay, rollout, run_batch
 from rljax.environment import SpaceSpec, action_spec, make, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
 from rljax.networks import QNetwork
@@ -406,9 +406,6 @@ def replay_gradient_steps(
 
         return jax.lax.scan(body, carry, jax.random.split(key, config.num_gradient_steps))
 
-    def wait(operand):
-        _, aux = jax.eval_shape(train, operand)
-        return operand[0], jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), aux)
-
-    carry, aux = jax.lax.cond(learning, train, wait, (carry, sgd_key))
+    # The warm-up's zeros take their shapes from `train`'s own trace (one trace, not two).
+    carry, aux = run_batch.cond_or_zeros(learning, train, lambda op: op[0], (carry, sgd_key))
     return carry, aux, key
