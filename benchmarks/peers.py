@@ -21,6 +21,11 @@ both for `--total-timesteps` on `--return-seeds` seeds per config and evaluates 
 policy with the same evaluator (`rljax.evaluation.evaluate`, 32 episodes per seed, sampled
 and greedy actions). `--floor` prints where one rljax update's time goes (`floor`).
 
+Random bits: importing rljax makes XLA:CPU lower threefry unrolled (`rljax.cpu_random`; the
+same bits as JAX's rolled loop). By default rejax's programs are lowered with JAX's own rolled
+loop, as rejax's users get them (`--rejax-lowering jax`); `--rejax-lowering rljax` gives both
+libraries the unrolled one, which compares the two designs alone.
+
 The config both get: 64-64 tanh MLPs, separate actor and critic; `update_epochs` 4 x
 `num_minibatches` 4; learning rate 2.5e-4, not annealed; gamma 0.99; GAE lambda 0.95;
 clip 0.2 on the ratio and on the value; entropy 0.01; value 0.5; max grad norm 0.5;
@@ -43,6 +48,7 @@ What remains different (each library's fixed choice, no flag on the other side):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -63,7 +69,7 @@ import jax
 from ppo_throughput import matmul_gflops
 
 import rljax
-from rljax import optim, rollout
+from rljax import cpu_random, optim, rollout
 from rljax.environment import make
 from rljax.evaluation import evaluate
 from rljax.run_batch import RUNS
@@ -172,10 +178,12 @@ def chunks(env: str, num_envs: int, num_steps: int, seeds: int, updates: int) ->
     }
 
 
-def compile_seconds(fn, state) -> tuple[Any, float]:
-    """Trace, lower and compile `fn` afresh (a new function object: no cache hit)."""
+def compile_seconds(fn, state, jax_lowering: bool = False) -> tuple[Any, float]:
+    """Trace, lower and compile `fn` afresh (a new function object: no cache hit); with
+    `jax_lowering`, random bits get JAX's own CPU lowering (`rljax.cpu_random`)."""
     start = time.perf_counter()
-    compiled = jax.jit(lambda s: fn(s)).lower(state).compile()
+    with cpu_random.jax_default_lowering() if jax_lowering else contextlib.nullcontext():
+        compiled = jax.jit(lambda s: fn(s)).lower(state).compile()
     return compiled, time.perf_counter() - start
 
 
@@ -219,14 +227,16 @@ def load() -> str:
     )
 
 
-def time_config(env: str, spec: str, rounds: int, updates: int) -> dict:
+def time_config(env: str, spec: str, rounds: int, updates: int, rejax_lowering: str) -> dict:
     num_envs, num_steps, *rest = (int(v) for v in spec.split("x"))
     seeds = rest[0] if rest else 0
     built = chunks(env, num_envs, num_steps, seeds, updates)
     compiled, compile_s = {}, {"rljax": float("inf"), "rejax": float("inf")}
     for name in ("rljax", "rejax", "rejax", "rljax"):  # best of two, in ABBA order
         fn, state = built[name]
-        compiled[name], took = compile_seconds(fn, state)
+        compiled[name], took = compile_seconds(
+            fn, state, jax_lowering=name == "rejax" and rejax_lowering == "jax"
+        )
         compile_s[name] = min(compile_s[name], took)
     for name, fn in compiled.items():
         jax.block_until_ready(fn(built[name][1]))  # warm-up call
@@ -408,13 +418,23 @@ def main() -> None:
     parser.add_argument(
         "--floor", action="store_true", help="also rljax's update vs its arithmetic"
     )
+    parser.add_argument(
+        "--rejax-lowering",
+        choices=("jax", "rljax"),
+        default="jax",
+        help="random bits in rejax's programs: JAX's own CPU lowering (a rolled loop, what "
+        "rejax's users get) or rljax's unrolled one (the same lowering on both sides); "
+        "rljax's side follows RLJAX_ROLLED_THREEFRY",
+    )
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--return-seeds", type=int, default=16)
     args = parser.parse_args()
     print(
         f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}, "
         f"rljax {rljax.__name__} vs rejax {getattr(rejax, '__version__', '0.1.3')}, "
-        f"jax {jax.__version__}, {os.cpu_count()} cpus, load {load()}"
+        f"jax {jax.__version__}, {os.cpu_count()} cpus, load {load()}; threefry: rljax "
+        f"{'unrolled' if cpu_random.enabled() else 'rolled'}, rejax "
+        f"{'rolled' if args.rejax_lowering == 'jax' or not cpu_random.enabled() else 'unrolled'}"
     )
     jax.jit(lambda x: x + 1).lower(1.0).compile()  # XLA's one-time start-up, timed by neither
     rows = []
@@ -422,7 +442,7 @@ def main() -> None:
         num_envs, num_steps = (int(v) for v in spec.split("x")[:2])
         runs = int(spec.split("x")[2]) if spec.count("x") == 2 else 1
         updates = args.updates or max(2, 65_536 // (num_envs * num_steps * runs))
-        rows.append(time_config(args.env, spec, args.rounds, updates))
+        rows.append(time_config(args.env, spec, args.rounds, updates, args.rejax_lowering))
     header = (
         "| config | rljax steps/s | rejax steps/s | rejax s / rljax s per round | median "
         "| median of CPU-time ratios | compile s rljax / rejax | random steps/s "

@@ -2,8 +2,13 @@
 
 A training run is a pure function `train(algo, key, hparams) -> (state, metrics)` that compiles
 to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study or a sweep.
+
+Importing rljax makes XLA:CPU lower `jax.random`'s threefry unrolled, as JAX does on GPU (the
+same bits, faster to run and to compile; `rljax.cpu_random`, opt out with
+`RLJAX_ROLLED_THREEFRY=1`).
 """
 
+from rljax import cpu_random  # first: installs the CPU rule before anything is lowered
 from rljax.agents import (
     A2C,
     DQN,
@@ -53,6 +58,7 @@ __all__ = [
     "RunResult",
     "SACConfig",
     "TrainState",
+    "cpu_random",
     "make",
     "register",
     "registered_names",
