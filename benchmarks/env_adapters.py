@@ -6,6 +6,7 @@ wrapper, on the same env batch.
     python benchmarks/env_adapters.py [--envs MiniGrid-Empty-8x8 MiniGrid-DoorKey-5x5]
                                    [--playground-envs CartpoleBalance]
                                    [--num-envs 1024] [--steps 256] [--rounds 6]
+                                   [--staggered]
 
 Both sides run one jitted `lax.scan` of `steps` vmapped steps with uniformly random actions
 (drawn before the loop, with the per-env step keys the gymnax interface takes);
@@ -20,8 +21,12 @@ For playground the raw side is `mujoco_playground.wrapper.wrap_for_brax_training
 the 1000-step time limit and an auto-reset to the cached first state of each env: it never
 computes a reset after the first), both sides on MJX's JAX implementation (the adapter's
 default). The adapter draws a fresh initial state from the step key at each episode end;
-under `vmap` that reset is computed on every step and selected where an episode ended, which
-is what its ratio measures.
+under `vmap` it computes the batch's resets only on steps where some env's episode ended
+(`rljax.playground_adapter.PlaygroundEnvironment._reset_where`). DM Control episodes end at
+the time limit (1000 steps), so with every env starting together `--steps` under 1000 times
+no reset at all and `--steps 2048` two of them: run both. `--staggered` starts each env's
+first episode at a random step of it (the same offsets on both sides), so some env ends on
+almost every step: the adapter's worst case, a reset computed on every step.
 """
 
 from __future__ import annotations
@@ -71,12 +76,20 @@ def raw_program(name: str, num_envs: int, steps: int):
     return jax.jit(run)
 
 
-def adapter_program(name: str, num_envs: int, steps: int):
-    """`steps` vmapped steps of `rljax.make(name)` (an `xminigrid/` or `playground/` name)."""
+def _start_steps(key, num_envs: int, episode_length: int):
+    """`--staggered`: each env's first episode starts at a random step `[num_envs]` of it."""
+    return jax.random.randint(jax.random.fold_in(key, 1), (num_envs,), 0, episode_length)
+
+
+def adapter_program(name: str, num_envs: int, steps: int, staggered: bool = False):
+    """`steps` vmapped steps of `rljax.make(name)` (an `xminigrid/` or `playground/` name);
+    `staggered` (playground only): episodes start at random steps (`_start_steps`)."""
     env, params = rljax.make(name)
 
     def run(key, actions, keys):
         _, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+        if staggered:
+            state = state.replace(time=_start_steps(key, num_envs, env.max_episode_steps))
 
         def body(state, xs):
             actions, keys = xs
@@ -94,7 +107,7 @@ def adapter_program(name: str, num_envs: int, steps: int):
     return jax.jit(run), getattr(env, "action_size", 0)
 
 
-def playground_raw_program(name: str, num_envs: int, steps: int):
+def playground_raw_program(name: str, num_envs: int, steps: int, staggered: bool = False):
     from mujoco_playground import wrapper
 
     registry = playground_registry()
@@ -104,6 +117,9 @@ def playground_raw_program(name: str, num_envs: int, steps: int):
 
     def run(key, actions, keys):
         state = env.reset(jax.random.split(key, num_envs))  # the wrapper vmaps
+        if staggered:
+            start = _start_steps(key, num_envs, episode_length)
+            state.info["steps"] = start.astype(state.info["steps"].dtype)
 
         def body(state, xs):
             actions, _ = xs  # the wrapper resets to its cached first state
@@ -123,12 +139,19 @@ def timed(fn, key, num_envs: int, steps: int, action_size: int = 0) -> float:
     return time.perf_counter() - start
 
 
-def measure(name: str, num_envs: int, steps: int, rounds: int, family: str = "xminigrid") -> dict:
+def measure(
+    name: str,
+    num_envs: int,
+    steps: int,
+    rounds: int,
+    family: str = "xminigrid",
+    staggered: bool = False,
+) -> dict:
     """Best steps/s of each side, the median of the per-round time ratios and the compile
     times, for the xminigrid env or (`family="playground"`) the playground env `name`."""
     if family == "playground":
-        raw, action_size = playground_raw_program(name, num_envs, steps)
-        adapted, _ = adapter_program(f"playground/{name}", num_envs, steps)
+        raw, action_size = playground_raw_program(name, num_envs, steps, staggered)
+        adapted, _ = adapter_program(f"playground/{name}", num_envs, steps, staggered)
     else:
         raw, (adapted, _) = (
             raw_program(name, num_envs, steps),
@@ -164,9 +187,17 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument(
+        "--staggered",
+        action="store_true",
+        help="playground: start each env's episode at a random step (resets on most steps)",
+    )
     args = parser.parse_args()
     platform = jax.devices()[0].platform
-    print(f"{platform}, {args.num_envs} envs x {args.steps} steps, {args.rounds} rounds")
+    print(
+        f"{platform}, {args.num_envs} envs x {args.steps} steps, {args.rounds} rounds"
+        + (", playground episodes staggered" if args.staggered else "")
+    )
     print(
         "| env | raw steps/s | rljax steps/s | time ratio rljax/raw (median) | per round "
         "| compile raw / rljax (s) |"
@@ -175,7 +206,7 @@ def main() -> None:
     rows = [(name, "xminigrid") for name in args.envs]
     rows += [(name, "playground") for name in args.playground_envs]
     for name, family in rows:
-        m = measure(name, args.num_envs, args.steps, args.rounds, family)
+        m = measure(name, args.num_envs, args.steps, args.rounds, family, args.staggered)
         rounds = " ".join(f"{r:.2f}" for r in m["ratios"])
         print(
             f"| {m['env']} | {m['raw_sps']:,.0f} | {m['rljax_sps']:,.0f} | {m['ratio']:.3f} "

@@ -57,9 +57,9 @@ import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
 
+from rljax import run_batch
 from rljax.brax_adapter import _raw_key
 from rljax.config import ConfigError
-from rljax.environment import auto_reset
 
 _LOG = logging.getLogger(__name__)
 
@@ -195,14 +195,35 @@ class PlaygroundEnvironment:
         truncated = (time >= params.max_steps_in_episode) & ~terminated
         final_obs = _finite(jnp.asarray(stepped.obs, jnp.float32))
         reward = _finite(jnp.asarray(stepped.reward, jnp.float32))
-        return auto_reset(
-            PlaygroundState(inner=stepped, time=time),
-            final_obs,
-            self.reset(key, params),
-            reward,
-            terminated,
-            truncated,
+        obs, state = self._reset_where(
+            terminated | truncated, key, final_obs, PlaygroundState(inner=stepped, time=time)
         )
+        info = {"final_observation": final_obs, "terminated": terminated, "truncated": truncated}
+        return obs, state, reward, terminated, truncated, info
+
+    def _reset_where(
+        self, done: jax.Array, key: jax.Array, obs: jax.Array, state: PlaygroundState
+    ) -> tuple[jax.Array, PlaygroundState]:
+        """`(obs, state)`, or where `done` the next episode's `reset(key)`.
+
+        Why not a plain `where` over both: under `vmap` a `where` (or a `cond`, which `vmap`
+        turns into one) computes the reset (random initial state, `mjx.forward`) for every env
+        on every step, which cost the adapter 11-25% over playground's wrapper on CPU
+        (benchmarks/RESULTS.md). Its batching rule here computes the batch's resets only on
+        a step where some env's episode ended (a real `cond`, asked once for a whole batch
+        of runs), and selects
+        them per env as the `where` did: the same values, a fresh initial state from each
+        env's own step key. DM Control episodes end only at the time limit (or the NaN
+        guard), so a batch started together (every rljax training run) computes resets once
+        per `max_steps_in_episode` steps. A batch whose episodes are staggered still resets
+        on most steps (1.12x playground's wrapper on CartpoleBalance in
+        `benchmarks/env_adapters.py --staggered`). Two variants measured and not kept:
+        computing only the ended envs' resets when they are few (a `switch` over none / few /
+        all, 1.03x staggered) traced the reset twice, +10 s of XLA compile per PPO chunk on
+        CartpoleBalance; a `while` loop over blocks of ended envs traced it once but made
+        every PendulumSwingup step 1.5x slower.
+        """
+        return _reset_where(self.reset)(done, key, obs, state)
 
     def _advance(self, inner: Any, action: jax.Array) -> Any:
         """`action_repeat` control steps of playground's env with one action, rewards
@@ -255,3 +276,43 @@ def _strongly_typed(x: Any) -> jax.Array:
 def _finite(x: jax.Array) -> jax.Array:
     """`x` with NaN and infinite entries set to 0 (only a NaN-guard step has any)."""
     return jnp.where(jnp.isfinite(x), x, jnp.zeros_like(x))
+
+
+def _reset_where(reset: Any) -> Any:
+    """`where_reset(done, key, obs, state)`: `(obs, state)`, or `reset(key)` where `done`;
+    under `vmap`, resets are computed only when some env is `done` (see
+    `PlaygroundEnvironment._reset_where`)."""
+
+    @jax.custom_batching.custom_vmap
+    def where_reset(done: jax.Array, key: jax.Array, obs: jax.Array, state: Any) -> Any:
+        return jax.lax.cond(done, lambda: reset(key), lambda: (obs, state))
+
+    @where_reset.def_vmap
+    def batched(axis_size: int, in_batched: Any, done: Any, key: Any, obs: Any, state: Any):
+        def batch(x: jax.Array, is_batched: bool) -> jax.Array:
+            return x if is_batched else jnp.broadcast_to(x, (axis_size, *jnp.shape(x)))
+
+        done, key, obs, state = (
+            jax.tree.map(batch, arg, arg_batched)
+            for arg, arg_batched in zip((done, key, obs, state), in_batched, strict=True)
+        )
+
+        def reset_ended() -> Any:
+            fresh = jax.vmap(reset)(key)
+            return jax.tree.map(
+                lambda r, s: jnp.where(done.reshape((-1,) + (1,) * (s.ndim - 1)), r, s),
+                fresh,
+                (obs, state),
+            )
+
+        any_ended = jnp.any(done).astype(jnp.int32)
+        if run_batch.in_run_batch():
+            # Under a batch of runs vmapped over `RUNS` (every `rljax.run`) a per-run
+            # predicate would make this `cond` a select computing the resets on every step
+            # again; asking once keeps it a real branch (a run with no ended env keeps all
+            # its rows).
+            any_ended = jax.lax.pmax(any_ended, run_batch.RUNS)
+        out = jax.lax.cond(any_ended > 0, reset_ended, lambda: (obs, state))
+        return out, jax.tree.map(lambda _: True, out)
+
+    return where_reset
