@@ -1,14 +1,14 @@
 """Threefry on XLA:CPU, unrolled (rljax's lowering, `rljax.cpu_random`) against JAX's rolled
 loop: compile and run time of the same programs, in one process, calls alternated.
 
-    python benchmarks/cpu_random.py [--rounds 4] [--seeds 4]
+    python benchmarks/cpu_random.py [--rounds 4] [--seeds 4] [--agents PPO SAC DQN RecurrentPPO]
 
 Programs (each lowered afresh under both choices, so neither reuses the other's compile):
   * `random scan`: 128 steps of what a rollout step draws (a key split into three, 4 per-env
     keys, a categorical action per env, 4 uniforms per env), vmapped over 16 runs;
-  * `PPO init`: `vmap(PPO.init)` over `--seeds` runs (orthogonal init: one normal draw per
-    kernel), PPOConfig defaults on CartPole-v1;
-  * `PPO chunk`: `rljax.training.compiled_chunk` of 16 PPO updates over `--seeds` runs.
+  * `<agent> init`: `vmap(init)` over `--seeds` runs (orthogonal init: one normal draw per
+    kernel), the agent's default config (SAC on Pendulum-v1);
+  * `<agent> chunk`: `rljax.training.compiled_chunk` of 16 updates over `--seeds` runs.
 Compile is trace + lower + XLA compile in process CPU seconds (best of `--rounds`); run is the
 best wall-clock seconds of `--rounds` calls. The last column checks that both programs return
 the same bits.
@@ -43,17 +43,26 @@ def random_scan():
     return jax.vmap(run), (jax.random.split(jax.random.PRNGKey(0), 16),)
 
 
-def ppo_programs(seeds: int):
-    config = rljax.PPOConfig()
-    algo = rljax.PPO(config)
+AGENTS = {
+    "PPO": lambda: (rljax.PPOConfig(), rljax.PPO),
+    "DQN": lambda: (rljax.DQNConfig(), rljax.DQN),
+    "SAC": lambda: (rljax.SACConfig(env="Pendulum-v1"), rljax.SAC),
+    "RecurrentPPO": lambda: (rljax.RecurrentPPOConfig(), rljax.RecurrentPPO),
+}
+
+
+def agent_programs(name: str, seeds: int):
+    """`name`'s vmapped init and a chunk of 16 updates over `seeds` runs (default config)."""
+    config, cls = AGENTS[name]()
+    algo = cls(config)
     keys = rljax.seed_keys(list(range(seeds)))
     hparams = rljax.stack_hparams([config.hparams()] * seeds)
     init = jax.vmap(algo.init)
     state = jax.jit(init)(keys, hparams)
     chunk = training.compiled_chunk(algo, 16)
     return {
-        "PPO init": (init, (keys, hparams)),
-        "PPO chunk": (lambda s: chunk(s, 16), (state,)),
+        f"{name} init": (init, (keys, hparams)),
+        f"{name} chunk": (lambda s: chunk(s, 16), (state,)),
     }
 
 
@@ -68,11 +77,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--agents", nargs="+", default=["PPO", "SAC"], choices=list(AGENTS))
     args = parser.parse_args()
     if not cpu_random.enabled():
         raise SystemExit("rljax.cpu_random is not installed (RLJAX_ROLLED_THREEFRY set?)")
-    programs = {"random scan (16 runs)": random_scan(), **ppo_programs(args.seeds)}
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {args.seeds} PPO runs")
+    programs = {"random scan (16 runs)": random_scan()}
+    for name in args.agents:
+        programs.update(agent_programs(name, args.seeds))
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {args.seeds} runs per agent")
     print(
         "| program | compile CPU s, rolled | unrolled | run ms, rolled | unrolled "
         "| run speed-up | same bits |\n|---|---|---|---|---|---|---|"

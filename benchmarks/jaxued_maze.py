@@ -48,11 +48,17 @@ benchmark never calls: a stub module stands in for it. `maze_plr.main` defines i
 step as a closure; the script runs `main` with an evaluation interval above the run's length
 (so its loop runs zero times and nothing is logged or saved) and reads `train_step` and the
 initial state from `main`'s frame as it returns (`sys.setprofile`).
+
+Random bits: importing rljax makes XLA:CPU lower threefry unrolled (`rljax.cpu_random`, the
+same bits as JAX's rolled loop). JaxUED's programs are compiled with JAX's own rolled loop by
+default, as JaxUED's users get them (`--jaxued-lowering jax`); `--jaxued-lowering rljax`
+gives both sides the unrolled one, which compares the two loops alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -65,6 +71,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
+
+from rljax import cpu_random  # noqa: E402
 
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 _compiles = [0]
@@ -89,15 +97,23 @@ class Side:
     name: str
     steps: int
 
+    jax_lowering = False
+    """Lower (compile) this side's programs with JAX's own CPU threefry loop instead of
+    rljax's unrolled one (`rljax.cpu_random`)."""
+
     def __init__(self) -> None:
         self.compiles = 0
         self.times: list[float] = []
+
+    def lowering(self) -> Any:
+        return cpu_random.jax_default_lowering() if self.jax_lowering else contextlib.nullcontext()
 
     def call(self) -> float:
         before = _compiles[0]
         replays = self.replay_steps()
         start = time.perf_counter()
-        self.state, _ = jax.block_until_ready(self.chunk(self.state))
+        with self.lowering():  # compiles happen at the first calls
+            self.state, _ = jax.block_until_ready(self.chunk(self.state))
         seconds = time.perf_counter() - start
         self.compiles += _compiles[0] - before
         self.last_replays = self.replay_steps() - replays
@@ -204,8 +220,11 @@ def jaxued_config(num_envs: int, seed: int) -> dict[str, Any]:
 class JaxUEDSide(Side):
     name = "JaxUED"
 
-    def __init__(self, path: str, num_envs: int, steps_per_call: int, seed: int) -> None:
+    def __init__(
+        self, path: str, num_envs: int, steps_per_call: int, seed: int, jax_lowering: bool
+    ) -> None:
         super().__init__()
+        self.jax_lowering = jax_lowering
         for sub in ("src", "examples"):
             sys.path.insert(0, str(Path(path) / sub))
         sys.modules.setdefault("wandb", _wandb_stub())
@@ -221,7 +240,8 @@ class JaxUEDSide(Side):
         before = _compiles[0]
         sys.setprofile(profile)
         try:
-            maze_plr.main(config, project="bench")
+            with self.lowering():
+                maze_plr.main(config, project="bench")
         finally:
             sys.setprofile(None)
         self.init_compiles = _compiles[0] - before
@@ -301,11 +321,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--phases", default="fill,replay")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--jaxued-lowering",
+        choices=("jax", "rljax"),
+        default="jax",
+        help="random bits in JaxUED's programs: JAX's own CPU lowering (a rolled loop, what "
+        "JaxUED's users get) or rljax's unrolled one (rljax.cpu_random; both sides the same)",
+    )
     args = parser.parse_args(argv)
 
     sides: list[Side] = [RljaxSide(args.num_envs, args.steps_per_call, args.seed)]
     if args.jaxued:
-        sides.append(JaxUEDSide(args.jaxued, args.num_envs, args.steps_per_call, args.seed))
+        sides.append(
+            JaxUEDSide(
+                args.jaxued,
+                args.num_envs,
+                args.steps_per_call,
+                args.seed,
+                jax_lowering=args.jaxued_lowering == "jax",
+            )
+        )
     for side in sides:  # compile; JaxUED compiles its chunk twice (dtype flip), see above
         for _ in range(2):
             side.call()

@@ -213,3 +213,45 @@ def test_plr_on_generated_xland_tasks_compiles_once(count_compilations):
     algo = make_algorithm(config)
     assert algo.learner.network.torso == "grid_cnn"
     assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
+
+
+@pytest.mark.slow
+def test_es_outer_loop_meta_trains_on_generated_xland_tasks(count_compilations):
+    """The ES outer loop (`rljax.meta`) on XLand tasks as data: each generation draws fresh
+    rulesets from the task space, every member trains a recurrent PPO learner on each, and the
+    second generation compiles nothing. Slow for the XLand step's compile (see above)."""
+    from envs.xland import env_name
+    from rljax.agents.recurrent_ppo import RecurrentPPOConfig
+    from rljax.meta import ClipEpsilon, ESConfig, MetaTrainer
+    from rljax.meta.inner import TaskDistribution
+
+    space = XLandConfig(num_heldout=2)
+    learner = RecurrentPPOConfig(
+        env=env_name(space),
+        num_envs=2,
+        num_steps=64,
+        total_timesteps=2 * 64 * 2,
+        update_epochs=1,
+        num_minibatches=1,
+        hidden_sizes=(8,),
+        gru_size=8,
+        num_eval_episodes=1,
+    )
+    es = ESConfig(
+        population_size=2,
+        num_seeds=1,
+        num_generations=2,
+        pop_batch_size=0,
+        objective="final_return",  # no 243-step episode ends in training
+    )
+    trainer = MetaTrainer(
+        TaskDistribution(learner, space, tasks_per_generation=2), ClipEpsilon(0.2), es
+    )
+    state, first = trainer.step(trainer.init(), trainer.generation_key(0))
+    with count_compilations() as compiles:
+        state, second = trainer.step(state, trainer.generation_key(1))
+    assert compiles.value == 0, f"{compiles.value} compilations in the second generation"
+    assert state.generation == 2
+    tasks = [np.asarray(jax.tree.leaves(m.tasks)[0]) for m in (first, second)]
+    assert tasks[0].shape[0] == 2 and not np.array_equal(tasks[0], tasks[1])  # fresh rulesets
+    assert all(np.isfinite(m.fitness_mean) for m in (first, second))

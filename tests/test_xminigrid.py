@@ -149,8 +149,7 @@ def test_ppo_on_a_minigrid_port_compiles_one_chunk_program_without_lapack(count_
 # The goal pays 1 - 0.9 t / T (T = 256 on Empty-8x8, 100 on DoorKey-5x5), so 0.960 is
 # Empty-8x8's shortest path from the corner start (11 steps). Measured with the
 # RecurrentPPOConfig defaults (16 envs x 32 steps, GRU 64): Empty-8x8 0.960 on 3 seeds already
-# at 3.3e4 steps, DoorKey-5x5 0.964 +- 0.0004 at 5e5 (0.25 at 3.3e4, 0.958 at 1.3e5); RESULTS
-# "XLand-MiniGrid ports".
+# at 3.3e4 steps (RESULTS "XLand-MiniGrid ports"); DoorKey-5x5 below.
 
 
 def test_recurrent_ppo_finds_the_goal_of_minigrid_empty_8x8_at_ci_budget():
@@ -165,11 +164,17 @@ def test_recurrent_ppo_finds_the_goal_of_minigrid_empty_8x8_at_ci_budget():
 
 @pytest.mark.slow
 def test_recurrent_ppo_opens_the_door_of_minigrid_doorkey_5x5():
+    # The defaults' entropy bonus (0.01) leaves some seeds stuck: at 5e5 steps, seeds 0-2 gave
+    # greedy evaluation returns 0, 0, 0 in one run (this test's XLA flags) and 0.964, 0.964, 0
+    # in another; at 3e5, seeds 0-3 gave 0.964, 0.061, 0.963, 0.962 (seed 1's greedy policy
+    # loops; its sampled training return was 0.87). With 0.05: 0.964 on all four at 3e5.
     from rljax.agents.recurrent_ppo import RecurrentPPO, RecurrentPPOConfig
 
-    config = RecurrentPPOConfig(env="xminigrid/MiniGrid-DoorKey-5x5", total_timesteps=500_000)
+    config = RecurrentPPOConfig(
+        env="xminigrid/MiniGrid-DoorKey-5x5", total_timesteps=300_000, ent_coef=0.05
+    )
     returns = agent_contract.final_eval_returns(
-        RecurrentPPO(config), config, chunk_size=256, seeds=[0, 1, 2]
+        RecurrentPPO(config), config, chunk_size=128, seeds=[0, 1, 2, 3]
     )
     print(f"recurrent PPO on MiniGrid-DoorKey-5x5, evaluation return per seed: {returns}")
-    assert (returns >= 0.9).all(), returns  # key, door and goal within 11 steps or so
+    assert (returns >= 0.9).all(), returns  # key, door and goal within 11 steps
