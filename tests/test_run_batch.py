@@ -68,3 +68,26 @@ def test_cond_if_any_computes_the_expensive_branch_only_when_some_run_takes_it()
     jax.effects_barrier()
     np.testing.assert_array_equal(out, [2.0, 10.0])
     np.testing.assert_array_equal(run_batch.cond_if_any(True, expensive, cheap, 4.0), 8.0)
+
+
+def test_cond_or_zeros_traces_its_function_once_and_zeros_its_aux_otherwise():
+    traces = []
+
+    def fn(operand):
+        traces.append(1)
+        carry, scale = operand
+        return carry * 2.0, {"loss": carry.sum() * scale, "steps": jnp.arange(3)}
+
+    @jax.jit
+    def both(pred, carry):
+        return run_batch.cond_or_zeros(pred, fn, lambda op: op[0] + 1.0, (carry, 0.5))
+
+    carry = jnp.array([1.0, 2.0])
+    new, aux = both(True, carry)
+    np.testing.assert_array_equal(new, [2.0, 4.0])
+    assert float(aux["loss"]) == 1.5 and aux["steps"].tolist() == [0, 1, 2]
+    new, aux = both(False, carry)
+    np.testing.assert_array_equal(new, [2.0, 3.0])  # keep(operand)
+    assert float(aux["loss"]) == 0.0 and aux["steps"].tolist() == [0, 0, 0]
+    assert aux["steps"].dtype == jnp.int32
+    assert len(traces) == 1  # one trace for both calls' program: no eval_shape re-trace

@@ -215,11 +215,10 @@ def test_plr_on_generated_xland_tasks_compiles_once(count_compilations):
     assert_run_compiles_one_chunk_program(algo, algo.hparams(), count_compilations)
 
 
-@pytest.mark.slow
 def test_es_outer_loop_meta_trains_on_generated_xland_tasks(count_compilations):
     """The ES outer loop (`rljax.meta`) on XLand tasks as data: each generation draws fresh
     rulesets from the task space, every member trains a recurrent PPO learner on each, and the
-    second generation compiles nothing. Slow for the XLand step's compile (see above)."""
+    second generation compiles nothing (30-40 s with compilation, session 17)."""
     from envs.xland import env_name
     from rljax.agents.recurrent_ppo import RecurrentPPOConfig
     from rljax.meta import ClipEpsilon, ESConfig, MetaTrainer
