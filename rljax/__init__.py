@@ -4,7 +4,7 @@ A training run is a pure function `train(algo, key, hparams) -> (state, metrics)
 to one XLA program; `jax.vmap` over keys or hparams turns it into a seed study or a sweep.
 
 Importing rljax makes XLA:CPU lower `jax.random`'s threefry unrolled, as JAX does on GPU (the
-same bits, faster to run and to compile; `rljax.cpu_random`, opt out with
+same random bits, less compile time; `rljax.cpu_random`, opt out with
 `RLJAX_ROLLED_THREEFRY=1`).
 """
 

@@ -4,13 +4,16 @@ Every `jax.random` call (a key split, a uniform draw, a categorical sample) is t
 `threefry2x32` primitive. JAX lowers it in one of two equivalent ways: five rounds of the
 Threefry-2x32 block cipher written out (its GPU and default lowering), or the same rounds
 as a `while` loop (its CPU lowering). Both compute the same bits. On XLA:CPU (jax 0.10) the
-loop is the slow choice on both counts that matter here: a `while` loop is a separate XLA
-computation that nothing fuses across, so every random call in a rollout step costs a loop's
-dispatch, and each loop adds compile time. Measured on the project's 2-core machine
-(`benchmarks/RESULTS.md`, "Random bits on XLA:CPU"): a vmapped scan of key splits and
-samples ran 4.7x faster and compiled 3.5x faster unrolled; PPO's `init` compiled in 1.9 s
-instead of 3.6 s, and its default chunk in 3.5 s instead of 4.9 s, with the trained state
-bitwise the same.
+loop is the slow choice to compile: a `while` loop is a separate XLA computation with its
+own fusions, and a program holds one per random call site. Measured on the project's 2-core
+machine (`benchmarks/cpu_random.py`, `benchmarks/RESULTS.md` "Random bits on XLA:CPU"): the
+default agents' `init` programs compile in 0.8-1.7 s less CPU time (PPO 3.7 -> 2.0 s) and
+their training chunks in 0.8-1.5 s less (PPO 4.6 -> 3.1 s); a vmapped scan of nothing but
+key splits and draws runs 3.7x faster, while the agents' chunks run at the same speed within
+noise (0.99-1.08x). The random bits are identical (tests/test_cpu_random.py); programs that
+do float arithmetic on them may fuse differently and round differently in the last bits (PPO's
+trained state came out bitwise equal, SAC's and DQN's did not), so a run is bitwise
+reproducible under either lowering, not across the two.
 
 Importing rljax runs `install()`, which registers, for the CPU platform only, a lowering
 rule that picks the unrolled form unless the context says otherwise:
