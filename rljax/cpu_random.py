@@ -9,10 +9,12 @@ own fusions, and a program holds one per random call site. Measured on the proje
 machine (`benchmarks/cpu_random.py`, `benchmarks/RESULTS.md` "Random bits on XLA:CPU"): the
 default agents' `init` programs compile in 0.8-1.7 s less CPU time (PPO 3.7 -> 2.0 s) and
 their training chunks in 0.8-1.5 s less (PPO 4.6 -> 3.1 s); a vmapped scan of nothing but
-key splits and draws runs 3.7x faster, while the agents' chunks run at the same speed within
-noise (0.99-1.08x). The random bits are identical (tests/test_cpu_random.py); programs that
-do float arithmetic on them may fuse differently and round differently in the last bits (PPO's
-trained state came out bitwise equal, SAC's and DQN's did not), so a run is bitwise
+key splits and draws runs 3.7x faster, while the agents' chunks (4 runs) run at the same
+speed within noise (0.99-1.08x). At one run of 4 envs, PPO's chunk takes 5-7% more wall time
+and ~50% more CPU time unrolled (XLA:CPU runs small independent kernels on both threads).
+The random bits are identical (tests/test_cpu_random.py); programs that do float arithmetic
+on them may fuse differently and round differently in the last bits (PPO's trained state
+came out bitwise equal, SAC's and DQN's did not), so a run is bitwise
 reproducible under either lowering, not across the two.
 
 Importing rljax runs `install()`, which registers, for the CPU platform only, a lowering
