@@ -23,9 +23,10 @@ The methods, all pure functions over typed pytrees (`TrainState` from
     score_inputs(state, trajectory) -> ScoreInputs
         what level scores are computed from (`rljax.curricula.scores`).
     learn(state, trajectory) -> (TrainState, metrics)
-    skip(state, trajectory) -> (TrainState, metrics)
+    skip(state, trajectory, like=None) -> (TrainState, metrics)
         the same outputs as `learn` without a gradient step (zeros for the losses), so a
-        loop can `lax.cond` between them.
+        loop can `lax.cond` between them; `like`, where given, is `learn`'s output shapes
+        (read off its trace by `run_batch.cond_if_any(..., cheap_gets_shapes=True)`).
     policy(greedy) -> rljax.rollout.RecurrentPolicy, and initial_carry(n)
         the acting policy in the recurrent signature, for evaluation on the loop's tasks.
     updates_per_learn: int
@@ -83,7 +84,7 @@ class Learner(Protocol):
 
     def learn(self, state: Any, trajectory: Any) -> tuple[Any, Any]: ...
 
-    def skip(self, state: Any, trajectory: Any) -> tuple[Any, Any]: ...
+    def skip(self, state: Any, trajectory: Any, like: Any = None) -> tuple[Any, Any]: ...
 
     def policy(self, greedy: bool) -> rollout.RecurrentPolicy: ...
 

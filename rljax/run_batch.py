@@ -34,6 +34,12 @@ RUNS = "rljax_runs"
 """The vmap axis name of a batch of runs (seeds x hyperparameters) in `rljax.training`."""
 
 
+def _shape_of(x: jax.Array) -> jax.ShapeDtypeStruct:
+    """What `jax.eval_shape` says of a traced value (weak type included)."""
+    aval = jax.typeof(x)
+    return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
+
+
 def in_run_batch() -> bool:
     """Whether the code being traced is inside a vmap over `RUNS` (host side, at trace time)."""
     try:
@@ -59,10 +65,22 @@ def switch(index: jax.Array, branches: Sequence[Callable[..., Any]], *operands: 
 
 
 def cond_if_any(
-    pred: jax.Array, expensive: Callable[..., Any], cheap: Callable[..., Any], *operands: Any
+    pred: jax.Array,
+    expensive: Callable[..., Any],
+    cheap: Callable[..., Any],
+    *operands: Any,
+    cheap_gets_shapes: bool = False,
 ) -> Any:
     """`lax.cond(pred, expensive, cheap, *operands)` whose `expensive` branch is computed only
-    when `pred` (a bool scalar per run) holds for some run of the batch."""
+    when `pred` (a bool scalar per run) holds for some run of the batch.
+
+    With `cheap_gets_shapes`, `cheap` is called as `cheap(*operands, like=shapes)` with the
+    shapes of `expensive`'s outputs, read off its trace (`lax.cond` traces its true branch
+    first), so a cheap branch that must return outputs shaped like the expensive one's (a
+    learner's `skip`) need not trace it again with `jax.eval_shape`; `like` is None should
+    the branches ever be traced in the other order."""
+    if cheap_gets_shapes:
+        expensive, cheap = _shapes_to_cheap(expensive, cheap)
     if not in_run_batch():
         return jax.lax.cond(pred, expensive, cheap, *operands)
     pred = jnp.asarray(pred, bool)
@@ -93,13 +111,9 @@ def cond_or_zeros(
     """
     traced: list[Any] = []
 
-    def shape_of(x):  # what `jax.eval_shape` says of a traced value
-        aval = jax.typeof(x)
-        return jax.ShapeDtypeStruct(aval.shape, aval.dtype, weak_type=aval.weak_type)
-
     def real(op):
         out = fn(op)
-        traced.append(jax.tree.map(shape_of, out[1]))
+        traced.append(jax.tree.map(_shape_of, out[1]))
         return out
 
     def otherwise(op):
@@ -107,6 +121,24 @@ def cond_or_zeros(
         return keep(op), jax.tree.map(jnp.zeros_like, shapes)
 
     return jax.lax.cond(pred, real, otherwise, operand)
+
+
+def _shapes_to_cheap(
+    expensive: Callable[..., Any], cheap: Callable[..., Any]
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """`expensive`, recording its output shapes when traced, and `cheap` called with them
+    as `like` (None if `expensive` has not been traced yet)."""
+    traced: list[Any] = []
+
+    def recorded(*ops):
+        out = expensive(*ops)
+        traced.append(jax.tree.map(_shape_of, out))
+        return out
+
+    def given(*ops):
+        return cheap(*ops, like=traced[-1] if traced else None)
+
+    return recorded, given
 
 
 __all__ = ["RUNS", "cond_if_any", "cond_or_zeros", "in_run_batch", "switch"]

@@ -91,3 +91,25 @@ def test_cond_or_zeros_traces_its_function_once_and_zeros_its_aux_otherwise():
     assert float(aux["loss"]) == 0.0 and aux["steps"].tolist() == [0, 0, 0]
     assert aux["steps"].dtype == jnp.int32
     assert len(traces) == 1  # one trace for both calls' program: no eval_shape re-trace
+
+
+def test_cond_if_any_can_hand_the_cheap_branch_the_expensive_ones_shapes():
+    traces, seen = [], []
+
+    def expensive(x):
+        traces.append(1)
+        return x * 2.0, {"loss": x.sum(), "n": jnp.arange(2)}
+
+    def cheap(x, like):
+        seen.append(like)
+        return x, jax.tree.map(jnp.zeros_like, like[1])
+
+    for batched in (False, True):
+        call = lambda p, x: run_batch.cond_if_any(p, expensive, cheap, x, cheap_gets_shapes=True)
+        fn = jax.jit(jax.vmap(call, axis_name=RUNS) if batched else call)
+        pred = jnp.array([False, True]) if batched else jnp.array(False)
+        x = jnp.ones((2, 3)) if batched else jnp.ones(3)
+        out, aux = fn(pred, x)
+        assert out.shape == x.shape and aux["n"].dtype == jnp.int32
+    assert len(traces) == 2  # once per program: no eval_shape re-trace in `cheap`
+    assert all(like is not None and like[1]["n"].shape == (2,) for like in seen)

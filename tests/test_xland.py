@@ -254,3 +254,35 @@ def test_es_outer_loop_meta_trains_on_generated_xland_tasks(count_compilations):
     tasks = [np.asarray(jax.tree.leaves(m.tasks)[0]) for m in (first, second)]
     assert tasks[0].shape[0] == 2 and not np.array_equal(tasks[0], tasks[1])  # fresh rulesets
     assert all(np.isfinite(m.fitness_mean) for m in (first, second))
+
+
+@pytest.mark.slow
+def test_meta_gradient_outer_loop_runs_on_generated_xland_tasks(count_compilations):
+    """LPG's meta-gradient loop (`rljax.meta.meta_gradient`) over the XLand task space: agents
+    on generated rulesets, a finite meta-gradient that moves the rule, and a second meta-step
+    that compiles nothing (44 s for the first with compilation, session 17)."""
+    from envs.xland import env_name
+    from rljax.agents.lpg import A2CConfig, LPGAgentConfig
+    from rljax.meta import LPGRule, MetaGradient, MetaGradientConfig
+    from rljax.objectives.lpg import LPGRuleConfig
+
+    space = XLandConfig(num_heldout=2)
+    common = dict(
+        env=env_name(space), num_envs=2, num_steps=8, total_timesteps=2 * 8 * 4, num_eval_episodes=1
+    )
+    loop = MetaGradient(
+        LPGAgentConfig(rule=LPGRuleConfig(hidden_size=16), **common),
+        A2CConfig(**common),
+        space,
+        LPGRule(),
+        MetaGradientConfig(num_agents=2, unroll=2, num_meta_steps=2),
+    )
+    init = loop.init()
+    first, metrics = loop.step(init, loop.generation_key(0))
+    with count_compilations() as compiles:
+        loop.step(first, loop.generation_key(1))
+    assert compiles.value == 0, f"{compiles.value} compilations in the second meta-step"
+    assert np.isfinite(float(np.mean(metrics.meta_loss)))
+    assert float(np.mean(metrics.meta_grad_norm)) > 0
+    moved = jax.tree.map(lambda a, b: bool(np.any(a != b)), init.meta_params, first.meta_params)
+    assert any(jax.tree.leaves(moved))

@@ -299,10 +299,15 @@ class PPO:
         steps = self._steps(state.hparams, traj.steps, traj.next_value)
         return self._descend(state, flatten_time(steps), traj.steps)
 
-    def skip(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
+    def skip(
+        self, state: PPOState, traj: PPOTrajectory, like: Any = None
+    ) -> tuple[PPOState, PPOMetrics]:
         """What `learn` returns, without learning: the state as it is, zero losses, and the
-        trajectory's mean episode return."""
-        zeros = jax.tree.map(jnp.zeros_like, jax.eval_shape(self.learn, state, traj)[1])
+        trajectory's mean episode return. `like`: `learn`'s output shapes where the caller
+        has them (`run_batch.cond_if_any(..., cheap_gets_shapes=True)`); otherwise they come
+        from `jax.eval_shape`, a second trace of `learn`."""
+        like = jax.eval_shape(self.learn, state, traj) if like is None else like
+        zeros = jax.tree.map(jnp.zeros_like, like[1])
         returns = rollout.mean_episode_return(self.transitions(traj))
         return state, zeros._replace(episode_return=returns)
 

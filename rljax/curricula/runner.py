@@ -490,7 +490,7 @@ class UED(TaskPlay):
         score = self.score(inputs, info.max_returns)
         max_returns = level_scores.episode_returns(inputs.reward, inputs.done).max
         learner, metrics = run_batch.cond_if_any(
-            info.train, self.learner.learn, self.learner.skip, learner, traj
+            info.train, self.learner.learn, self.learner.skip, learner, traj, cheap_gets_shapes=True
         )
         cstate = self.curriculum.observe(cstate, tasks, info, score, max_returns)
         c = state.counters
