@@ -6,7 +6,7 @@ check that a refactor changes no number (issue "Composable pieces", must-show 1)
 
 `regression_baseline.json` was re-recorded at commit e8c1f5c (session 17: after session 15's
 minibatch permutation, session 16's recurrent cells and session 17's threefry lowering); the
-redesign's baseline, recorded on c25bfc7, is `git show c25bfc7:benchmarks/regression_baseline.json`.
+redesign's baseline, recorded on c25bfc7, is `git show cf7d1e1:benchmarks/regression_baseline.json`.
 Values are stored exactly (float64 reprs of float32 numbers), so `--compare` reports any
 bitwise difference; every difference must be explained in `benchmarks/RESULTS.md`.
 
