@@ -211,13 +211,13 @@ class PlaygroundEnvironment:
         on every step, which cost the adapter 11-25% over playground's wrapper on CPU
         (benchmarks/RESULTS.md). Its batching rule here computes the batch's resets only on
         a step where some env's episode ended (a real `cond`, asked once for a whole batch
-        of runs), and selects
-        them per env as the `where` did: the same values, a fresh initial state from each
-        env's own step key. DM Control episodes end only at the time limit (or the NaN
-        guard), so a batch started together (every rljax training run) computes resets once
-        per `max_steps_in_episode` steps. A batch whose episodes are staggered still resets
-        on most steps (1.12x playground's wrapper on CartpoleBalance in
-        `benchmarks/env_adapters.py --staggered`). Two variants measured and not kept:
+        of runs), and selects them per env as the `where` did: the same values, a fresh
+        initial state from each env's own step key. DM Control episodes end only at the time
+        limit (or the NaN guard), so a batch started together (every rljax training run)
+        computes resets once per `max_steps_in_episode` steps: 0.97-0.99x the time of
+        playground's wrapper. A batch whose episodes are staggered still resets on most
+        steps (1.05-1.07x in `benchmarks/env_adapters.py --staggered`). Two variants
+        measured and not kept:
         computing only the ended envs' resets when they are few (a `switch` over none / few /
         all, 1.03x staggered) traced the reset twice, +10 s of XLA compile per PPO chunk on
         CartpoleBalance; a `while` loop over blocks of ended envs traced it once but made
