@@ -17,7 +17,6 @@ the same bits.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 
 import jax
@@ -68,7 +67,7 @@ def agent_programs(name: str, seeds: int):
 
 def compile_under(fn, args, rolled: bool):
     start = time.process_time()
-    with cpu_random.jax_default_lowering() if rolled else contextlib.nullcontext():
+    with cpu_random.jax_default_lowering(rolled):
         compiled = jax.jit(lambda *a: fn(*a)).lower(*args).compile()
     return compiled, time.process_time() - start
 

@@ -48,7 +48,6 @@ What remains different (each library's fixed choice, no flag on the other side):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import statistics
 import subprocess
@@ -182,7 +181,7 @@ def compile_seconds(fn, state, jax_lowering: bool = False) -> tuple[Any, float]:
     """Trace, lower and compile `fn` afresh (a new function object: no cache hit); with
     `jax_lowering`, random bits get JAX's own CPU lowering (`rljax.cpu_random`)."""
     start = time.perf_counter()
-    with cpu_random.jax_default_lowering() if jax_lowering else contextlib.nullcontext():
+    with cpu_random.jax_default_lowering(jax_lowering):
         compiled = jax.jit(lambda s: fn(s)).lower(state).compile()
     return compiled, time.perf_counter() - start
 

@@ -79,8 +79,12 @@ def enabled() -> bool:
 
 
 @contextlib.contextmanager
-def jax_default_lowering() -> Iterator[None]:
-    """Lower (and so compile) inside this block with JAX's own rolled CPU loop."""
+def jax_default_lowering(active: bool = True) -> Iterator[None]:
+    """Lower (and so compile) inside this block with JAX's own rolled CPU loop (with
+    `active=False`, the block changes nothing: for callers that choose per program)."""
+    if not active:
+        yield
+        return
     token = _UNROLL.set(False)
     try:
         yield

@@ -109,18 +109,12 @@ def cond_or_zeros(
     SAC's). Should the branches ever be traced in the other order, it falls back to
     `eval_shape`.
     """
-    traced: list[Any] = []
 
-    def real(op):
-        out = fn(op)
-        traced.append(jax.tree.map(_shape_of, out[1]))
-        return out
+    def otherwise(op, like):
+        like = jax.eval_shape(fn, op) if like is None else like
+        return keep(op), jax.tree.map(jnp.zeros_like, like[1])
 
-    def otherwise(op):
-        shapes = traced[-1] if traced else jax.eval_shape(fn, op)[1]
-        return keep(op), jax.tree.map(jnp.zeros_like, shapes)
-
-    return jax.lax.cond(pred, real, otherwise, operand)
+    return jax.lax.cond(pred, *_shapes_to_cheap(fn, otherwise), operand)
 
 
 def _shapes_to_cheap(
