@@ -8,10 +8,11 @@ Two checks, both exact sizes rather than guesses:
   compilation, nothing allocated);
 - after the chunk program compiles and before it runs: the working memory XLA's buffer
   assignment gives it (`Compiled.memory_analysis()`: its outputs and temporaries: rollouts,
-  activations, minibatches, gradients), beside the state that already exists. This one
-  covers a batch on one device; a batch sharded over several is compiled by `jit` on its
-  first call (see `rljax.training.run`) and gets the state check and, if XLA still runs out
-  of memory, the one-line message of `rljax.experiment.out_of_memory`.
+  activations, minibatches, gradients), beside the state that already exists. For a batch
+  sharded over several devices XLA reports one device's share, counted once per device
+  (`rljax.training.run` places `init`'s and every chunk's outputs like the runs, so that
+  ahead-of-time program takes every chunk). If XLA still runs out of memory, the message is
+  the one line of `rljax.experiment.out_of_memory`.
 
 Free memory is `memory_stats()` on an accelerator, and on the CPU the host's available
 memory (`MemAvailable`, bounded by the cgroup limit where one is set); the CPU "devices" of a

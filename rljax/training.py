@@ -109,19 +109,41 @@ def run_chunk(
 
 
 def compiled_chunk(
-    algo: Algorithm, chunk_size: int, check_finite: bool = False
+    algo: Algorithm,
+    chunk_size: int,
+    check_finite: bool = False,
+    runs_sharding: jax.sharding.Sharding | None = None,
 ) -> Callable[[Any, jax.Array], tuple[Any, Any]]:
     """Compiled `vmap(run_chunk)`: `(state [runs, ...], num_valid) -> (state, metrics)`
     (`(state, (metrics, finite [runs, chunk_size, quantities]))` with `check_finite`). The
     runs axis is named `rljax.run_batch.RUNS`, so an algorithm's branches can stay real
-    branches where every run of the batch takes the same one (`rljax.run_batch`)."""
+    branches where every run of the batch takes the same one (`rljax.run_batch`).
+    `runs_sharding` (a batch split over devices, `runs_sharding_of`) is given to every
+    output, so each chunk's state comes back sharded as the next chunk was compiled for."""
     return jax.jit(
         jax.vmap(
             lambda s, n: run_chunk(algo, s, n, chunk_size, check_finite),
             in_axes=(0, None),
             axis_name=run_batch.RUNS,
-        )
+        ),
+        **_placed(runs_sharding),
     )
+
+
+def runs_sharding_of(tree: Any) -> jax.sharding.Sharding | None:
+    """The sharding of a batch of runs split over several devices (that of `tree`'s first
+    leaf: `rljax.sweep` shards keys, hparams and states over the runs axis); None on one
+    device."""
+    sharding = getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+    return sharding if sharding is not None and len(sharding.device_set) > 1 else None
+
+
+def _placed(runs_sharding: jax.sharding.Sharding | None) -> dict[str, Any]:
+    """`jax.jit` keywords placing every output (all batched over runs) like the runs.
+    Without them XLA may replicate an output that is the same in every run (a zero bias
+    after `init`), and the next program's inputs would be sharded unlike its first call's:
+    `jit` compiles it again, an ahead-of-time program refuses them."""
+    return {} if runs_sharding is None else {"out_shardings": runs_sharding}
 
 
 # --- the finite check ----------------------------------------------------------------------
@@ -329,11 +351,12 @@ def run(
             "resume from a checkpoint saved by `run` with the same chunk_size"
         )
     devices = memory.devices_of(keys if state is None else state)
+    runs_sharding = runs_sharding_of(keys if state is None else state)
     # One jitted init: the memory check's shapes come from the same trace that it compiles.
-    init = jax.jit(jax.vmap(algo.init))
+    init = jax.jit(jax.vmap(algo.init), **_placed(runs_sharding))
     if state is None and options.check_memory:
         memory.check_state_fits(init.eval_shape(keys, hparams), devices)
-    chunk = compiled_chunk(algo, chunk_size, options.check_finite)
+    chunk = compiled_chunk(algo, chunk_size, options.check_finite, runs_sharding)
     progress = Progress(
         options.progress,
         num_runs,
@@ -360,13 +383,12 @@ def run(
         while updates_done < algo.num_updates:
             num_valid = min(chunk_size, algo.num_updates - updates_done)
             timer.chunk_started()
-            if program is None and options.check_memory and len(devices) == 1:
+            if program is None and options.check_memory:
                 # Compiled ahead of its first call, so its working memory is checked before
-                # it runs. (A state sharded over several devices is left to `jit`: its first
-                # chunk's outputs may be sharded unlike `init`'s, which jit recompiles for
-                # and an ahead-of-time program refuses.) Compiling it on a second thread
-                # beside `init` showed no reliable gain on 2 shared cores (benchmarks/
-                # RESULTS.md, "First-run compile time").
+                # it runs, on one device or sharded over several (`init` and every chunk
+                # place their outputs like the runs, so one program takes every chunk).
+                # Compiling it on a second thread beside `init` showed no reliable gain on
+                # 2 shared cores (benchmarks/RESULTS.md, "First-run compile time").
                 program = chunk.lower(state, jnp.int32(chunk_size)).compile()
                 memory.check_program_fits(program, memory.tree_bytes(state), devices)
             program = program or chunk
@@ -418,6 +440,7 @@ __all__ = [
     "run",
     "run_chunk",
     "run_options",
+    "runs_sharding_of",
     "seed_keys",
     "stack_hparams",
     "train",

@@ -1,6 +1,9 @@
 """`rljax.run` refuses a batch of runs too large for its devices before allocating or running
 it (`rljax.memory`), with one line naming the sizes and what to shrink."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import jax
@@ -80,3 +83,58 @@ def test_free_memory_is_read_on_this_machine():
         pytest.skip("no /proc/meminfo on this machine")
     total = next(line for line in meminfo.read_text().splitlines() if line.startswith("MemTotal"))
     assert free is not None and 0 < free <= int(total.split()[1]) * 1024
+
+
+SHARDED = """
+import jax, jax.numpy as jnp
+import rljax
+from jax._src import monitoring
+from rljax import memory
+from rljax.memory import InsufficientMemory
+from rljax.sweep import runs_mesh, shard_runs
+
+assert jax.device_count() == 2
+compiles = []
+monitoring.register_event_duration_secs_listener(
+    lambda event, secs, **kw: compiles.append(event)
+    if event == "/jax/core/compile/backend_compile_duration" else None
+)
+config = rljax.PPOConfig(num_envs=1000, num_steps=4, num_minibatches=1, total_timesteps=8000)
+algo = rljax.PPO(config)
+keys, hparams = shard_runs(
+    (rljax.seed_keys([0, 1]), rljax.stack_hparams([config.hparams()] * 2)), runs_mesh()
+)
+chunks = []
+memory.free_bytes = lambda devices: 2_000_000
+try:
+    rljax.run(algo, keys, hparams, chunk_size=1, progress=False,
+              on_chunk=lambda done, metrics: chunks.append(done))
+except InsufficientMemory as error:
+    print("REFUSED", chunks, error)
+memory.free_bytes = lambda devices: 2**40
+before = len(compiles)
+result = rljax.run(algo, keys, hparams, chunk_size=1, progress=False)
+print("COMPILES", len(compiles) - before, result.metrics["episode_return"].shape)
+print("SHARDED", all(len(x.sharding.device_set) == 2 for x in jax.tree.leaves(result.state)))
+"""
+
+
+def test_a_batch_sharded_over_devices_gets_the_working_memory_check_and_one_chunk_program():
+    """Two runs split over 2 forced CPU devices (a subprocess: the device count is fixed at
+    start). The chunk program is compiled ahead of its first call here too, so a chunk too
+    large for the devices is refused before it runs; and since `init` and each chunk place
+    their outputs like the runs, the 2 chunks share that one program (before, a zero bias
+    came out of `init` replicated, the first chunk sharded it, and the second chunk compiled
+    again: 4 compilations, now 3: init, the chunk, the evaluation)."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    flags = env.get("XLA_FLAGS", "")
+    env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count=2".strip()
+    out = subprocess.run(
+        [sys.executable, "-c", SHARDED], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert lines["REFUSED"].startswith("[] this batch of runs needs"), lines["REFUSED"]
+    assert "working memory for one chunk" in lines["REFUSED"]
+    assert "free on 2 cpu devices" in lines["REFUSED"]
+    assert lines["COMPILES"] == "3 (2, 2)" and lines["SHARDED"] == "True"
