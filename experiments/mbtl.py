@@ -39,11 +39,15 @@ import rljax
 from envs.classic.task_space import PARAMETERS, ClassicConfig, return_range
 from rljax import config as cfg
 from rljax import transfer
-from rljax.config import ConfigError
 from rljax.curricula.runner import UED, UEDConfig
 from rljax.curricula.source import SourceHParams, SourceTaskConfig
 from rljax.evaluation import EvalResult
-from rljax.experiment import default_compilation_cache, enable_compilation_cache
+from rljax.experiment import (
+    FAILURES,
+    default_compilation_cache,
+    enable_compilation_cache,
+    report_failure,
+)
 from rljax.presets import preset
 from rljax.results import RunWriter, new_run_dir, write_json
 
@@ -233,9 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         parse = lambda: tyro.cli(MBTLConfig, args=argv, description=__doc__)
         config = cfg.parse_cli(parse, MBTLConfig, argv)
         run(config)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except FAILURES as failure:
+        return report_failure(failure)
     return 0
 
 

@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rljax import sweep as sw
     from rljax.config import ConfigError
-    from rljax.experiment import report_failure
-    from rljax.training import RunInterrupted, TrainingDiverged
+    from rljax.experiment import FAILURES, report_failure
 
     try:
         args = _parse_args(config_type, rest, name)
@@ -195,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 "the flags that change seeds or axes."
             )
         run_sweep(name, algo_type(config), spec, args, axes)
-    except (ConfigError, TrainingDiverged, RunInterrupted) as failure:
+    except FAILURES as failure:
         return report_failure(failure)
     return 0
 

@@ -455,12 +455,8 @@ def main(
         run_dir, result = run_experiment(name, algo, args.config, args, on_checkpoint)
         if after_run is not None:
             after_run(run_dir, result, algo, args)
-    except (ConfigError, TrainingDiverged, RunInterrupted) as failure:
+    except FAILURES as failure:
         return report_failure(failure)
-    except jax.errors.JaxRuntimeError as error:
-        if "RESOURCE_EXHAUSTED" not in str(error):
-            raise
-        return report_failure(out_of_memory(error))
     return 0
 
 
@@ -523,16 +519,25 @@ def subcommand_main(
         )
         args.validate()
         run(args)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    except FAILURES as failure:
+        return report_failure(failure)
     return 0
 
 
-def report_failure(failure: ConfigError | TrainingDiverged | RunInterrupted) -> int:
-    """Print a command line's failure as one line on stderr (never a traceback) and return its
-    exit status: 2 for bad input or an unusable checkpoint, 1 for a diverged run, 128 + the
-    signal for a run stopped by SIGINT/SIGTERM."""
+FAILURES = (ConfigError, TrainingDiverged, RunInterrupted, jax.errors.JaxRuntimeError)
+"""What every command line (`main`, `subcommand_main`, `experiments.sweep`, `experiments.mbtl`)
+catches and hands to `report_failure`."""
+
+
+def report_failure(failure: Exception) -> int:
+    """Print a command line's failure (one of `FAILURES`) as one line on stderr (never a
+    traceback) and return its exit status: 2 for bad input, an unusable checkpoint or XLA
+    running out of memory (`out_of_memory`), 1 for a diverged run, 128 + the signal for a run
+    stopped by SIGINT/SIGTERM. Any other XLA runtime error is raised again."""
+    if isinstance(failure, jax.errors.JaxRuntimeError):
+        if "RESOURCE_EXHAUSTED" not in str(failure):
+            raise failure
+        failure = out_of_memory(failure)
     if isinstance(failure, RunInterrupted):
         print(f"interrupted by {failure}", file=sys.stderr)
         return 128 + failure.signal_number

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from experiments import ppo as ppo_experiment
 from rljax.results import load_metrics
@@ -195,3 +196,41 @@ def test_command_lines_print_their_lines_as_they_go_to_a_pipe():
         assert pipe.line_buffering
     finally:
         sys.stdout = saved
+
+
+@pytest.mark.parametrize(
+    ("module", "entry", "argv"),
+    [
+        ("experiments.lpo", "meta_train", ["meta-train", "--no-progress"]),
+        ("experiments.neuroevolution", "run", ["ga", "--no-progress"]),
+        ("experiments.sweep", "run_sweep", ["--no-progress"]),
+        ("experiments.mbtl", "run", []),
+    ],
+)
+def test_every_command_line_reports_running_out_of_memory_as_one_line(
+    module, entry, argv, capsys, monkeypatch
+):
+    """The outer loops' (`rljax.experiment.subcommand_main`), the sweep's and MBTL's command
+    lines turn XLA's RESOURCE_EXHAUSTED into the same one line as the experiment modules
+    (they printed a traceback); any other XLA runtime error is still raised."""
+    import importlib
+
+    import jax
+
+    cli = importlib.import_module(module)
+
+    def exhausted(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("RESOURCE_EXHAUSTED: Out of memory allocating 9TiB.\nx")
+
+    monkeypatch.setattr(cli, entry, exhausted)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the device ran out of memory (RESOURCE_EXHAUSTED"), err
+    assert "--num-envs" in err and len(err.strip().splitlines()) == 1
+
+    def broken(*args, **kwargs):
+        raise jax.errors.JaxRuntimeError("INTERNAL: something else")
+
+    monkeypatch.setattr(cli, entry, broken)
+    with pytest.raises(jax.errors.JaxRuntimeError, match="INTERNAL"):
+        cli.main(argv)
