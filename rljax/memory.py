@@ -37,6 +37,23 @@ SHRINK = (
 )
 
 
+SHRINK_ES = (
+    "Fix: train fewer members at once (--es.pop-batch-size), fewer seeds or tasks per "
+    "generation (--es.num-seeds, --tasks-per-generation), or make each inner run smaller "
+    "(its config's num_envs, num_steps, more num_minibatches, hidden_sizes)."
+)
+
+SHRINK_WEIGHTS = (
+    "Fix: a smaller population (--search.population-size; with es, "
+    "--search.es.population-size) or fewer episodes per member (--search.policy.episodes)."
+)
+
+SHRINK_META_GRADIENT = (
+    "Fix: fewer agents (--meta.num-agents), a shorter unroll (--meta.unroll), or smaller "
+    "agent updates (--agent.num-envs, --agent.num-steps)."
+)
+
+
 class InsufficientMemory(ConfigError):
     """A batch of runs needs more memory than its devices have free."""
 
@@ -88,11 +105,13 @@ def free_bytes(devices: list[jax.Device]) -> int | None:
     return total
 
 
-def _refuse(what: str, need: int, free: int, devices: list[jax.Device]) -> InsufficientMemory:
+def _refuse(
+    what: str, need: int, free: int, devices: list[jax.Device], fix: str = SHRINK
+) -> InsufficientMemory:
     where = f"{len(devices)} {devices[0].platform} device{'s' if len(devices) > 1 else ''}"
     return InsufficientMemory(
         f"this batch of runs needs {need / GIB:.1f} GiB ({what}), more than the "
-        f"{free / GIB:.1f} GiB free on {where}. {SHRINK}"
+        f"{free / GIB:.1f} GiB free on {where}. {fix}"
     )
 
 
@@ -103,17 +122,49 @@ def check_state_fits(abstract_state: Any, devices: list[jax.Device]) -> None:
         raise _refuse("the training state alone", need, free, devices)
 
 
-def check_program_fits(compiled: Any, state_bytes: int, devices: list[jax.Device]) -> None:
+def check_program_fits(
+    compiled: Any,
+    state_bytes: int,
+    devices: list[jax.Device],
+    what: str = "one chunk of updates",
+    fix: str = SHRINK,
+) -> None:
     """Refuse a compiled program whose outputs and temporaries (per device, times the devices
-    it runs on) exceed the free memory left beside the state (`state_bytes`, allocated)."""
+    it runs on) exceed the free memory left beside the state (`state_bytes`, allocated).
+    `what` names the program, `fix` says what to shrink."""
     stats = compiled.memory_analysis()
     if stats is None:
         return
     per_device = stats.output_size_in_bytes - stats.alias_size_in_bytes + stats.temp_size_in_bytes
     need, free = per_device * len(devices), free_bytes(devices)
     if free is not None and need > free:
-        what = (
-            f"{need / GIB:.1f} GiB of working memory for one chunk of updates: rollouts, "
-            f"activations, minibatches; beside its {state_bytes / GIB:.1f} GiB state"
+        detail = (
+            f"{need / GIB:.1f} GiB of working memory for {what}: rollouts, activations, "
+            f"minibatches; beside the {state_bytes / GIB:.1f} GiB it is given"
         )
-        raise _refuse(what, need, free, devices)
+        raise _refuse(detail, need, free, devices, fix)
+
+
+class CheckedProgram:
+    """A `jax.jit` function whose first call is compiled ahead of running it, refused by
+    `check_program_fits` if its working memory does not fit, then run. Its later calls are
+    the jitted function's (whose cache holds that compiled program: nothing compiles twice);
+    every other attribute (`lower`, `_cache_size`) is the jitted function's. The outer loops
+    (ES, neuroevolution, LPG's meta-gradient) wrap their generation programs in it, as
+    `rljax.run` checks its chunk program."""
+
+    def __init__(self, jitted: Any, what: str, fix: str):
+        self.jitted, self.what, self.fix = jitted, what, fix
+        self.checked = False
+
+    def __call__(self, *args: Any) -> Any:
+        if not self.checked:
+            arrays = [x for x in jax.tree.leaves(args) if hasattr(x, "dtype")]
+            devices = devices_of(arrays)
+            compiled = self.jitted.lower(*args).compile()
+            check_program_fits(compiled, tree_bytes(arrays), devices, self.what, self.fix)
+            self.checked = True
+        return self.jitted(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.jitted, name)

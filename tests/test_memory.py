@@ -138,3 +138,33 @@ def test_a_batch_sharded_over_devices_gets_the_working_memory_check_and_one_chun
     assert "working memory for one chunk" in lines["REFUSED"]
     assert "free on 2 cpu devices" in lines["REFUSED"]
     assert lines["COMPILES"] == "3 (2, 2)" and lines["SHARDED"] == "True"
+
+
+@pytest.mark.parametrize("module", ["lpo", "neuroevolution", "lpg"])
+def test_an_outer_loops_generation_too_large_for_memory_is_one_line_before_it_runs(
+    module, tmp_path, capsys, monkeypatch
+):
+    """ES meta-training (`experiments.lpo`), the GA (`experiments.neuroevolution`) and LPG's
+    meta-gradient (`experiments.lpg`) compile their generation program ahead of its first
+    call (`rljax.memory.CheckedProgram`) and refuse it, naming their own flags to shrink,
+    before any generation runs."""
+    import importlib
+
+    from test_loop_devices import ES_ARGS, GA_ARGS
+    from test_meta_gradient import TINY_CLI
+
+    args = {
+        "lpo": (ES_ARGS, "--es.pop-batch-size", "population chunk's training runs"),
+        "neuroevolution": (GA_ARGS, "--search.population-size", "one generation"),
+        "lpg": (["meta-train", *TINY_CLI, "--eval-every", "0"], "--meta.num-agents", "meta-step"),
+    }
+    argv, flag, what = args[module]
+    monkeypatch.setattr(memory, "free_bytes", lambda devices: 1000)
+    cli = importlib.import_module(f"experiments.{module}")
+    assert cli.main([*argv, "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: this batch of runs needs") and what in err, err
+    assert flag in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*/generations.jsonl")) or not any(
+        p.read_text() for p in tmp_path.glob("*/generations.jsonl")
+    )

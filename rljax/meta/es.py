@@ -64,6 +64,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import config as cfg
+from rljax import memory
 from rljax.config import ConfigError
 from rljax.learner import make_learner
 from rljax.meta.inner import SampledTaskProgram, TaskDistribution
@@ -336,7 +337,11 @@ class TaskProgram:
         self.member = member
         """One run: `(solution, key) -> score`, unjitted (benchmarks time it alone)."""
         per_seed = jax.vmap(member, in_axes=(None, 0))
-        self.score = jax.jit(jax.vmap(per_seed, in_axes=(0, None)))
+        self.score = memory.CheckedProgram(
+            jax.jit(jax.vmap(per_seed, in_axes=(0, None))),
+            "one population chunk's training runs",
+            memory.SHRINK_ES,
+        )
 
 
 def _strong(tree: Any) -> Any:

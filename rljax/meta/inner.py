@@ -38,6 +38,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rljax import memory
 from rljax.config import ConfigError
 from rljax.environment import action_spec, max_episode_steps
 from rljax.evaluation import EvalResult, evaluate
@@ -340,8 +341,11 @@ class SampledTaskProgram:
                 solutions, pick(tasks), keys[which], None if lifetimes is None else lifetimes[which]
             )
 
-        self.score = jax.jit(score, static_argnums=2)
-        self.score_pairs = jax.jit(score_pairs, static_argnums=3)
+        what = "one population chunk's training runs"
+        self.score = memory.CheckedProgram(jax.jit(score, static_argnums=2), what, memory.SHRINK_ES)
+        self.score_pairs = memory.CheckedProgram(
+            jax.jit(score_pairs, static_argnums=3), what, memory.SHRINK_ES
+        )
         self.sample_tasks = jax.jit(self.tasks)
 
     def tasks(self, key: jax.Array) -> Any:

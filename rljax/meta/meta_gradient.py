@@ -62,6 +62,7 @@ import optax
 from flax import struct
 
 from rljax import config as cfg
+from rljax import memory
 from rljax.config import ConfigError
 from rljax.learner import make_learner
 from rljax.meta.inner import (
@@ -263,7 +264,9 @@ class MetaGradient:
             agent_return=self.agent_return,
             antagonist_return=self.antagonist_return,
         )
-        self._step = jax.jit(self._meta_step)
+        self._step = memory.CheckedProgram(
+            jax.jit(self._meta_step), "one meta-step", memory.SHRINK_META_GRADIENT
+        )
 
     @property
     def num_generations(self) -> int:

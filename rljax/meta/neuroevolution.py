@@ -52,6 +52,7 @@ from flax import struct
 from jax.flatten_util import ravel_pytree
 
 from rljax import config as cfg
+from rljax import memory
 from rljax.agents.common import resolve_torso
 from rljax.agents.settings import TorsoSettings
 from rljax.environment import action_spec, check_env_name, make, max_episode_steps
@@ -194,7 +195,9 @@ class _WeightSearch:
                 f"split evenly over {mesh.size} devices. Fix: pass a multiple of {mesh.size}, "
                 "or a mesh over fewer devices (rljax.sweep.even_mesh)."
             )
-        self._program = jax.jit(self._generation)
+        self._program = memory.CheckedProgram(
+            jax.jit(self._generation), "one generation", memory.SHRINK_WEIGHTS
+        )
 
     @property
     def population_size(self) -> int:
