@@ -32,8 +32,9 @@ def annealed(learning_rate: jax.Array, progress: jax.Array, anneal: bool) -> jax
 
 
 def row_major_weight_gradients(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn` with every 2-D matmul that contracts its left operand's leading axis computed
-    as a plain row-major matmul of that operand's materialised transpose.
+    """`fn` with every matmul that contracts all but the last axis of both operands (a dense
+    layer's weight gradient, over a batch or a sequence of batches) computed as a plain
+    row-major matmul of one operand's materialised transpose.
 
     A dense layer's weight gradient is `x^T g` (`x [B, in]`, `g [B, out]`): a `dot_general`
     contracting axis 0 of both operands. XLA:CPU (jax 0.10) sends row-major matmuls to its
@@ -71,11 +72,13 @@ def _eval_rewriting_dots(jaxpr: Any, consts: list[Any], args: list[Any]) -> list
         if name == "dot_general" and _contracts_leading_axes(eqn, ins):
             # lhs^T rhs = (rhs^T lhs)^T; autodiff transposes it back, and XLA cancels the two
             # transposes, leaving a row-major `[in, B] @ [B, out]` (whichever of the two
-            # operands is the layer input, it is the one transposed here).
-            rhs_t = jax.lax.optimization_barrier(ins[1].T)
+            # operands is the layer input, it is the one transposed here). A layer applied
+            # over several leading axes (`[T, N, in]`) has them flattened into B first.
+            lhs, rhs = (x.reshape(-1, x.shape[-1]) for x in ins)
+            rhs_t = jax.lax.optimization_barrier(rhs.T)
             product = jax.lax.dot_general(
                 rhs_t,
-                ins[0],
+                lhs,
                 (((1,), (0,)), ((), ())),
                 precision=eqn.params.get("precision"),
                 preferred_element_type=eqn.params.get("preferred_element_type"),
@@ -95,14 +98,18 @@ def _eval_rewriting_dots(jaxpr: Any, consts: list[Any], args: list[Any]) -> list
 
 
 def _contracts_leading_axes(eqn: Any, ins: list[Any]) -> bool:
-    """A 2-D x 2-D `dot_general` without batch axes contracting axis 0 of both operands."""
+    """A `dot_general` without batch axes contracting every axis but the last of both
+    operands, which share those leading axes: a dense layer's weight gradient, `[B, in]` x
+    `[B, out]`, or `[T, N, in]` x `[T, N, out]` for a layer applied over a sequence."""
     (lhs_contract, rhs_contract), (lhs_batch, _) = eqn.params["dimension_numbers"]
+    lead = jnp.ndim(ins[0]) - 1
     return (
-        tuple(lhs_contract) == (0,)
-        and tuple(rhs_contract) == (0,)
+        lead >= 1
+        and tuple(lhs_contract) == tuple(range(lead))
+        and tuple(rhs_contract) == tuple(range(lead))
         and not lhs_batch
-        and jnp.ndim(ins[0]) == 2
-        and jnp.ndim(ins[1]) == 2
+        and jnp.ndim(ins[1]) == lead + 1
+        and jnp.shape(ins[0])[:lead] == jnp.shape(ins[1])[:lead]
     )
 
 

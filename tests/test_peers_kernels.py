@@ -65,7 +65,7 @@ def _leading_contractions(jaxpr) -> int:
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "dot_general":
             (lhs, rhs), _ = eqn.params["dimension_numbers"]
-            count += tuple(lhs) == (0,) and tuple(rhs) == (0,)
+            count += bool(lhs) and tuple(lhs) == tuple(rhs) == tuple(range(len(lhs)))
         for sub in jex_core.jaxprs_in_params(eqn.params):
             count += _leading_contractions(sub)
     return count
@@ -82,6 +82,21 @@ def test_row_major_weight_gradients_equal_plain_gradients():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(aux_plain, aux_fast, rtol=1e-6)
     # Autodiff's weight gradients contract the batch axis of both operands; none is left.
+    assert _leading_contractions(jax.make_jaxpr(grad)(params, x).jaxpr) == 3
+    assert _leading_contractions(jax.make_jaxpr(fast)(params, x).jaxpr) == 0
+
+
+def test_row_major_weight_gradients_of_layers_over_sequences():
+    """A dense layer applied to `[T, N, in]` (recurrent PPO's heads and input projections,
+    a conv written as a matmul of patches `[B, H, W, 9C]`): its weight gradient contracts
+    every leading axis; rewritten, none is left, and the gradients are the plain ones."""
+    params = _params(jax.random.PRNGKey(4))
+    x = jax.random.normal(jax.random.PRNGKey(5), (6, 5, 4))  # [T, N, in]
+    grad = jax.grad(lambda p, x: _mlp_loss(p, x, 0.3), has_aux=True)
+    fast = row_major_weight_gradients(grad)
+    (g_plain, _), (g_fast, _) = jax.jit(grad)(params, x), jax.jit(fast)(params, x)
+    for a, b in zip(jax.tree.leaves(g_plain), jax.tree.leaves(g_fast), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert _leading_contractions(jax.make_jaxpr(grad)(params, x).jaxpr) == 3
     assert _leading_contractions(jax.make_jaxpr(fast)(params, x).jaxpr) == 0
 
