@@ -166,6 +166,22 @@ def test_pqn_cartpole_preset_solves_cartpole_at_its_budget():
 # it hops forward.
 
 
+@pytest.mark.parametrize(
+    ("config_type", "threshold"), [(PPOConfig, 5.0), (PQNConfig, 3.0)], ids=["ppo", "pqn"]
+)
+def test_minatar_preset_learns_breakout_at_ci_budget(config_type, threshold):
+    """The preset on Breakout-MinAtar at 131,072 env steps (16 PPO updates of 64 x 128, 32
+    PQN updates of 128 x 32; learning-rate and epsilon schedules shrink with the run), seeds
+    0 and 1. Measured at the suite's XLA flags: PPO 7.0 and 10.3, PQN 8.6 and 8.6 (10.8 and
+    6.6, 4.9 and 7.4 before the weight gradients of `rljax.optim` changed their summation
+    order; after one update: PPO 0.0 and 3.7, PQN 0.0 and 1.0); ~85 s and ~40 s on the
+    2-core CPU beside another job. (Published at 1e7 steps: PPO 50.08.)"""
+    config = preset(config_type, "minatar", env="Breakout-MinAtar", total_timesteps=131_072)
+    algo = (PPO if config_type is PPOConfig else PQN)(config)
+    returns = final_eval_returns(algo, config, [0, 1])
+    assert np.mean(returns) >= threshold, returns
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config_type", [PPOConfig, PQNConfig])
 def test_minatar_preset_reaches_ppos_published_asterix_return(config_type):
@@ -203,21 +219,26 @@ def test_playground_dmc_preset_runs_an_update_on_cartpole_balance():
 
 
 @pytest.mark.slow
-def test_jaxued_maze_preset_learns_at_a_cpu_budget():
-    """The preset's settings but the budget: 1,048,576 env steps (16 updates of 8 curriculum
+@pytest.mark.parametrize("name", ["jaxued_maze", "minimax_maze"])
+def test_maze_ued_preset_learns_at_a_cpu_budget(name):
+    """The preset's settings but the budget: 2,097,152 env steps (32 updates of 8 curriculum
     steps of 32 levels x 256 steps; of the published 2.5e8) with a buffer of 256 (of 4000,
-    so replay starts after 4 steps, not 63), 3 seeds. Measured: the policy's entropy falls
-    from ln 3 = 1.0986 to 0.924, 0.873, 0.830, and the mean return of the training episodes
-    rises from 0.327, 0.378, 0.391 (first 4 updates) to 0.466, 0.461, 0.471 (last 4); the
-    held-out mazes stay near 0 (at most 2.5% solved in an update). ~20 min per seed on the
-    2-core CPU beside other jobs. (Measured with the preset's earlier network, the MinAtar
-    CNN and a GRU of 256; not yet re-measured with the papers' agent, `maze_conv` + LSTM.)"""
+    so replay starts after 4 steps, not 63), 3 seeds, the papers' agent (`maze_conv` + LSTM
+    256). Measured (session 18, XLA's default optimisation level, before the weight-gradient
+    rewrite of `rljax.optim`, which changes float summation order only): the mean return of
+    the training episodes rises from the first 4 updates to the last 4 by 0.25, 0.24, 0.20
+    (`jaxued_maze`, to 0.60, 0.64, 0.58) and 0.52, 0.53, 0.45 (`minimax_maze`, to 0.85,
+    0.84, 0.82); the policy's entropy over the last 4 updates averages 0.94 over the seeds
+    (0.99, 0.94, 0.89) and 0.71 (0.67, 0.76, 0.71), from ln 3 = 1.0986. The held-out mazes
+    stay near 0 (at most 3.8% solved in an update). At half this budget the entropy was
+    still 0.93-1.06 on some seeds. 14-21 min per preset on the 2-core CPU beside other
+    jobs (benchmarks/RESULTS.md, "Presets")."""
     from rljax.curricula.runner import make_algorithm
 
-    steps_per_eval, updates = 8, 16
+    steps_per_eval, updates = 8, 32
     config = preset(
         UEDConfig,
-        "jaxued_maze",
+        name,
         learner={"total_timesteps": updates * steps_per_eval * 32 * 256},
         curriculum={"capacity": 256},
         steps_per_eval=steps_per_eval,
@@ -229,9 +250,10 @@ def test_jaxued_maze_preset_learns_at_a_cpu_budget():
     )
     entropy = np.asarray(result.metrics["entropy"])  # [seeds, updates]
     returns = np.asarray(result.metrics["episode_return"])
-    assert (entropy[:, -1] < 1.0).all(), entropy[:, -1]
     gain = returns[:, -4:].mean(axis=1) - returns[:, :4].mean(axis=1)
-    assert gain.mean() >= 0.05, gain
+    print(name, "gain", gain, "last entropy", entropy[:, -4:].mean(axis=1))
+    assert (gain >= 0.1).all(), gain
+    assert entropy[:, -4:].mean() < 1.0, entropy[:, -4:]
 
 
 @pytest.mark.slow
