@@ -63,10 +63,15 @@ def tree_bytes(tree: Any) -> int:
     return sum(int(x.size) * x.dtype.itemsize for x in jax.tree.leaves(tree))
 
 
+def sharding_of(tree: Any) -> Any:
+    """The sharding of `tree`'s first leaf; None if it has no placement yet."""
+    return getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+
+
 def devices_of(tree: Any) -> list[jax.Device]:
     """The devices the first leaf of `tree` is placed on (the default device if it has no
     placement yet)."""
-    sharding = getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+    sharding = sharding_of(tree)
     return sorted(sharding.device_set, key=lambda d: d.id) if sharding else jax.devices()[:1]
 
 
@@ -124,13 +129,14 @@ def check_state_fits(abstract_state: Any, devices: list[jax.Device]) -> None:
 
 def check_program_fits(
     compiled: Any,
-    state_bytes: int,
+    given_bytes: int,
     devices: list[jax.Device],
     what: str = "one chunk of updates",
     fix: str = SHRINK,
 ) -> None:
     """Refuse a compiled program whose outputs and temporaries (per device, times the devices
-    it runs on) exceed the free memory left beside the state (`state_bytes`, allocated).
+    it runs on) exceed the free memory left beside its inputs (`given_bytes`, allocated:
+    the training state, a population).
     `what` names the program, `fix` says what to shrink."""
     stats = compiled.memory_analysis()
     if stats is None:
@@ -140,7 +146,7 @@ def check_program_fits(
     if free is not None and need > free:
         detail = (
             f"{need / GIB:.1f} GiB of working memory for {what}: rollouts, activations, "
-            f"minibatches; beside the {state_bytes / GIB:.1f} GiB it is given"
+            f"minibatches; beside the {given_bytes / GIB:.1f} GiB it is given"
         )
         raise _refuse(detail, need, free, devices, fix)
 

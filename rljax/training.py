@@ -134,7 +134,7 @@ def runs_sharding_of(tree: Any) -> jax.sharding.Sharding | None:
     """The sharding of a batch of runs split over several devices (that of `tree`'s first
     leaf: `rljax.sweep` shards keys, hparams and states over the runs axis); None on one
     device."""
-    sharding = getattr(next(iter(jax.tree.leaves(tree)), None), "sharding", None)
+    sharding = memory.sharding_of(tree)
     return sharding if sharding is not None and len(sharding.device_set) > 1 else None
 
 
@@ -350,8 +350,8 @@ def run(
             f"updates_done={updates_done} is not a chunk boundary (chunk_size={chunk_size}): "
             "resume from a checkpoint saved by `run` with the same chunk_size"
         )
-    devices = memory.devices_of(keys if state is None else state)
-    runs_sharding = runs_sharding_of(keys if state is None else state)
+    batch = keys if state is None else state
+    devices, runs_sharding = memory.devices_of(batch), runs_sharding_of(batch)
     # One jitted init: the memory check's shapes come from the same trace that it compiles.
     init = jax.jit(jax.vmap(algo.init), **_placed(runs_sharding))
     if state is None and options.check_memory:
