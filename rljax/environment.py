@@ -51,6 +51,11 @@ BRAX_ENVS = (
     "swimmer",
     "walker2d",
 )
+# `brax/NAME` runs brax's default pipeline (generalized); `brax/BACKEND/NAME` picks another
+# (PureJaxRL's brax wrapper uses positional: ~7x the generalized pipeline's steps/s for hopper
+# on the 2-core CPU). brax 0.14 builds swimmer with generalized only.
+BRAX_BACKENDS = ("positional", "spring")
+_BRAX_GENERALIZED_ONLY = ("swimmer",)
 
 # MuJoCo Playground's DM Control Suite (`mujoco_playground.registry.dm_control_suite`), named
 # here so listing names does not import the package (~3.5 s); tests/test_playground.py checks
@@ -181,7 +186,9 @@ def registered_names() -> list[str]:
 
     _register_own_envs()
     gymnax_names = [n for n in gymnax.registered_envs if n not in _GYMNAX_NEEDS_NETWORK]
-    brax_names = [f"brax/{n}" for n in BRAX_ENVS]
+    brax_names = [f"brax/{n}" for n in BRAX_ENVS] + [
+        f"brax/{b}/{n}" for b in BRAX_BACKENDS for n in BRAX_ENVS if n not in _BRAX_GENERALIZED_ONLY
+    ]
     playground_names = [f"playground/{n}" for n in PLAYGROUND_ENVS]
     from rljax.xminigrid_adapter import registered_names as xminigrid_names
 
@@ -197,6 +204,12 @@ def check_env_name(name: str, field: str = "env") -> None:
     names = registered_names()
     if name in names:
         return
+    backend, _, brax_name = name.removeprefix("brax/").rpartition("/")
+    if name.startswith("brax/") and backend in BRAX_BACKENDS and brax_name in BRAX_ENVS:
+        raise UnknownEnvironmentError(
+            f"{field}={name!r}: brax builds {brax_name} with its generalized pipeline only; "
+            f"use 'brax/{brax_name}'."
+        )
     if name in _GYMNAX_NEEDS_NETWORK:
         raise UnknownEnvironmentError(
             f"{field}={name!r} downloads a dataset on construction and is not supported offline."
@@ -211,7 +224,8 @@ def check_env_name(name: str, field: str = "env") -> None:
 def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     """Resolve `name` to `(env, default_params)`.
 
-    Extra keyword arguments go to the brax adapter (`backend`, `episode_length`), the
+    `brax/NAME` is brax's generalized pipeline, `brax/BACKEND/NAME` another (`positional`,
+    `spring`). Extra keyword arguments go to the brax adapter (`episode_length`), the
     xminigrid adapter (`view_size`, `max_steps`), the playground adapter (config overrides:
     `episode_length`, `action_repeat`, ...) or the factory of a registered environment.
     """
@@ -221,7 +235,8 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     if name.startswith("brax/"):
         from rljax.brax_adapter import BraxEnvironment
 
-        env = BraxEnvironment(name.removeprefix("brax/"), **kwargs)
+        backend, _, brax_name = name.removeprefix("brax/").rpartition("/")
+        env = BraxEnvironment(brax_name, backend=backend or "generalized", **kwargs)
         return env, env.default_params
     if name.startswith("xminigrid/"):
         from rljax.xminigrid_adapter import XMiniGridEnvironment

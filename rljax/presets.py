@@ -226,7 +226,7 @@ register_preset(
         "brax",
         PPOConfig,
         dict(
-            env="brax/hopper",
+            env="brax/positional/hopper",
             total_timesteps=50_000_000,
             num_envs=2048,
             num_steps=10,
@@ -246,7 +246,8 @@ register_preset(
         ),
         "PureJaxRL's continuous-action config for brax (purejaxrl/ppo_continuous_action.py: "
         "2048 envs x 10 steps, 32 minibatches, lr 3e-4 not annealed, no entropy bonus, "
-        "normalised env; hopper)",
+        "normalised env; hopper on brax's positional pipeline, as its BraxGymnaxWrapper builds "
+        "it)",
         "PureJaxRL also normalises rewards (a running return scale); rljax normalises "
         "observations only",
         envs=r"brax/.+",

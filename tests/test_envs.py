@@ -84,6 +84,27 @@ def test_brax_adapter_reports_termination_when_the_pole_falls():
     assert abs(float(info["final_observation"][1])) > 0.2  # the pole angle that ended it
 
 
+def test_a_brax_name_can_name_its_pipeline():
+    """`brax/NAME` is brax's generalized pipeline, `brax/positional/NAME` PureJaxRL's; both
+    step the same model, so the pole of the inverted pendulum falls either way."""
+    generalized, _ = rljax.make("brax/inverted_pendulum")
+    positional, params = rljax.make("brax/positional/inverted_pendulum")
+    assert (generalized.backend, positional.backend) == ("generalized", "positional")
+    assert positional.name == "inverted_pendulum"
+    obs, state = positional.reset(jax.random.PRNGKey(0), params)
+    step = jax.jit(positional.step)
+    for t in range(200):
+        obs, state, reward, terminated, truncated, info = step(
+            jax.random.PRNGKey(t), state, jnp.ones((1,)), params
+        )
+        if bool(terminated):
+            break
+    assert bool(terminated) and not bool(truncated)
+    assert "brax/spring/ant" in rljax.registered_names()
+    with pytest.raises(UnknownEnvironmentError, match="'brax/swimmer'"):
+        check_env_name("brax/positional/swimmer")  # brax builds swimmer with generalized only
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_episode_statistics_return_is_sum_of_rewards(seed):

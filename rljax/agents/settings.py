@@ -28,8 +28,9 @@ from rljax import config as cfg
 @dataclass(frozen=True)
 class RunSettings:
     env: cfg.EnvName = "CartPole-v1"
-    """Environment name (`rljax.make`): an offline gymnax env, `brax/<name>`,
-    `xminigrid/<name>`, `playground/<name>`, or a registered env (DQN and PQN need discrete
+    """Environment name (`rljax.make`): an offline gymnax env, `brax/<name>` (brax's
+    generalized pipeline) or `brax/<positional|spring>/<name>`, `xminigrid/<name>`,
+    `playground/<name>`, or a registered env (DQN and PQN need discrete
     actions; SAC on discrete actions is its discrete variant)."""
     total_timesteps: int = 500_000
     """Environment steps per run (per seed)."""
