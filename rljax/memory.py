@@ -133,11 +133,12 @@ def check_program_fits(
     devices: list[jax.Device],
     what: str = "one chunk of updates",
     fix: str = SHRINK,
+    holds: str = "rollouts, activations, minibatches",
 ) -> None:
     """Refuse a compiled program whose outputs and temporaries (per device, times the devices
     it runs on) exceed the free memory left beside its inputs (`given_bytes`, allocated:
     the training state, a population).
-    `what` names the program, `fix` says what to shrink."""
+    `what` names the program, `holds` what its memory goes to, `fix` what to shrink."""
     stats = compiled.memory_analysis()
     if stats is None:
         return
@@ -145,8 +146,8 @@ def check_program_fits(
     need, free = per_device * len(devices), free_bytes(devices)
     if free is not None and need > free:
         detail = (
-            f"{need / GIB:.1f} GiB of working memory for {what}: rollouts, activations, "
-            f"minibatches; beside the {given_bytes / GIB:.1f} GiB it is given"
+            f"{need / GIB:.1f} GiB of working memory for {what}: {holds}; beside the "
+            f"{given_bytes / GIB:.1f} GiB it is given"
         )
         raise _refuse(detail, need, free, devices, fix)
 
@@ -159,8 +160,10 @@ class CheckedProgram:
     (ES, neuroevolution, LPG's meta-gradient) wrap their generation programs in it, as
     `rljax.run` checks its chunk program."""
 
-    def __init__(self, jitted: Any, what: str, fix: str):
-        self.jitted, self.what, self.fix = jitted, what, fix
+    def __init__(
+        self, jitted: Any, what: str, fix: str, holds: str = "rollouts, activations, minibatches"
+    ):
+        self.jitted, self.what, self.fix, self.holds = jitted, what, fix, holds
         self.checked = False
 
     def __call__(self, *args: Any) -> Any:
@@ -168,7 +171,9 @@ class CheckedProgram:
             arrays = [x for x in jax.tree.leaves(args) if hasattr(x, "dtype")]
             devices = devices_of(arrays)
             compiled = self.jitted.lower(*args).compile()
-            check_program_fits(compiled, tree_bytes(arrays), devices, self.what, self.fix)
+            check_program_fits(
+                compiled, tree_bytes(arrays), devices, self.what, self.fix, self.holds
+            )
             self.checked = True
         return self.jitted(*args)
 

@@ -316,9 +316,15 @@ class MetaGradient:
         curriculum = self.source.init(task_key, example, num)
         curriculum, tasks = self.source.propose(curriculum, task_key, jnp.ones(num, bool))
         meta_params = self.initial_meta_params
-        agents, critics = jax.jit(jax.vmap(self.new_agent, in_axes=(0, 0, None)))(
-            jax.random.split(agent_key, num), tasks, meta_params
+        # Checked like the meta-step: `num_agents` x `num_envs` env states can outgrow memory
+        # before the first meta-step compiles.
+        new_agents = memory.CheckedProgram(
+            jax.jit(jax.vmap(self.new_agent, in_axes=(0, 0, None))),
+            "the agents' first states",
+            memory.SHRINK_META_GRADIENT,
+            holds="env states, parameters, optimiser states",
         )
+        agents, critics = new_agents(jax.random.split(agent_key, num), tasks, meta_params)
         first = -(-self.lifetime * (jnp.arange(num) + 1) // num)  # ceil(N (i + 1) / A)
         lifetime = jnp.maximum(first, self.config.unroll).astype(jnp.int32)
         state = MetaGradientState(
