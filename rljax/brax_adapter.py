@@ -14,12 +14,16 @@ the true final observation (needed to bootstrap on truncation) is lost. Here:
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 from gymnax.environments import spaces
+
+_LOG = logging.getLogger("rljax.brax")
 
 
 @struct.dataclass
@@ -30,12 +34,26 @@ class BraxParams:
 def _brax_envs() -> Any:
     """`brax.envs`, imported without the two "Failed to import warp" lines that mujoco's
     optional MJX-warp backend prints to stdout when `warp` is not installed."""
-    import contextlib
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):
         from brax import envs
     return envs
+
+
+@contextlib.contextmanager
+def _mujoco_warnings_logged() -> Any:
+    """MuJoCo's warnings while a model compiles go to the `rljax.brax` logger (debug level):
+    without a handler MuJoCo appends them to a MUJOCO_LOG.TXT it creates in the working
+    directory (brax 0.14's halfcheetah model uses the deprecated `settotalmass`)."""
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(lambda message: _LOG.debug("mujoco: %s", message))
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
 
 
 @struct.dataclass
@@ -58,7 +76,8 @@ class BraxEnvironment:
         self.name = name
         self.backend = backend
         self.episode_length = episode_length
-        self._env = brax_envs.get_environment(name, backend=backend)
+        with _mujoco_warnings_logged():
+            self._env = brax_envs.get_environment(name, backend=backend)
 
     @property
     def default_params(self) -> BraxParams:

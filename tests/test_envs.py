@@ -105,6 +105,18 @@ def test_a_brax_name_can_name_its_pipeline():
         check_env_name("brax/positional/swimmer")  # brax builds swimmer with generalized only
 
 
+def test_building_a_brax_env_leaves_no_mujoco_log_in_the_working_directory(
+    tmp_path, monkeypatch, caplog
+):
+    """brax's halfcheetah model makes MuJoCo warn; without a handler MuJoCo writes the warning
+    to a MUJOCO_LOG.TXT it creates in the working directory. It goes to the log instead."""
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("DEBUG", logger="rljax.brax"):
+        rljax.make("brax/halfcheetah")
+    assert not list(tmp_path.iterdir())
+    assert any("settotalmass" in r.getMessage() for r in caplog.records)
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
 def test_episode_statistics_return_is_sum_of_rewards(seed):
