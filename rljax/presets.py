@@ -243,13 +243,14 @@ register_preset(
             activation="tanh",
             hidden_sizes=(256, 256),
             normalize_observations=True,
+            normalize_rewards=True,
         ),
         "PureJaxRL's continuous-action config for brax (purejaxrl/ppo_continuous_action.py: "
         "2048 envs x 10 steps, 32 minibatches, lr 3e-4 not annealed, no entropy bonus, "
         "normalised env; hopper on brax's positional pipeline, as its BraxGymnaxWrapper builds "
         "it)",
-        "PureJaxRL also normalises rewards (a running return scale); rljax normalises "
-        "observations only",
+        "the running discounted return that rewards are scaled by restarts after an "
+        "episode's last step (PureJaxRL zeroes it on that step, before adding its reward)",
         envs=r"brax/.+",
     )
 )

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from flax import struct
+
+from rljax.wrappers import RunningMeanStd
 
 
 def gae(
@@ -129,3 +132,46 @@ def n_step_returns(
         open_ = inside & ~shifted(done)
     terminated_last = jnp.take_along_axis(terminated, last, axis=0)
     return ret, scale * (1.0 - terminated_last.astype(jnp.float32)), last
+
+
+@struct.dataclass
+class RewardNormalizer:
+    """A running estimate of the discounted return's variance, and each env's discounted
+    return so far `[num_envs]`: what reward normalisation divides by (Engstrom et al. 2020,
+    "Implementation Matters in Deep Policy Gradients", sec. 3, "reward scaling"; PureJaxRL's
+    `NormalizeVecReward`, which the brax preset follows)."""
+
+    stats: RunningMeanStd
+    returns: jax.Array
+
+    @classmethod
+    def create(cls, num_envs: int) -> RewardNormalizer:
+        return cls(RunningMeanStd.create(()), jnp.zeros((num_envs,)))
+
+
+def normalize_rewards(
+    normalizer: RewardNormalizer,
+    rewards: jax.Array,
+    done: jax.Array,
+    gamma: jax.Array | float,
+) -> tuple[RewardNormalizer, jax.Array]:
+    """Rewards `[T, N]` divided by the running standard deviation of the discounted return.
+
+    Step by step: `R_t = r_t + gamma * (1 - done_{t-1}) * R_{t-1}` per env, the statistics
+    take in the batch `R_t` `[N]`, then `r_t / sqrt(var + 1e-8)` (no mean is subtracted, so
+    the rewards keep their sign). PureJaxRL zeroes `R` on the step that ends an episode,
+    before adding that step's reward, so its `R` at an episode's last step holds that reward
+    alone and the next episode starts from it; here `R` restarts after the last step."""
+
+    def step(carry, inputs):
+        stats, returns = carry
+        reward, ended = inputs
+        returns = gamma * returns + reward
+        stats = stats.update(returns)
+        scaled = reward / jnp.sqrt(stats.var + 1e-8)
+        return (stats, jnp.where(ended, 0.0, returns)), scaled
+
+    (stats, returns), scaled = jax.lax.scan(
+        step, (normalizer.stats, normalizer.returns), (rewards, done)
+    )
+    return RewardNormalizer(stats, returns), scaled

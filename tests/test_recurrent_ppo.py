@@ -195,6 +195,21 @@ def test_vmapped_training_program_calls_no_lapack(tiny):
     agent_contract.assert_no_lapack(*tiny)
 
 
+def test_rewards_are_normalised_before_the_sequences_are_learnt_from():
+    """`normalize_rewards` reaches the recurrent agent's learning step: its statistics take
+    in every step of every env (3 updates of 4 x 8), and its value targets are those of the
+    normalised rewards (they differ from the raw rewards' by the running scale)."""
+    config = RecurrentPPOConfig(**TINY, normalize_rewards=True)
+    algo = RecurrentPPO(config)
+    state, _ = agent_contract.train_one(algo, config.hparams(), 0)
+    assert float(state.reward_norm.stats.count) == pytest.approx(3 * 4 * 8, rel=1e-5)
+    assert float(state.reward_norm.stats.var) != pytest.approx(1.0, abs=0.05)
+    state, traj = algo.collect(state, algo.env, algo.env_params)
+    normalised = algo.value_targets(state, traj)
+    raw = algo.value_targets(state.replace(reward_norm=None), traj)
+    assert not np.allclose(normalised, raw)
+
+
 # --- the UED papers' maze agent: maze torso + LSTM (`cell="lstm"`) ---------------------------
 
 MAZE_LSTM = dict(

@@ -1,7 +1,7 @@
 import jax.numpy as jnp
 import numpy as np
 
-from rljax.returns import gae
+from rljax.returns import RewardNormalizer, gae, normalize_rewards
 
 
 def test_gae_matches_hand_computation_with_termination_and_truncation():
@@ -36,3 +36,21 @@ def test_gae_batched_envs_are_independent():
     flags = jnp.zeros((2, 2), bool)
     adv, _ = gae(rewards, zeros, zeros, flags, flags, 1.0, 1.0)
     np.testing.assert_allclose(adv, [[1.0, 1.0], [0.0, 1.0]])
+
+
+def test_reward_normalisation_divides_by_the_running_std_of_the_discounted_return():
+    """Two envs, gamma 0.5; env 0's episode ends at t = 1. Discounted returns
+    R_t = r_t + 0.5 (1 - done_{t-1}) R_{t-1}: env 0: 1, 2.5, then 3 (restarted); env 1: 2, 1,
+    2.5. The statistics take in each step's two R's (their 1e-4 prior count is negligible):
+    after t = 1 the four R's have variance 0.421875, after t = 2 the six have mean 2 and
+    variance 3.5 / 6. (PureJaxRL's order would give env 0 R_1 = 2 instead.)"""
+    rewards = jnp.array([[1.0, 2.0], [2.0, 0.0], [3.0, 2.0]])
+    done = jnp.array([[False, False], [True, False], [False, False]])
+    norm, scaled = normalize_rewards(RewardNormalizer.create(2), rewards, done, 0.5)
+    np.testing.assert_allclose(norm.stats.mean, 2.0, rtol=1e-3)
+    np.testing.assert_allclose(norm.stats.var, 3.5 / 6, rtol=1e-3)
+    np.testing.assert_allclose(norm.stats.count, 6.0, rtol=1e-3)
+    np.testing.assert_allclose(norm.returns, [3.0, 2.5])  # env 0 restarted after t = 1
+    np.testing.assert_allclose(scaled[0], np.array([1.0, 2.0]) / np.sqrt(0.25), rtol=1e-3)
+    np.testing.assert_allclose(scaled[1], np.array([2.0, 0.0]) / np.sqrt(0.421875), rtol=1e-3)
+    np.testing.assert_allclose(scaled[2], np.array([3.0, 2.0]) / np.sqrt(3.5 / 6), rtol=1e-3)

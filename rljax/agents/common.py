@@ -38,6 +38,8 @@ class TrainState:
     key: jax.Array
     hparams: Any
     update_step: jax.Array
+    reward_norm: Any = None
+    """A `returns.RewardNormalizer` where the agent normalises rewards, else None."""
 
 
 def init_train_state(

@@ -44,7 +44,7 @@ from rljax.learner import ScoreInputs, register_learner
 from rljax.minibatch import flatten_time
 from rljax.networks import ActorCritic
 from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
-from rljax.returns import gae
+from rljax.returns import RewardNormalizer, gae, normalize_rewards
 from rljax.wrappers import ClipAction, EpisodeStatistics, NormalizeObservation, VecEnv
 
 
@@ -75,6 +75,10 @@ class PPOConfig(EvalSettings, TorsoSettings, AnnealedLR, OptimSettings, RunSetti
     """Standardise advantages within each minibatch."""
     normalize_observations: bool = False
     """Running observation normalisation, shared over the env batch."""
+    normalize_rewards: bool = False
+    """Divide rewards by a running standard deviation of the discounted return (with the
+    traced `gamma`), shared over the env batch (`rljax.returns.normalize_rewards`;
+    PureJaxRL's brax config does). Value estimates are then in those units."""
     drift: Annotated[str, cfg.choices(sorted(DRIFTS))] = "ppo_clip"
     """Policy objective as a drift function (see rljax.objectives)."""
     greedy_eval: bool = True
@@ -226,6 +230,7 @@ class PPO:
         and their optimiser state; no env batch yet (`rollout` is None: see `start`)."""
         dummy = jnp.zeros((1, *(obs_shape or self.obs_shape)))
         params = self._initialiser().init(key, dummy)
+        normalizes = getattr(self.config, "normalize_rewards", False)
         return PPOState(
             params=params,
             opt_state=self._optimizer(hparams).init(params),
@@ -233,6 +238,7 @@ class PPO:
             key=key,
             hparams=hparams,
             update_step=jnp.zeros((), jnp.int32),
+            reward_norm=RewardNormalizer.create(self.config.num_envs) if normalizes else None,
         )
 
     def start(
@@ -250,6 +256,9 @@ class PPO:
         on."""
         obs, env_state = self.reset_fn(state, env, reset)(key, env_params)
         start = rollout.RolloutState(env_state=env_state, obs=obs)
+        if state.reward_norm is not None:  # every episode starts afresh; statistics carry on
+            norm = state.reward_norm.replace(returns=jnp.zeros(obs.shape[:1]))
+            state = state.replace(reward_norm=norm)
         return state.replace(rollout=self._start_carry(start))
 
     def reset_fn(
@@ -284,7 +293,7 @@ class PPO:
     def score_inputs(self, state: PPOState, traj: PPOTrajectory) -> ScoreInputs:
         """Rewards, episode ends, values and GAE advantages `[num_steps, num_envs]`: what level
         scores are computed from (`rljax.curricula.scores`)."""
-        steps = self.transitions(traj)
+        steps = self._scaled_rewards(state, self.transitions(traj))
         batch = self._steps(state.hparams, steps, traj.next_value)
         done = steps.terminated | steps.truncated
         return ScoreInputs(steps.reward, done, batch.value, batch.advantage)
@@ -292,11 +301,13 @@ class PPO:
     def value_targets(self, state: PPOState, traj: PPOTrajectory) -> jax.Array:
         """What `learn` regresses V(s_t) onto, `[num_steps, num_envs]`: GAE's advantage plus
         the value (`_steps`, the code `learn` runs)."""
-        return self._steps(state.hparams, self.transitions(traj), traj.next_value).target
+        steps = self._scaled_rewards(state, self.transitions(traj))
+        return self._steps(state.hparams, steps, traj.next_value).target
 
     def learn(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
         """PPO's epochs on `traj`."""
-        steps = self._steps(state.hparams, traj.steps, traj.next_value)
+        state, scaled = self._normalize_rewards(state, traj.steps)
+        steps = self._steps(state.hparams, scaled, traj.next_value)
         return self._descend(state, flatten_time(steps), traj.steps)
 
     def skip(
@@ -343,6 +354,25 @@ class PPO:
     def _start_carry(self, state: rollout.RolloutState) -> Any:
         """The rollout state `collect` starts from, given a freshly reset env batch."""
         return state
+
+    def _normalize_rewards(
+        self, state: PPOState, steps: rollout.Transition
+    ) -> tuple[PPOState, rollout.Transition]:
+        """With `normalize_rewards`: the rollout's rewards scaled step by step, and the state
+        with the statistics that took them in; otherwise both as they are."""
+        if state.reward_norm is None:
+            return state, steps
+        done = steps.terminated | steps.truncated
+        norm, reward = normalize_rewards(state.reward_norm, steps.reward, done, state.hparams.gamma)
+        return state.replace(reward_norm=norm), steps._replace(reward=reward)
+
+    def _scaled_rewards(self, state: PPOState, steps: rollout.Transition) -> rollout.Transition:
+        """The rollout's rewards in the units the value function learns (scaled by the
+        current statistics, which stay as they are): for level scores and value targets."""
+        if state.reward_norm is None:
+            return steps
+        scale = jnp.sqrt(state.reward_norm.stats.var + 1e-8)
+        return steps._replace(reward=steps.reward / scale)
 
     def _steps(self, hp: PPOHParams, traj: rollout.Transition, next_value: jax.Array) -> PPOBatch:
         """GAE over the rollout (`[T, N]`, bootstrapping from `next_value` = V(s'_t) on

@@ -264,7 +264,8 @@ class RecurrentPPO(PPO):
     def learn(self, state: PPOState, traj: PPOTrajectory) -> tuple[PPOState, PPOMetrics]:
         """PPO's epochs over whole env sequences."""
         sequences = traj.steps
-        steps = self._steps(state.hparams, sequences.transitions, traj.next_value)
+        state, scaled = self._normalize_rewards(state, sequences.transitions)
+        steps = self._steps(state.hparams, scaled, traj.next_value)
         batch = _Sequences(
             swap_time_env(steps), swap_time_env(sequences.first), sequences.initial_carry
         )
