@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -42,14 +43,14 @@ def _brax_envs() -> Any:
 
 
 @contextlib.contextmanager
-def _mujoco_warnings_logged() -> Any:
-    """MuJoCo's warnings while a model compiles go to the `rljax.brax` logger (debug level):
-    without a handler MuJoCo appends them to a MUJOCO_LOG.TXT it creates in the working
-    directory (brax 0.14's halfcheetah model uses the deprecated `settotalmass`)."""
+def mujoco_warnings_logged(logger: logging.Logger, level: int = logging.DEBUG) -> Iterator[None]:
+    """MuJoCo's warnings while a model compiles go to `logger` at `level`: without a handler
+    MuJoCo appends them to a MUJOCO_LOG.TXT it creates in the working directory (brax 0.14's
+    halfcheetah and Playground's CheetahRun models use the deprecated `settotalmass`)."""
     import mujoco
 
     previous = mujoco.get_mju_user_warning()
-    mujoco.set_mju_user_warning(lambda message: _LOG.debug("mujoco: %s", message))
+    mujoco.set_mju_user_warning(lambda message: logger.log(level, "MuJoCo: %s", message))
     try:
         yield
     finally:
@@ -76,7 +77,7 @@ class BraxEnvironment:
         self.name = name
         self.backend = backend
         self.episode_length = episode_length
-        with _mujoco_warnings_logged():
+        with mujoco_warnings_logged(_LOG):
             self._env = brax_envs.get_environment(name, backend=backend)
 
     @property

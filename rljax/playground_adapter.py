@@ -49,7 +49,6 @@ import contextlib
 import io
 import logging
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import jax
@@ -58,7 +57,7 @@ from flax import struct
 from gymnax.environments import spaces
 
 from rljax import run_batch
-from rljax.brax_adapter import _raw_key
+from rljax.brax_adapter import _raw_key, mujoco_warnings_logged
 from rljax.config import ConfigError
 
 _LOG = logging.getLogger(__name__)
@@ -144,7 +143,10 @@ class PlaygroundEnvironment:
         self.episode_length, self.action_repeat = own["episode_length"], own["action_repeat"]
         self.max_episode_steps = math.ceil(self.episode_length / self.action_repeat)
         try:
-            with contextlib.redirect_stdout(io.StringIO()), _mujoco_warnings_logged():
+            with (
+                contextlib.redirect_stdout(io.StringIO()),
+                mujoco_warnings_logged(_LOG, logging.WARNING),
+            ):
                 self._env = suite.load(name, config_overrides=config)
         except (OSError, ValueError) as error:
             first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -250,21 +252,6 @@ class PlaygroundEnvironment:
         return spaces.Box(
             low=-jnp.inf, high=jnp.inf, shape=(self.observation_size,), dtype=jnp.float32
         )
-
-
-@contextlib.contextmanager
-def _mujoco_warnings_logged() -> Iterator[None]:
-    """Send MuJoCo's warnings (CheetahRun's XML uses the deprecated `settotalmass`) to this
-    module's logger instead of MuJoCo's default, which also appends them to a
-    MUJOCO_LOG.TXT file in the working directory."""
-    import mujoco
-
-    previous = mujoco.get_mju_user_warning()
-    mujoco.set_mju_user_warning(lambda message: _LOG.warning("MuJoCo: %s", message))
-    try:
-        yield
-    finally:
-        mujoco.set_mju_user_warning(previous)
 
 
 def _strongly_typed(x: Any) -> jax.Array:
