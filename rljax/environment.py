@@ -224,8 +224,9 @@ def check_env_name(name: str, field: str = "env") -> None:
 def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     """Resolve `name` to `(env, default_params)`.
 
-    `brax/NAME` is brax's generalized pipeline, `brax/BACKEND/NAME` another (`positional`,
-    `spring`). Extra keyword arguments go to the brax adapter (`episode_length`), the
+    `brax/NAME` is brax's generalized pipeline (or the adapter's `backend` keyword),
+    `brax/BACKEND/NAME` another (`positional`, `spring`). Extra keyword arguments go to the
+    brax adapter (`backend`, `episode_length`), the
     xminigrid adapter (`view_size`, `max_steps`), the playground adapter (config overrides:
     `episode_length`, `action_repeat`, ...) or the factory of a registered environment.
     """
@@ -236,7 +237,9 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
         from rljax.brax_adapter import BraxEnvironment
 
         backend, _, brax_name = name.removeprefix("brax/").rpartition("/")
-        env = BraxEnvironment(brax_name, backend=backend or "generalized", **kwargs)
+        if backend and "backend" in kwargs:
+            raise TypeError(f"{name!r} names its pipeline; drop backend={kwargs['backend']!r}")
+        env = BraxEnvironment(brax_name, **({"backend": backend} if backend else {}), **kwargs)
         return env, env.default_params
     if name.startswith("xminigrid/"):
         from rljax.xminigrid_adapter import XMiniGridEnvironment
