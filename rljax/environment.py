@@ -180,6 +180,12 @@ def _register_own_envs() -> None:
             import envs.classic  # noqa: F401
 
 
+def _brax_parts(name: str) -> tuple[str, str]:
+    """`(backend, env)` of `brax/[BACKEND/]ENV`; the backend is "" where the name has none."""
+    backend, _, env = name.removeprefix("brax/").rpartition("/")
+    return backend, env
+
+
 def registered_names() -> list[str]:
     """Every name `make` resolves, sorted."""
     import gymnax
@@ -204,7 +210,7 @@ def check_env_name(name: str, field: str = "env") -> None:
     names = registered_names()
     if name in names:
         return
-    backend, _, brax_name = name.removeprefix("brax/").rpartition("/")
+    backend, brax_name = _brax_parts(name)
     if name.startswith("brax/") and backend in BRAX_BACKENDS and brax_name in BRAX_ENVS:
         raise UnknownEnvironmentError(
             f"{field}={name!r}: brax builds {brax_name} with its generalized pipeline only; "
@@ -236,7 +242,7 @@ def make(name: str, **kwargs: Any) -> tuple[Environment, Any]:
     if name.startswith("brax/"):
         from rljax.brax_adapter import BraxEnvironment
 
-        backend, _, brax_name = name.removeprefix("brax/").rpartition("/")
+        backend, brax_name = _brax_parts(name)
         if backend and "backend" in kwargs:
             raise TypeError(f"{name!r} names its pipeline; drop backend={kwargs['backend']!r}")
         env = BraxEnvironment(brax_name, **({"backend": backend} if backend else {}), **kwargs)

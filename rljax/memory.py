@@ -54,6 +54,10 @@ SHRINK_META_GRADIENT = (
 )
 
 
+WORKING_MEMORY = "rollouts, activations, minibatches"
+"""What a training program's working memory goes to, as the refusal names it."""
+
+
 class InsufficientMemory(ConfigError):
     """A batch of runs needs more memory than its devices have free."""
 
@@ -133,7 +137,7 @@ def check_program_fits(
     devices: list[jax.Device],
     what: str = "one chunk of updates",
     fix: str = SHRINK,
-    holds: str = "rollouts, activations, minibatches",
+    holds: str = WORKING_MEMORY,
 ) -> None:
     """Refuse a compiled program whose outputs and temporaries (per device, times the devices
     it runs on) exceed the free memory left beside its inputs (`given_bytes`, allocated:
@@ -160,9 +164,7 @@ class CheckedProgram:
     (ES, neuroevolution, LPG's meta-gradient) wrap their generation programs in it, as
     `rljax.run` checks its chunk program."""
 
-    def __init__(
-        self, jitted: Any, what: str, fix: str, holds: str = "rollouts, activations, minibatches"
-    ):
+    def __init__(self, jitted: Any, what: str, fix: str, holds: str = WORKING_MEMORY):
         self.jitted, self.what, self.fix, self.holds = jitted, what, fix, holds
         self.checked = False
 

@@ -149,6 +149,11 @@ class RewardNormalizer:
         return cls(RunningMeanStd.create(()), jnp.zeros((num_envs,)))
 
 
+def scale_rewards(stats: RunningMeanStd, rewards: jax.Array) -> jax.Array:
+    """`rewards` over the standard deviation the return statistics `stats` hold."""
+    return rewards / jnp.sqrt(stats.var + 1e-8)
+
+
 def normalize_rewards(
     normalizer: RewardNormalizer,
     rewards: jax.Array,
@@ -168,8 +173,7 @@ def normalize_rewards(
         reward, ended = inputs
         returns = gamma * returns + reward
         stats = stats.update(returns)
-        scaled = reward / jnp.sqrt(stats.var + 1e-8)
-        return (stats, jnp.where(ended, 0.0, returns)), scaled
+        return (stats, jnp.where(ended, 0.0, returns)), scale_rewards(stats, reward)
 
     (stats, returns), scaled = jax.lax.scan(
         step, (normalizer.stats, normalizer.returns), (rewards, done)

@@ -44,7 +44,7 @@ from rljax.learner import ScoreInputs, register_learner
 from rljax.minibatch import flatten_time
 from rljax.networks import ActorCritic
 from rljax.objectives.drift import DRIFTS, make_drift, policy_loss
-from rljax.returns import RewardNormalizer, gae, normalize_rewards
+from rljax.returns import RewardNormalizer, gae, normalize_rewards, scale_rewards
 from rljax.wrappers import ClipAction, EpisodeStatistics, NormalizeObservation, VecEnv
 
 
@@ -371,8 +371,7 @@ class PPO:
         current statistics, which stay as they are): for level scores and value targets."""
         if state.reward_norm is None:
             return steps
-        scale = jnp.sqrt(state.reward_norm.stats.var + 1e-8)
-        return steps._replace(reward=steps.reward / scale)
+        return steps._replace(reward=scale_rewards(state.reward_norm.stats, steps.reward))
 
     def _steps(self, hp: PPOHParams, traj: rollout.Transition, next_value: jax.Array) -> PPOBatch:
         """GAE over the rollout (`[T, N]`, bootstrapping from `next_value` = V(s'_t) on
