@@ -119,7 +119,7 @@ def _refuse(
 ) -> InsufficientMemory:
     where = f"{len(devices)} {devices[0].platform} device{'s' if len(devices) > 1 else ''}"
     return InsufficientMemory(
-        f"this batch of runs needs {need / GIB:.1f} GiB ({what}), more than the "
+        f"this run needs {need / GIB:.1f} GiB ({what}), more than the "
         f"{free / GIB:.1f} GiB free on {where}. {fix}"
     )
 

@@ -135,7 +135,7 @@ def test_a_batch_sharded_over_devices_gets_the_working_memory_check_and_one_chun
     )
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
-    assert lines["REFUSED"].startswith("[] this batch of runs needs"), lines["REFUSED"]
+    assert lines["REFUSED"].startswith("[] this run needs"), lines["REFUSED"]
     assert "working memory for one chunk" in lines["REFUSED"]
     assert "free on 2 cpu devices" in lines["REFUSED"]
     assert lines["COMPILES"] == "3 (2, 2)" and lines["SHARDED"] == "True"
@@ -168,6 +168,6 @@ def test_an_outer_loops_generation_too_large_for_memory_is_one_line_before_it_ru
     cli = importlib.import_module(f"experiments.{module.removesuffix('-meta-step')}")
     assert cli.main([*argv, "--out-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: this batch of runs needs") and what in err, err
+    assert err.startswith("error: this run needs") and what in err, err
     assert flag in err and len(err.strip().splitlines()) == 1
     assert not any(p.read_text() for p in tmp_path.glob("*/generations.jsonl"))  # none ran

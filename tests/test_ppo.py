@@ -162,17 +162,18 @@ def test_pendulum_reaches_minus_250():
 
 
 def test_reward_normalisation_replaces_a_hand_set_reward_scale_on_pendulum():
-    """`normalize_rewards` on Pendulum's raw rewards (reward_scale 1.0), 4 seeds at the budget
-    above: measured -176.3, -180.7, -182.1, -183.5 (mean -180.7); with the scaling left out
-    -429.6, -358.0, -428.8, -237.4 (session 19), and the hand-set reward_scale 0.1 above
-    gives -182; the statistics take in every step of every env; the default
-    carries no normaliser (a state's structure, and so its checkpoints, are unchanged)."""
+    """`normalize_rewards` on Pendulum's raw rewards (reward_scale 1.0) at the budget above.
+    Measured over seeds 0-3: -176.3, -180.7, -182.1, -183.5 (mean -180.7); with the scaling
+    left out -429.6, -358.0, -428.8, -237.4 (session 19), and the hand-set reward_scale 0.1
+    above gives -182. CI runs seeds 0 and 1 (session 20: the suite's time). The statistics
+    take in every step of every env; the default carries no normaliser (a state's
+    structure, and so its checkpoints, are unchanged)."""
     config = rljax.PPOConfig(**{**PENDULUM, "reward_scale": 1.0, "normalize_rewards": True})
     algo = rljax.PPO(config)
     result = rljax.run(
         algo,
-        rljax.seed_keys([0, 1, 2, 3]),
-        rljax.stack_hparams([config.hparams()] * 4),
+        rljax.seed_keys([0, 1]),
+        rljax.stack_hparams([config.hparams()] * 2),
         chunk_size=512,
         progress=False,
     )
@@ -200,8 +201,10 @@ BRAX_INVERTED_PENDULUM = dict(
 )
 
 
+@pytest.mark.slow
 def test_brax_inverted_pendulum_learns():
-    # One seed (the run is compute-bound; two took 79 s of the suite). Measured: 1000 (the
+    # Brax's generalized pipeline. Slow since session 20 (79 s of the suite): CI's brax
+    # learning check is tests/test_presets.py's positional hopper. Measured: 1000 (the
     # maximum) on seed 0 and on seed 1, each run alone, 50-60 s with compilation.
     returns = _final_eval(rljax.PPOConfig(**BRAX_INVERTED_PENDULUM), seeds=[0])
     assert returns.mean() >= 900.0, returns

@@ -195,7 +195,8 @@ def test_brax_preset_learns_to_stay_up_at_ci_budget():
     """The preset (positional hopper, normalised observations and rewards) at 12 updates of
     2,048 envs x 10 steps (245,760 env steps), seeds 0 and 1: the mean action stays up for
     the whole 1,000-step episode (eval 1076.8 and 1087.9, lengths 1000; after one update
-    142.6 and 202.8, lengths 106 and 172)."""
+    142.6 and 202.8, lengths 106 and 172). The generalized pipeline's learning check is
+    test_ppo.py's slow inverted pendulum."""
     config = preset(PPOConfig, "brax", total_timesteps=12 * 2048 * 10)
     returns = final_eval_returns(PPO(config), config, [0, 1])
     assert np.mean(returns) >= 900, returns
