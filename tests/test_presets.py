@@ -172,12 +172,12 @@ def test_pqn_cartpole_preset_solves_cartpole_at_its_budget():
 def test_minatar_preset_learns_breakout_at_ci_budget(config_type, threshold):
     """The preset on Breakout-MinAtar at 131,072 env steps (16 PPO updates of 64 x 128, 32
     PQN updates of 128 x 32; learning-rate and epsilon schedules shrink with the run), seed 0
-    (session 20: seed 1 too took 2x the suite's time). Seed 0 alone, session 20: PPO 10.3 in
-    40 s, PQN 5.4 in 22 s. Seeds 0 and 1 vmapped, at the suite's XLA flags: PPO 7.0 and 10.3,
-    PQN 8.6 and 8.6 (10.8 and
-    6.6, 4.9 and 7.4 before the weight gradients of `rljax.optim` changed their summation
-    order; after one update: PPO 0.0 and 3.7, PQN 0.0 and 1.0); ~85 s and ~40 s on the
-    2-core CPU beside another job. (Published at 1e7 steps: PPO 50.08.)"""
+    only since session 20 (a second seed doubled the suite's time for it). Seed 0 alone,
+    session 20: PPO 10.3 in 40 s, PQN 5.4 in 22 s. Seeds 0 and 1 vmapped, at the suite's XLA
+    flags: PPO 7.0 and 10.3, PQN 8.6 and 8.6 (10.8 and 6.6, 4.9 and 7.4 before the weight
+    gradients of `rljax.optim` changed their summation order; after one update: PPO 0.0 and
+    3.7, PQN 0.0 and 1.0), ~85 s and ~40 s for the two seeds on the 2-core CPU beside another
+    job. (Published at 1e7 steps: PPO 50.08.)"""
     config = preset(config_type, "minatar", env="Breakout-MinAtar", total_timesteps=131_072)
     algo = (PPO if config_type is PPOConfig else PQN)(config)
     returns = final_eval_returns(algo, config, [0])
