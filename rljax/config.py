@@ -210,6 +210,11 @@ def _type_name(kind: Any) -> str:
     return "None" if kind is type(None) else getattr(kind, "__name__", str(kind))
 
 
+def _a(noun: str) -> str:
+    """`noun` with its indefinite article: "an int", "a float"."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def _unannotated(kind: Any) -> Any:
     while typing.get_origin(kind) is Annotated:
         kind = typing.get_args(kind)[0]
@@ -262,8 +267,8 @@ def check_types(config: Any) -> None:
             fail(
                 config,
                 field.name,
-                f"is a {type(value).__name__}, not a {_type_name(kind)}",
-                f"pass a {_type_name(kind)}",
+                f"is {_a(type(value).__name__)}, not {_a(_type_name(kind))}",
+                f"pass {_a(_type_name(kind))}",
             )
 
 
@@ -272,7 +277,7 @@ def check_finite(config: Any, *fields: str) -> None:
     for field in fields:
         value = getattr(config, field)
         if value is None or isinstance(value, (str, bytes, tuple, list, dict)):
-            fail(config, field, f"is a {type(value).__name__}, not a number", "pass a number")
+            fail(config, field, f"is {_a(type(value).__name__)}, not a number", "pass a number")
         if isinstance(value, float) and not math.isfinite(value):
             fail(config, field, "must be finite", f"pass a finite {field}")
 

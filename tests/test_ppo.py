@@ -40,6 +40,7 @@ def _train(config, seed=0, hparams=None):
         (dict(gae_lambda=float("nan")), "gae_lambda=nan must be finite"),
         (dict(ent_coef=float("inf")), "ent_coef=inf must be finite"),
         (dict(learning_rate="1e-3"), "learning_rate='1e-3' is a str, not a float"),
+        (dict(num_envs=4.0), "num_envs=4.0 is a float, not an int. Fix: pass an int"),
     ],
 )
 def test_bad_config_is_refused_before_compiling(changes, field, count_compilations):
