@@ -4,23 +4,47 @@
 #     benchmarks/gpu.sh                 # installs JAX's CUDA wheels into .venv, then runs all
 #     QUICK=1 benchmarks/gpu.sh         # tiny shapes, no install: checks the script on a CPU
 #     OUT=/tmp/gpu benchmarks/gpu.sh    # where the outputs go (default benchmarks/gpu_results/<time>)
+#     ONLY="peers jaxued_maze" benchmarks/gpu.sh   # a subset, in the order given
+#
+# On the `device` tool's lent machine (no package index there; its python3 holds JAX with
+# CUDA): first, here, `benchmarks/gpu_wheels.sh` (the RL packages it lacks, into .whl/), then
+#
+#     run(command="BUDGET=480 benchmarks/gpu.sh; tar czf $OUT/gpu.tgz benchmarks/gpu_results",
+#         carry=[".whl"], timeout_s=590)
+#
+# With .whl/ present (and not QUICK; WHEELS=1 forces it, WHEELS=0 skips it) the script
+# installs those wheels into /tmp/site (--no-index --no-deps) and runs python3 (PY overrides). BUDGET (seconds, default none) caps the
+# whole run: each benchmark gets PER seconds (default 150) or what is left, whichever is less,
+# and one that runs out is recorded as failed. $OUT there returns at most 8 files: hence the
+# tarball.
 #
 # Shapes are GPU-sized (thousands of envs, large populations); each benchmark prints its own
 # markdown table, collected with its command into $OUT/table.md; stderr goes to $OUT/<name>.err.
 # A benchmark that fails is recorded as failed and the rest still run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
 QUICK=${QUICK:-0}
 OUT=${OUT:-benchmarks/gpu_results/$(date +%Y%m%d-%H%M%S)}
+PER=${PER:-150}
+BUDGET=${BUDGET:-0}
+START=$(date +%s)
 mkdir -p "$OUT"
 export PYTHONPATH=${PYTHONPATH:-.}
 
-if [ "$QUICK" != 1 ]; then
+WHEELS=${WHEELS:-$([ -d .whl ] && [ "$QUICK" != 1 ] && echo 1 || echo 0)}
+if [ "$WHEELS" = 1 ]; then
+  PY=${PY:-python3}
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+    --target /tmp/site .whl/*.whl || { echo "could not install .whl/" >&2; exit 1; }
+  export PYTHONPATH=/tmp/site:$PYTHONPATH
+elif [ "$QUICK" != 1 ]; then
+  PY=${PY:-.venv/bin/python}
   "$PY" -m pip install -q -U "jax[cuda12]" || { echo "could not install jax[cuda12]" >&2; exit 1; }
   "$PY" -m pip install -q -e ".[bench]" || echo "rejax not installed: peers will be recorded as failed" >&2
+else
+  PY=${PY:-.venv/bin/python}
 fi
-"$PY" -c "import jax; print('devices:', jax.devices())" | tee "$OUT/devices.txt"
+"$PY" -c "import jax; print('jax', jax.__version__, 'devices:', jax.devices())" | tee "$OUT/devices.txt"
 
 if [ "$QUICK" = 1 ]; then
   PPO=(--configs 4x16 --updates 2 --repeats 1)
@@ -45,37 +69,58 @@ else
   VMAP=(--updates 4 --repeats 3 --seeds 64)
   JAXUED=(--num-envs 32)
 fi
+# .whl/ carries no MuJoCo Playground (benchmarks/gpu_wheels.sh): xminigrid's rows only.
+[ "$WHEELS" = 1 ] && ADAPTERS+=(--playground-envs)
 
 status=0
 run() {
   local name=$1
   shift
-  echo "== $name: $*" >&2
+  local limit=$PER
+  if [ "$BUDGET" -gt 0 ]; then
+    local left=$((BUDGET - ($(date +%s) - START)))
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
+  echo "== $name (${limit}s at most): $*" >&2
   {
     echo "## $name"
     echo
     echo "\`$PY $*\`"
     echo
   } >> "$OUT/table.md"
-  if "$PY" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; then
+  if [ "$limit" -le 10 ]; then
+    echo "SKIPPED: out of BUDGET" >> "$OUT/table.md"
+    status=1
+  elif timeout "$limit" "$PY" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; then
     cat "$OUT/$name.txt" >> "$OUT/table.md"  # (each prints its table, some as plain text)
   else
-    echo "FAILED (exit $?): see $name.err" >> "$OUT/table.md"
+    local code=$?
+    cat "$OUT/$name.txt" >> "$OUT/table.md"
+    echo "FAILED (exit $code$([ $code = 124 ] && echo ': out of time')): see $name.err" >> "$OUT/table.md"
     status=1
   fi
   echo >> "$OUT/table.md"
 }
 
-run ppo_throughput benchmarks/ppo_throughput.py "${PPO[@]}"
-run agents_throughput benchmarks/agents_throughput.py "${AGENTS[@]}"
-run ued_throughput benchmarks/ued_throughput.py "${UED[@]}"
-run es_throughput benchmarks/es_throughput.py "${ES[@]}"
-run env_adapters benchmarks/env_adapters.py "${ADAPTERS[@]}"
-run lpg_meta benchmarks/lpg_meta.py "${LPG[@]}"
-run compile_cache benchmarks/compile_cache.py "${COMPILE[@]}"
-run peers benchmarks/peers.py "${PEERS[@]}"
-run ued_vmap benchmarks/ued_vmap.py "${VMAP[@]}"
-run jaxued_maze benchmarks/jaxued_maze.py "${JAXUED[@]}"
+declare -A ARGS=(
+  [peers]="benchmarks/peers.py ${PEERS[*]}"
+  [jaxued_maze]="benchmarks/jaxued_maze.py ${JAXUED[*]}"
+  [ppo_throughput]="benchmarks/ppo_throughput.py ${PPO[*]}"
+  [ued_vmap]="benchmarks/ued_vmap.py ${VMAP[*]}"
+  [agents_throughput]="benchmarks/agents_throughput.py ${AGENTS[*]}"
+  [ued_throughput]="benchmarks/ued_throughput.py ${UED[*]}"
+  [es_throughput]="benchmarks/es_throughput.py ${ES[*]}"
+  [env_adapters]="benchmarks/env_adapters.py ${ADAPTERS[*]}"
+  [lpg_meta]="benchmarks/lpg_meta.py ${LPG[*]}"
+  [compile_cache]="benchmarks/compile_cache.py ${COMPILE[*]}"
+)
+# Issue #18's comparisons first: a BUDGET that runs out cuts the tail.
+ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache"
+for name in ${ONLY:-$ORDER}; do
+  [ -n "${ARGS[$name]+x}" ] || { echo "unknown benchmark $name (one of: $ORDER)" >&2; exit 2; }
+  # shellcheck disable=SC2086  # the arguments are words
+  run "$name" ${ARGS[$name]}
+done
 
 echo "table: $OUT/table.md"
 exit $status
