@@ -5,6 +5,13 @@
 #     QUICK=1 benchmarks/gpu.sh         # tiny shapes, no install: checks the script on a CPU
 #     OUT=/tmp/gpu benchmarks/gpu.sh    # where the outputs go (default benchmarks/gpu_results/<time>)
 #     ONLY="peers jaxued_maze" benchmarks/gpu.sh   # a subset, in the order given
+#     ONLY="brax_preset" benchmarks/gpu.sh          # a preset at its published budget
+#
+# Besides the throughput benchmarks (the default), ONLY takes three learning runs that a CPU
+# cannot afford, the presets' published budgets of issue #13's table (3 seeds each, through
+# the experiment CLI; their run folders, eval.json included, land under $OUT/runs):
+# brax_preset (PPO `brax`, hopper, 5e7 steps), ppo_minatar_preset and pqn_minatar_preset
+# (Asterix, 1e7 steps).
 #
 # On the `device` tool's lent machine (no package index there; its python3 holds JAX with
 # CUDA): first, here, `benchmarks/gpu_wheels.sh` (the RL packages it lacks, into .whl/), then
@@ -113,11 +120,14 @@ declare -A ARGS=(
   [env_adapters]="benchmarks/env_adapters.py ${ADAPTERS[*]}"
   [lpg_meta]="benchmarks/lpg_meta.py ${LPG[*]}"
   [compile_cache]="benchmarks/compile_cache.py ${COMPILE[*]}"
+  [brax_preset]="-m experiments.ppo --preset brax --seeds 3 --no-progress --out-dir $OUT/runs"
+  [ppo_minatar_preset]="-m experiments.ppo --preset minatar --seeds 3 --no-progress --out-dir $OUT/runs"
+  [pqn_minatar_preset]="-m experiments.pqn --preset minatar --seeds 3 --no-progress --out-dir $OUT/runs"
 )
 # Issue #18's comparisons first: a BUDGET that runs out cuts the tail.
 ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache"
 for name in ${ONLY:-$ORDER}; do
-  [ -n "${ARGS[$name]+x}" ] || { echo "unknown benchmark $name (one of: $ORDER)" >&2; exit 2; }
+  [ -n "${ARGS[$name]+x}" ] || { echo "unknown benchmark $name (one of: ${!ARGS[*]})" >&2; exit 2; }
   # shellcheck disable=SC2086  # the arguments are words
   run "$name" ${ARGS[$name]}
 done
