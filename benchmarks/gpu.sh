@@ -3,39 +3,40 @@
 #
 #     benchmarks/gpu.sh                 # installs JAX's CUDA wheels into .venv, then runs all
 #     QUICK=1 benchmarks/gpu.sh         # tiny shapes, no install: checks the script on a CPU
-#     OUT=/tmp/gpu benchmarks/gpu.sh    # where the outputs go (default benchmarks/gpu_results/<time>)
+#     DEST=/tmp/gpu benchmarks/gpu.sh   # where the outputs go (default benchmarks/gpu_results/<time>)
 #     ONLY="peers jaxued_maze" benchmarks/gpu.sh   # a subset, in the order given
-#     ONLY="brax_preset" benchmarks/gpu.sh          # a preset at its published budget
+#     ONLY="brax_preset" PER=560 benchmarks/gpu.sh  # a preset at its published budget
 #
 # Besides the throughput benchmarks (the default), ONLY takes three learning runs that a CPU
 # cannot afford, the presets' published budgets of issue #13's table (3 seeds each, through
-# the experiment CLI; their run folders, eval.json included, land under $OUT/runs):
+# the experiment CLI; their run folders, eval.json included, land under $DEST/runs):
 # brax_preset (PPO `brax`, hopper, 5e7 steps), ppo_minatar_preset and pqn_minatar_preset
 # (Asterix, 1e7 steps).
 #
 # On the `device` tool's lent machine (no package index there; its python3 holds JAX with
 # CUDA): first, here, `benchmarks/gpu_wheels.sh` (the RL packages it lacks, into .whl/), then
 #
-#     run(command="BUDGET=480 benchmarks/gpu.sh; tar czf $OUT/gpu.tgz benchmarks/gpu_results",
-#         carry=[".whl"], timeout_s=590)
+#     run(command="BUDGET=480 DEST=/tmp/gpu benchmarks/gpu.sh; cp /tmp/gpu/table.md $OUT/;
+#                  tar czf $OUT/gpu.tgz -C /tmp gpu", carry=[".whl"], timeout_s=590)
 #
-# With .whl/ present (and not QUICK; WHEELS=1 forces it, WHEELS=0 skips it) the script
-# installs those wheels into /tmp/site (--no-index --no-deps) and runs python3 (PY overrides). BUDGET (seconds, default none) caps the
-# whole run: each benchmark gets PER seconds (default 150) or what is left, whichever is less,
-# and one that runs out is recorded as failed. $OUT there returns at most 8 files: hence the
-# tarball.
+# (That machine's $OUT returns at most 8 files, hence DEST and the tarball.) With .whl/
+# present (and not QUICK; WHEELS=1 forces it, WHEELS=0 skips it) the script installs those
+# wheels into /tmp/site (--no-index --no-deps) and runs python3 (PY overrides). BUDGET
+# (seconds, default none) caps the whole run: each benchmark gets PER seconds (default 150)
+# or what is left, whichever is less, and one that runs out is recorded as failed.
 #
 # Shapes are GPU-sized (thousands of envs, large populations); each benchmark prints its own
-# markdown table, collected with its command into $OUT/table.md; stderr goes to $OUT/<name>.err.
+# markdown table, collected with its command into $DEST/table.md; stderr goes to
+# $DEST/<name>.err.
 # A benchmark that fails is recorded as failed and the rest still run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 QUICK=${QUICK:-0}
-OUT=${OUT:-benchmarks/gpu_results/$(date +%Y%m%d-%H%M%S)}
+DEST=${DEST:-benchmarks/gpu_results/$(date +%Y%m%d-%H%M%S)}
 PER=${PER:-150}
 BUDGET=${BUDGET:-0}
 START=$(date +%s)
-mkdir -p "$OUT"
+mkdir -p "$DEST"
 export PYTHONPATH=${PYTHONPATH:-.}
 
 WHEELS=${WHEELS:-$([ -d .whl ] && [ "$QUICK" != 1 ] && echo 1 || echo 0)}
@@ -51,7 +52,7 @@ elif [ "$QUICK" != 1 ]; then
 else
   PY=${PY:-.venv/bin/python}
 fi
-"$PY" -c "import jax; print('jax', jax.__version__, 'devices:', jax.devices())" | tee "$OUT/devices.txt"
+"$PY" -c "import jax; print('jax', jax.__version__, 'devices:', jax.devices())" | tee "$DEST/devices.txt"
 
 if [ "$QUICK" = 1 ]; then
   PPO=(--configs 4x16 --updates 2 --repeats 1)
@@ -94,19 +95,19 @@ run() {
     echo
     echo "\`$PY $*\`"
     echo
-  } >> "$OUT/table.md"
+  } >> "$DEST/table.md"
   if [ "$limit" -le 10 ]; then
-    echo "SKIPPED: out of BUDGET" >> "$OUT/table.md"
+    echo "SKIPPED: out of BUDGET" >> "$DEST/table.md"
     status=1
-  elif timeout "$limit" "$PY" "$@" > "$OUT/$name.txt" 2> "$OUT/$name.err"; then
-    cat "$OUT/$name.txt" >> "$OUT/table.md"  # (each prints its table, some as plain text)
+  elif timeout "$limit" "$PY" "$@" > "$DEST/$name.txt" 2> "$DEST/$name.err"; then
+    cat "$DEST/$name.txt" >> "$DEST/table.md"  # (each prints its table, some as plain text)
   else
     local code=$?
-    cat "$OUT/$name.txt" >> "$OUT/table.md"
-    echo "FAILED (exit $code$([ $code = 124 ] && echo ': out of time')): see $name.err" >> "$OUT/table.md"
+    cat "$DEST/$name.txt" >> "$DEST/table.md"
+    echo "FAILED (exit $code$([ $code = 124 ] && echo ': out of time')): see $name.err" >> "$DEST/table.md"
     status=1
   fi
-  echo >> "$OUT/table.md"
+  echo >> "$DEST/table.md"
 }
 
 declare -A ARGS=(
@@ -120,9 +121,9 @@ declare -A ARGS=(
   [env_adapters]="benchmarks/env_adapters.py ${ADAPTERS[*]}"
   [lpg_meta]="benchmarks/lpg_meta.py ${LPG[*]}"
   [compile_cache]="benchmarks/compile_cache.py ${COMPILE[*]}"
-  [brax_preset]="-m experiments.ppo --preset brax --seeds 3 --no-progress --out-dir $OUT/runs"
-  [ppo_minatar_preset]="-m experiments.ppo --preset minatar --seeds 3 --no-progress --out-dir $OUT/runs"
-  [pqn_minatar_preset]="-m experiments.pqn --preset minatar --seeds 3 --no-progress --out-dir $OUT/runs"
+  [brax_preset]="-m experiments.ppo --preset brax --seeds 3 --no-progress --out-dir $DEST/runs"
+  [ppo_minatar_preset]="-m experiments.ppo --preset minatar --seeds 3 --no-progress --out-dir $DEST/runs"
+  [pqn_minatar_preset]="-m experiments.pqn --preset minatar --seeds 3 --no-progress --out-dir $DEST/runs"
 )
 # Issue #18's comparisons first: a BUDGET that runs out cuts the tail.
 ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache"
@@ -132,5 +133,5 @@ for name in ${ONLY:-$ORDER}; do
   run "$name" ${ARGS[$name]}
 done
 
-echo "table: $OUT/table.md"
+echo "table: $DEST/table.md"
 exit $status
