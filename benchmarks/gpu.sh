@@ -110,6 +110,7 @@ run() {
   echo >> "$DEST/table.md"
 }
 
+PRESET_RUN="--seeds 3 --no-progress --out-dir $DEST/runs"
 declare -A ARGS=(
   [peers]="benchmarks/peers.py ${PEERS[*]}"
   [jaxued_maze]="benchmarks/jaxued_maze.py ${JAXUED[*]}"
@@ -121,9 +122,9 @@ declare -A ARGS=(
   [env_adapters]="benchmarks/env_adapters.py ${ADAPTERS[*]}"
   [lpg_meta]="benchmarks/lpg_meta.py ${LPG[*]}"
   [compile_cache]="benchmarks/compile_cache.py ${COMPILE[*]}"
-  [brax_preset]="-m experiments.ppo --preset brax --seeds 3 --no-progress --out-dir $DEST/runs"
-  [ppo_minatar_preset]="-m experiments.ppo --preset minatar --seeds 3 --no-progress --out-dir $DEST/runs"
-  [pqn_minatar_preset]="-m experiments.pqn --preset minatar --seeds 3 --no-progress --out-dir $DEST/runs"
+  [brax_preset]="-m experiments.ppo --preset brax $PRESET_RUN"
+  [ppo_minatar_preset]="-m experiments.ppo --preset minatar $PRESET_RUN"
+  [pqn_minatar_preset]="-m experiments.pqn --preset minatar $PRESET_RUN"
 )
 # Issue #18's comparisons first: a BUDGET that runs out cuts the tail.
 ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache"

@@ -12,7 +12,7 @@
 # benchmarks there run on that machine's own JAX, with these pure-Python (and two cp312)
 # wheels beside it: the versions of the project's CPU venv, without their dependencies
 # (each dependency that machine lacks is named here too). Playground is left out (it needs
-# warp-lang, over 100 MB): its rows of benchmarks/env_adapters.py fail there.
+# warp-lang, over 100 MB): gpu.sh runs benchmarks/env_adapters.py without its rows there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .whl
