@@ -25,6 +25,17 @@ import rljax
 from rljax import run_batch, training
 from rljax.environment import register
 
+RECORD: list[Any] = [None]
+"""pytest's `record_property` of the running test, set by tests/conftest.py (None outside a
+test): `report` hands it measured values, which the run's summary prints."""
+
+
+def report(name: str, values: Any) -> None:
+    """Record `values` (e.g. per-seed returns) under `name` for the run's summary, so a
+    passing learning check leaves its numbers in the log, not only its pass."""
+    if RECORD[0] is not None:
+        RECORD[0](f"measured:{name}", np.round(np.asarray(values, np.float64), 3).tolist())
+
 
 @functools.cache
 def _jitted_train(algo: Any) -> Any:
@@ -43,7 +54,9 @@ def final_eval_returns(algo: Any, config: Any, seeds: list[int], chunk_size: int
         chunk_size=chunk_size,
         progress=False,
     )
-    return result.eval_returns.mean(axis=1)
+    returns = result.eval_returns.mean(axis=1)
+    report(f"final evaluation return per seed {list(seeds)}", returns)
+    return returns
 
 
 def assert_no_lapack(algo: Any, hparams: Any) -> None:

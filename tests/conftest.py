@@ -1,4 +1,5 @@
 import contextlib
+import importlib
 import os
 
 # Tests run on the CPU, deterministically; a lent GPU is for benchmarks only.
@@ -44,3 +45,41 @@ def _counting():
 def count_compilations():
     """`with count_compilations() as c: ...; assert c.value == 1` counts XLA compilations."""
     return _counting
+
+
+# Measured values in the run's summary: a learning check's per-seed returns (through
+# `agent_contract.report`) are printed after the results, so a passing run records its
+# numbers. They travel as user properties (pytest-xdist carries those to the controller,
+# and `--junitxml` writes them).
+_MEASURED_PREFIX = "measured:"
+_measured: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _record_measurements(record_property):
+    # Test files import the contract as `tests.agent_contract` or as `agent_contract` (two
+    # module objects): each that imports here gets the recorder.
+    modules = []
+    for name in ("agent_contract", "tests.agent_contract"):
+        with contextlib.suppress(ImportError):
+            modules.append(importlib.import_module(name))
+    for module in modules:
+        module.RECORD[0] = record_property
+    yield
+    for module in modules:
+        module.RECORD[0] = None
+
+
+def pytest_runtest_logreport(report):
+    if report.when != "call":
+        return
+    for name, value in report.user_properties:
+        if isinstance(name, str) and name.startswith(_MEASURED_PREFIX):
+            _measured.append(f"{report.nodeid}: {name.removeprefix(_MEASURED_PREFIX)} {value}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _measured:
+        terminalreporter.section("measured values")
+        for line in _measured:
+            terminalreporter.write_line(line)

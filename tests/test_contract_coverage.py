@@ -6,6 +6,7 @@ added later without them fails here, by name."""
 import inspect
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import rljax.agents
@@ -51,3 +52,19 @@ def test_every_exported_agent_implements_value_targets():
     assert {"PPO", "RecurrentPPO", "DQN", "PQN", "SAC"} <= set(agents), sorted(agents)
     missing = [name for name, cls in agents.items() if not hasattr(cls, "value_targets")]
     assert not missing, f"no value_targets: {missing}"
+
+
+def test_learning_checks_leave_their_returns_in_the_run_summary(request):
+    """`final_eval_returns` reports each learning check's per-seed returns as a user property
+    (tests/conftest.py prints them under "measured values", after the results)."""
+    import agent_contract
+
+    from tests import agent_contract as contract
+
+    agent_contract.report("return per seed", [1.23456, 2.0])
+    contract.report("other", np.float32(3.5))
+    assert request.node.user_properties == [
+        ("measured:return per seed", [1.235, 2.0]),
+        ("measured:other", 3.5),
+    ]
+    request.node.user_properties.clear()  # not real measurements: kept out of the summary
