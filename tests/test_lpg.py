@@ -504,6 +504,7 @@ def test_a2c_learns_the_dense_gridworld():
     returns / optimal 0.569, 0.440, 0.521 for seeds 0, 1, 2 (seeds 3, 4, 5: 0.615, 0.578,
     0.590), about 15 s with compilation."""
     fractions = _a2c_fractions(8, 40, [0, 1, 2], 8)
+    agent_contract.report("return / optimal per seed", fractions)
     assert (fractions > 0.3).all(), fractions
 
 
@@ -514,4 +515,5 @@ def test_a2c_learns_the_dense_gridworld_at_full_budget():
     (25.38 of 43.47: all three converge to the same near-deterministic policy, entropy
     ~0.01, so the fixed evaluation keys give the same episodes), about 4 minutes."""
     fractions = _a2c_fractions(16, 500, [0, 1, 2], 16)
+    agent_contract.report("return / optimal per seed", fractions)
     assert (fractions > 0.5).all(), fractions

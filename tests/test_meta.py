@@ -25,6 +25,7 @@ from rljax.meta import ClipEpsilon, ESConfig, LPONetwork, MetaTrainer, drift_par
 from rljax.meta.params_io import load_drift_params, save_drift_params
 from rljax.meta.surface import drift_surface, plot_drift_surfaces, surface_panels
 from rljax.objectives import DRIFTS
+from tests.agent_contract import report
 
 # 16 rollouts of 4 x 64 steps, 64 updates. At this budget PPO's mean training return is
 # ~26 at eps = 0.005 and ~70 at eps = 0.2 (4 seeds each, measured), a clear ES signal.
@@ -449,4 +450,5 @@ def test_lpo_improves_held_out_cartpole_fitness(meta_seed):
     seeds = range(1000, 1016)
     ppo = held_out_training_returns(LPO_TASK, trainer.meta, trainer.initial_solution, seeds)
     learned = held_out_training_returns(LPO_TASK, trainer.meta, trainer.mean_solution(state), seeds)
+    report("held-out mean training return, PPO then learned", [ppo.mean(), learned.mean()])
     assert learned.mean() > 1.05 * ppo.mean(), (ppo.mean(), learned.mean())

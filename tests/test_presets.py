@@ -20,7 +20,7 @@ from experiments import ued as ued_experiment
 from rljax import PPO, PQN, PPOConfig, PQNConfig
 from rljax.curricula.runner import UEDConfig
 from rljax.presets import PRESETS, Preset, preset, register_preset
-from tests.agent_contract import final_eval_returns, train_one
+from tests.agent_contract import final_eval_returns, report, train_one
 
 ALL = [(t, name) for t, named in PRESETS.items() for name in named]
 EXPERIMENTS = {PPOConfig: ppo_experiment, PQNConfig: pqn_experiment, UEDConfig: ued_experiment}
@@ -263,6 +263,8 @@ def test_maze_ued_preset_learns_at_a_cpu_budget(name):
     entropy = np.asarray(result.metrics["entropy"])  # [seeds, updates]
     returns = np.asarray(result.metrics["episode_return"])
     gain = returns[:, -4:].mean(axis=1) - returns[:, :4].mean(axis=1)
+    report("training return gain, first to last 4 updates, per seed", gain)
+    report("entropy over the last 4 updates, per seed", entropy[:, -4:].mean(axis=1))
     assert (gain >= 0.1).all(), gain
     assert entropy[:, -4:].mean() < 1.0, entropy[:, -4:]
 

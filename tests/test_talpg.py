@@ -24,6 +24,7 @@ from rljax.meta.es import ESConfig, MetaTrainer, make_strategy, pairwise_fitness
 from rljax.meta.inner import TaskDistribution, sample_lifetimes
 from rljax.meta.parameterisation import ClipEpsilon, LPGRule
 from rljax.objectives.lpg import LPGRuleConfig
+from tests.agent_contract import report
 
 RULE = LPGRuleConfig(prediction_size=4, embedding_size=8, hidden_size=16, temporally_aware=True)
 AGENT = LPGAgentConfig(
@@ -209,4 +210,5 @@ def test_talpg_by_es_learns_an_algorithm(tmp_path):
     records = [json.loads(x) for x in (run / "evaluations.jsonl").read_text().splitlines()]
     start, end = records[0]["mean_fraction"], records[-1]["mean_fraction"]
     assert records[-1]["meta_step"] == 50
+    report("held-out return / optimal, generation 0 then 50", [start, end])
     assert end >= 1.5 * start and end >= start + 0.05, (start, end)

@@ -28,6 +28,7 @@ from rljax.experiment import enable_compilation_cache
 from tests.agent_contract import (
     assert_run_compiles_one_chunk_program,
     assert_vmap_equals_separate_runs,
+    report,
     train_one,
 )
 
@@ -525,7 +526,7 @@ def test_plr_trains_ppo_on_cartpole_pole_lengths_to_solve_held_out_tasks():
     m = jax.tree.map(np.asarray, metrics)
     assert algo.level_results(untrained).solve_rate.max() == 0.0
     trained = m.heldout_solve_rate[:, -8:].mean(axis=1)
-    print(f"held-out solve rate, last 8 evaluations, per seed: {trained}")
+    report("held-out solve rate, last 8 evaluations, per seed", trained)
     assert trained.mean() > 0.4 and trained.min() > 0.25, trained
     lengths = np.asarray(state.curriculum.buffer.levels)[..., 3]  # CartPole's task vector
     filled = np.asarray(state.curriculum.buffer.filled)
