@@ -1,5 +1,4 @@
 import contextlib
-import importlib
 import os
 
 # Tests run on the CPU, deterministically; a lent GPU is for benchmarks only.
@@ -57,17 +56,11 @@ _measured: list[str] = []
 
 @pytest.fixture(autouse=True)
 def _record_measurements(record_property):
-    # Test files import the contract as `tests.agent_contract` or as `agent_contract` (two
-    # module objects): each that imports here gets the recorder.
-    modules = []
-    for name in ("agent_contract", "tests.agent_contract"):
-        with contextlib.suppress(ImportError):
-            modules.append(importlib.import_module(name))
-    for module in modules:
-        module.RECORD[0] = record_property
+    from tests import agent_contract  # the one import path test files use
+
+    agent_contract.RECORD[0] = record_property
     yield
-    for module in modules:
-        module.RECORD[0] = None
+    agent_contract.RECORD[0] = None
 
 
 def pytest_runtest_logreport(report):

@@ -271,15 +271,14 @@ def test_dred_in_the_ued_loop_compiles_once_resumes_bitwise_and_has_no_lapack(
     """VAE-DRED (the VAE trained inside init) or EL-DRED drives a tiny learner through
     `rljax.run`: init, one chunk program and evaluate; 2 warm-up steps, then REPLAY/MUTATE;
     a run resumed after 2 updates ends bitwise equal to the uninterrupted one."""
-    from agent_contract import (
+    import rljax
+    from rljax.curricula.runner import UED, UEDConfig, feedforward, maze_learner
+    from rljax.experiment import enable_compilation_cache
+    from tests.agent_contract import (
         assert_no_lapack,
         assert_run_compiles_one_chunk_program,
         check_resumes_bitwise,
     )
-
-    import rljax
-    from rljax.curricula.runner import UED, UEDConfig, feedforward, maze_learner
-    from rljax.experiment import enable_compilation_cache
 
     learner = maze_learner(num_envs=4, num_steps=256, total_timesteps=4 * 256 * 2 * 5)
     learner = feedforward(learner, hidden_sizes=(8,), num_eval_episodes=1)  # compiles faster

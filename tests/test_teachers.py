@@ -365,11 +365,10 @@ def test_teacher_runs_in_the_ued_loop_compiles_once_and_resumes_bitwise(
 
 
 def check_teacher_run(teacher, count_compilations):
-    from agent_contract import assert_run_compiles_one_chunk_program, check_resumes_bitwise
-
     import rljax
     from envs.classic.task_space import PARAMETERS, default_task
     from rljax.curricula.source import SourceTaskConfig
+    from tests.agent_contract import assert_run_compiles_one_chunk_program, check_resumes_bitwise
 
     source = default_task("CartPole-v1").tolist()
     source[PARAMETERS["CartPole-v1"].index("length")] = 1.5
