@@ -199,6 +199,11 @@ class MazeConv(nn.Module):
     (orthogonal init, gain sqrt 2, no activation); both concatenated. The conv keeps flax's
     default init (LeCun normal, zero bias), as the papers' code does. For a 5x5 view:
     `[..., 149]`. `check_maze_observation` says which shapes it takes.
+
+    The conv is `Conv3x3` (flax `nn.Conv`'s parameters, names and init; the same sums as one
+    matmul over 3x3 patches): inside the recurrent PPO update, XLA:CPU ran `nn.Conv`'s kernel
+    gradient as a convolution over the batch at ~1.3 GFLOP/s, 15.7 ms of each epoch's
+    ~110 ms on the `jaxued_maze` preset (benchmarks/RESULTS.md, "The UED papers' maze agent").
     """
 
     channels: int = 16
@@ -206,7 +211,7 @@ class MazeConv(nn.Module):
 
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-        view = nn.Conv(self.channels, (3, 3), padding="VALID")(x[..., :-4])
+        view = Conv3x3(self.channels, padding="VALID", name="Conv_0")(x[..., :-4])
         view = nn.relu(view.reshape((*view.shape[:-3], -1)))
         direction = _dense(self.direction_features, np.sqrt(2))(x[..., 0, 0, -4:])
         return jnp.concatenate([view, direction], axis=-1)
@@ -353,8 +358,24 @@ def _gate_blocks(kernel: jnp.ndarray, gates: int) -> tuple[jnp.ndarray, ...]:
     return tuple(jnp.split(kernel, gates, axis=-1))
 
 
-def _recurrent_terms(hidden: jnp.ndarray, blocks: tuple[jnp.ndarray, ...]):
-    """`hidden [N, H] @ block` for each gate's block `[H, H]`: a tuple of `[N, H]`."""
+def _step_weights(kernel: jnp.ndarray, gates: int, steps: int) -> Any:
+    """What a recurrence of `steps` steps multiplies the state by: the gate blocks of the
+    fused kernel `[H, gates H]`, sliced once before the loop, or for one step the fused
+    kernel itself (`_recurrent_terms` then splits the product instead).
+
+    One step is acting, called inside a rollout's loop, and XLA does not hoist slices out of
+    loops: the LSTM 256's four `[256, 256]` blocks were copied out of the kernel at every
+    env step (a 256-step rollout of 16 mazes took 67 ms instead of 50, median;
+    benchmarks/RESULTS.md, "The UED papers' maze agent"). One `[N, H] @ [H, gates H]`
+    matmul then a split of the small `[N, gates H]` product: the same sums."""
+    return kernel if steps == 1 else _gate_blocks(kernel, gates)
+
+
+def _recurrent_terms(hidden: jnp.ndarray, blocks: Any):
+    """`hidden [N, H] @ block` for each gate's block `[H, H]`: a tuple of `[N, H]`. `blocks`
+    may be the fused kernel `[H, gates H]` (`_step_weights`): one matmul, then split."""
+    if not isinstance(blocks, tuple):
+        return tuple(jnp.split(hidden @ blocks, blocks.shape[-1] // hidden.shape[-1], axis=-1))
     if jax.default_backend() == "cpu":
         return tuple(hidden @ block for block in blocks)
     return tuple(jnp.split(hidden @ jnp.concatenate(blocks, axis=-1), len(blocks), axis=-1))
@@ -387,8 +408,11 @@ def _kernel_gradient(starts: jnp.ndarray, d_gates: jnp.ndarray) -> jnp.ndarray:
 
 
 def _gate_inputs(x: jnp.ndarray, kernel: jnp.ndarray, bias: jnp.ndarray, gates: int):
-    """The input's share of each gate, `x [..., F] @ kernel [F, gates H] + bias`, as
-    `gates` arrays `[..., H]`: one matmul per gate's column block."""
+    """The input's share of each gate, `x [T, ..., F] @ kernel [F, gates H] + bias`, as
+    `gates` arrays `[T, ..., H]`: one matmul per gate's column block, or for one step
+    (`T == 1`, acting inside a rollout's loop; see `_step_weights`) one matmul, then split."""
+    if x.shape[0] == 1:
+        return tuple(jnp.split(x @ kernel + bias, gates, axis=-1))
     kernels = jnp.split(kernel, gates, axis=-1)
     biases = jnp.split(bias, gates, axis=-1)
     return tuple(x @ k + b for k, b in zip(kernels, biases, strict=True))
@@ -434,7 +458,7 @@ def _lstm_scan(gates_in, recurrent_kernel, carry, first):
     """The LSTM over a sequence: `gates_in` (four `[T, N, H]`), `first [T, N]` -> the carry
     after each step (leaves `[T, N, H]`), the carry each step started from after its reset,
     and the gate activations of each step."""
-    blocks = _gate_blocks(recurrent_kernel, 4)
+    blocks = _step_weights(recurrent_kernel, 4, first.shape[0])
 
     def step(carry: LSTMCarry, inputs):
         step_gates, reset = inputs
@@ -458,7 +482,7 @@ def lstm_sequence(gates_in, recurrent_kernel, carry, first):
     it. Same arithmetic, summed in another order (float rounding only; checked against
     autodiff in tests/test_networks_recurrent.py). The primal pass keeps no residuals.
     """
-    blocks = _gate_blocks(recurrent_kernel, 4)
+    blocks = _step_weights(recurrent_kernel, 4, first.shape[0])
 
     def step(carry: LSTMCarry, inputs):
         step_gates, reset = inputs
@@ -540,7 +564,7 @@ class SequenceLSTM(nn.Module):
         carries = lstm_sequence(gates_in(x), recurrent_kernel, LSTMCarry(*carry), first)
         if next_x is None:
             return carries
-        blocks = _gate_blocks(recurrent_kernel, 4)
+        blocks = _step_weights(recurrent_kernel, 4, x.shape[0])
         return carries, _lstm_gates(carries, gates_in(next_x), blocks)[0]
 
 

@@ -49,6 +49,11 @@ def test_maze_conv_shapes_and_reads_the_direction_from_the_planes():
     direction = jnp.argmax(obs[..., 0, 0, 2:], axis=-1)
     expected = p["Dense_0"]["kernel"][direction] + p["Dense_0"]["bias"]
     np.testing.assert_allclose(features[..., -5:], expected, rtol=1e-6)
+    # The view features are flax's 3x3 conv without padding (same parameters), then relu.
+    conv = nn.Conv(16, (3, 3), padding="VALID").apply({"params": p["Conv_0"]}, obs[..., :2])
+    np.testing.assert_allclose(
+        features[..., :-5], nn.relu(conv).reshape((7, 3, -1)), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,11 +83,16 @@ def test_lstm_matches_flax_lstm_cell_arithmetic():
             "kernel": params["recurrent_kernel"][:, cols],
             "bias": params["bias"][cols],
         }
-    state = (carry.cell, carry.hidden)
+    state = before = (carry.cell, carry.hidden)
     for t in range(steps):
         state, _ = cell.apply({"params": flax_params}, state, x[t])
         np.testing.assert_allclose(carries.cell[t], state[0], rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(carries.hidden[t], state[1], rtol=1e-5, atol=1e-6)
+        # One step at a time (acting: the fused kernels, `_step_weights`), from the same state.
+        one = lstm.apply({"params": params}, LSTMCarry(*before), x[t : t + 1], no_reset[:1])
+        np.testing.assert_allclose(one.cell[0], state[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(one.hidden[0], state[1], rtol=1e-5, atol=1e-6)
+        before = state
 
 
 def test_lstm_sequence_gradient_matches_autodiff():
