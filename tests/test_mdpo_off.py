@@ -134,8 +134,8 @@ def test_pendulum_learns_at_ci_budget():
     # SAC's CI setting (64-unit layers, batches of 128) at 15,000 steps, the paper's KL
     # schedule (K = 14 iterations of m = 1,000 gradient steps). Random play is about -1200;
     # -250 counts as solved, as for SAC. At 12,000 steps the result depended on the CPU: seeds
-    # 0 and 1 gave -177.8, -179.4 on an AVX-512 machine but -332.7, -179.5 on an AVX2-only
-    # one (float summation order), which failed the mean; at 15,000 steps seeds 0-3 gave
+    # 0 and 1 gave -177.8, -179.4 on earlier sessions' machine but -332.7, -179.5 on an AVX2-only
+    # one (presumably float summation order), which failed the mean; at 15,000 steps seeds 0-3 gave
     # -177.2, -177.6, -174.1, -175.0 there (51 s for 4 seeds). At 6,000 steps (5
     # iterations) it had not learned yet: -468, -1050.
     config = OffMDPOConfig(total_timesteps=15_000, hidden_sizes=(64, 64), batch_size=128)
