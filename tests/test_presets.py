@@ -198,11 +198,11 @@ def test_brax_preset_learns_to_stay_up_at_ci_budget():
     """The preset (positional hopper, normalised observations and rewards) at 16 updates of
     2,048 envs x 10 steps (327,680 env steps), seeds 0 and 1: the mean action stays up for
     the whole 1,000-step episode. At 12 updates the outcome depended on the CPU: eval
-    1076.8 and 1087.9 on earlier sessions' machine, but 1078.2 and 293.3 on an AVX2-only one
-    (presumably float summation order; seeds 0-2 batched: 1078.1, 486.5, 1078.5); at 16
-    updates seeds 0-2 gave 1075.9, 1084.6, 1078.3 there (after one update: 142.6 and 202.8,
-    lengths 106 and 172). The generalized pipeline's learning check is test_ppo.py's slow
-    inverted pendulum."""
+    1076.8 and 1087.9 on earlier sessions' machine (after one update there: 142.6 and 202.8,
+    lengths 106 and 172), but 1078.2 and 293.3 on an AVX2-only one (presumably float
+    summation order; seeds 0-2 batched: 1078.1, 486.5, 1078.5); at 16 updates seeds 0-2
+    gave 1075.9, 1084.6, 1078.3 there. The generalized pipeline's learning check is
+    test_ppo.py's slow inverted pendulum."""
     config = preset(PPOConfig, "brax", total_timesteps=16 * 2048 * 10)
     returns = final_eval_returns(PPO(config), config, [0, 1])
     assert np.mean(returns) >= 900, returns
