@@ -133,14 +133,16 @@ def _final_eval(config, seeds):
 def test_pendulum_learns_at_ci_budget():
     # SAC's CI setting (64-unit layers, batches of 128) at 15,000 steps, the paper's KL
     # schedule (K = 14 iterations of m = 1,000 gradient steps). Random play is about -1200;
-    # -250 counts as solved, as for SAC. At 12,000 steps the result depended on the CPU: seeds
-    # 0 and 1 gave -177.8, -179.4 on earlier sessions' machine but -332.7, -179.5 on an AVX2-only
-    # one (presumably float summation order), which failed the mean; at 15,000 steps seeds 0-3 gave
-    # -177.2, -177.6, -174.1, -175.0 there (51 s for 4 seeds). At 6,000 steps (5
-    # iterations) it had not learned yet: -468, -1050.
+    # -250 counts as solved, as for SAC; at least 3 of 4 seeds must reach it. A seed's outcome
+    # is bimodal and depends on float code generation: at 12,000 steps seeds 0 and 1 gave
+    # -177.8, -179.4 on earlier sessions' machine but -332.7, -179.5 on an AVX2-only one; at
+    # 15,000 steps seeds 0-3 give -176.6, -176.9, -174.4, -175.5 there, and -334.0, -176.3,
+    # -174.4, -175.3 with XLA's older fusion emitters (`--xla_cpu_use_fusion_emitters=false`),
+    # which failed the earlier check (the mean of seeds 0 and 1 >= -250). At 6,000 steps (5
+    # iterations) it has not learned yet, and this check fails: -364.4, -801.7, -418.5, -226.8.
     config = OffMDPOConfig(total_timesteps=15_000, hidden_sizes=(64, 64), batch_size=128)
-    returns = _final_eval(config, seeds=[0, 1])
-    assert returns.mean() >= -250.0, returns
+    returns = _final_eval(config, seeds=[0, 1, 2, 3])
+    assert (returns >= -250.0).sum() >= 3, returns
 
 
 @pytest.mark.slow
