@@ -71,6 +71,14 @@ MODULES: dict[str, tuple[str, list[str], list[str]]] = {
         [],
         ["rljax.curricula.runner:UED.update", "rljax.agents.ppo:PPO.learn"],
     ),
+    "alp_gmm": (
+        "experiments.ued",
+        [
+            *("curriculum:alp_gmm", "task-space:classic", "learner:feedforward"),
+            *("--learner.env", "CartPole-v1-params", "--learner.num-steps", "500"),
+        ],
+        ["rljax.curricula.runner:UED.update", "rljax.agents.ppo:PPO.learn"],
+    ),
     "sweep": (
         "experiments.sweep",
         ["--algo", "ppo", "--lr", "1e-4,3e-4"],
@@ -178,8 +186,10 @@ def child(name: str, out_dir: str) -> None:
     for meta in ("es", "meta_gradient", "neuroevolution"):
         meta_module = importlib.import_module(f"rljax.meta.{meta}")
         meta_module.run_outer_loop = first_generation
-    # The flag sits on the subcommand's args (after the subcommand word) or the module's.
-    args = [*argv, "--out-dir", out_dir, "--compilation-cache", ""]
+    # The flags sit on the subcommand's args (after the subcommand word) or the module's;
+    # before config choices (`curriculum:alp_gmm`), which take only their own flags after them.
+    flags = ["--out-dir", out_dir, "--compilation-cache", ""]
+    args = [*flags, *argv] if argv and ":" in argv[0] else [*argv, *flags]
     start, start_cpu = time.time(), _cpu_seconds()
     with contextlib.suppress(_FirstChunk):
         module.main(args)

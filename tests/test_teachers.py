@@ -60,10 +60,23 @@ def test_gmm_fit_matches_scikit_learn_and_aic_picks_the_same_k():
     )
 
 
+def test_gmm_fit_padded_to_more_components_equals_the_unpadded_fit():
+    """`fit` with `num_components` (how `fit_best` runs every k as one compiled EM) keeps the
+    padding at weight 0 through EM and gives the k-component fit, to float rounding."""
+    x = jnp.asarray(three_clusters())
+    key = jax.random.PRNGKey(1)
+    plain = jax.jit(lambda key, x: gmm.fit(key, x, 2))(key, x)
+    padded = jax.jit(lambda key, x, k: gmm.fit(key, x, k, num_components=5))(key, x, 2)
+    assert np.asarray(padded.weights[2:]).tolist() == [0.0, 0.0, 0.0]
+    np.testing.assert_allclose(padded.weights[:2], plain.weights, rtol=1e-5)
+    np.testing.assert_allclose(padded.means[:2], plain.means, atol=1e-5)
+    np.testing.assert_allclose(padded.variances[:2], plain.variances, rtol=1e-4)
+
+
 # --- ALP-GMM -----------------------------------------------------------------------------------
 
 FEW_K = ALPGMMConfig(max_components=3)
-"""k = 2, 3 only: each k is a separately compiled EM, and these tests are not about AIC."""
+"""k = 2, 3 only: every k pads its EM to the largest k, and these tests are not about AIC."""
 
 
 def reference_alps(tasks: np.ndarray, returns: np.ndarray) -> list[float]:

@@ -7,18 +7,21 @@ needs a Cholesky factorisation, a LAPACK call on CPU, which can deadlock XLA:CPU
 mixtures only (the reference ALP-GMM code fits full covariances: `benchmarks/teachers.py`
 measures what the restriction changes).
 
-EM itself is gmmx's (`gmmx.EMFitter` on a `gmmx.GaussianMixtureModelJax` with
-`covariance_type="diag"`). Initialisation follows scikit-learn's default (`init_params=
-"kmeans"`, one start): k-means++ seeding, a few Lloyd iterations, then the means, per-cluster
-variances (+ `reg_covar`) and weights of the hard clusters. Mixtures with different numbers
-of components have different shapes; `fit_best` fits each k of a static range, pads every
-mixture to the largest k with zero-weight components, and keeps the one with the lowest AIC
-(Akaike information criterion, as scikit-learn defines it: `-2 n mean_log_likelihood + 2 p`).
+EM's arithmetic is gmmx's (the E and M steps of `gmmx.EMFitter` on a
+`gmmx.GaussianMixtureModelJax` with `covariance_type="diag"`, and its stopping rule).
+Initialisation follows scikit-learn's default (`init_params="kmeans"`, one start): k-means++
+seeding, a few Lloyd iterations, then the means, per-cluster variances (+ `reg_covar`) and
+weights of the hard clusters. `fit_best` fits each k of a static range and keeps the one with
+the lowest AIC (Akaike information criterion, as scikit-learn defines it:
+`-2 n mean_log_likelihood + 2 p`); so that one compiled EM serves every k, each fit has the
+largest k's shape, its extra components padding with weight 0 held there after every M step.
 
 Shapes: data `x [n, D]`; a `Mixture` holds `weights [K]`, `means [K, D]`, `variances [K, D]`.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import jax
 import jax.numpy as jnp
@@ -66,7 +69,7 @@ def num_parameters(num_components: int, dim: int) -> int:
     return 2 * num_components * dim + num_components - 1
 
 
-def aic(mixture: Mixture, x: jax.Array, num_components: int) -> jax.Array:
+def aic(mixture: Mixture, x: jax.Array, num_components: int | jax.Array) -> jax.Array:
     """Akaike information criterion of `mixture` (with `num_components` real components) on
     `x [n, D]`, as scikit-learn's `GaussianMixture.aic`."""
     p = num_parameters(num_components, x.shape[-1])
@@ -74,19 +77,29 @@ def aic(mixture: Mixture, x: jax.Array, num_components: int) -> jax.Array:
 
 
 def kmeans_init(
-    key: jax.Array, x: jax.Array, k: int, reg_covar: float, iterations: int = 10
+    key: jax.Array,
+    x: jax.Array,
+    k: int | jax.Array,
+    reg_covar: float,
+    iterations: int = 10,
+    num_components: int | None = None,
 ) -> Mixture:
     """A `k`-component starting mixture from k-means (k-means++ seeding, `iterations` Lloyd
-    steps; an empty cluster keeps its centre), as scikit-learn's `init_params="kmeans"`."""
+    steps; an empty cluster keeps its centre), as scikit-learn's `init_params="kmeans"`.
+
+    `k` may be traced when `num_components` (static, >= k) is given: the mixture then has
+    `num_components` components, the last `num_components - k` of them padding (weight 0)."""
+    size = k if num_components is None else num_components
     n = x.shape[0]
+    real = jnp.arange(size) < k
     first_key, seed_key = jax.random.split(key)
     centres = (
-        jnp.zeros((k, x.shape[1]), x.dtype).at[0].set(x[jax.random.randint(first_key, (), 0, n)])
+        jnp.zeros((size, x.shape[1]), x.dtype).at[0].set(x[jax.random.randint(first_key, (), 0, n)])
     )
 
     def seed(i, centres):
         d2 = ((x[:, None] - centres[None]) ** 2).sum(-1)
-        d2 = jnp.where(jnp.arange(k)[None] < i, d2, jnp.inf).min(-1)
+        d2 = jnp.where(jnp.arange(size)[None] < i, d2, jnp.inf).min(-1)
         p = d2 / jnp.maximum(d2.sum(), 1e-30)
         p = jnp.where(d2.sum() > 0, p, jnp.full(n, 1.0 / n))
         j = jax.random.choice(jax.random.fold_in(seed_key, i), n, p=p)
@@ -95,7 +108,8 @@ def kmeans_init(
     centres = jax.lax.fori_loop(1, k, seed, centres)
 
     def assign(centres):
-        return jax.nn.one_hot(((x[:, None] - centres[None]) ** 2).sum(-1).argmin(-1), k)
+        d2 = jnp.where(real[None], ((x[:, None] - centres[None]) ** 2).sum(-1), jnp.inf)
+        return jax.nn.one_hot(d2.argmin(-1), size)
 
     def lloyd(_, centres):
         resp = assign(centres)
@@ -108,37 +122,63 @@ def kmeans_init(
     count = resp.sum(0) + 10 * jnp.finfo(jnp.float32).eps
     means = (resp.T @ x) / count[:, None]
     variances = (resp.T @ x**2) / count[:, None] - means**2 + reg_covar
-    return Mixture(count / count.sum(), means, jnp.maximum(variances, reg_covar))
+    weights = jnp.where(real, count, 0.0)
+    return Mixture(weights / weights.sum(), means, jnp.maximum(variances, reg_covar))
+
+
+def _model(mixture: Mixture) -> GaussianMixtureModelJax:
+    return GaussianMixtureModelJax.from_squeezed(
+        mixture.means, mixture.variances, mixture.weights, covariance_type="diag"
+    )
+
+
+def _mixture(model: GaussianMixtureModelJax, num_components: int, dim: int) -> Mixture:
+    return Mixture(
+        model.weights.reshape(num_components),
+        model.means.reshape(num_components, dim),
+        model.covariances.values.reshape(num_components, dim),
+    )
 
 
 def fit(
     key: jax.Array,
     x: jax.Array,
-    k: int,
+    k: int | jax.Array,
     max_iter: int = 100,
     tol: float = 1e-3,
     reg_covar: float = 1e-6,
+    num_components: int | None = None,
 ) -> Mixture:
-    """EM fit of a `k`-component diagonal mixture to `x [n, D]` from `kmeans_init` (gmmx's
-    `EMFitter`: stops when the mean log-likelihood changes by less than `tol`)."""
-    start = kmeans_init(key, x, k, reg_covar)
-    model = GaussianMixtureModelJax.from_squeezed(
-        start.means, start.variances, start.weights, covariance_type="diag"
-    )
-    result = EMFitter(max_iter=max_iter, tol=tol, reg_covar=reg_covar).fit(x, model)
-    gmm = result.gmm
-    return Mixture(
-        gmm.weights.reshape(k),
-        gmm.means.reshape(k, x.shape[1]),
-        gmm.covariances.values.reshape(k, x.shape[1]),
-    )
+    """EM fit of a `k`-component diagonal mixture to `x [n, D]` from `kmeans_init`: gmmx's
+    E and M steps (`gmmx.EMFitter.e_step`, `m_step`) and its stopping rule (the mean
+    log-likelihood changes by less than `tol`, or `max_iter` steps).
 
+    With `num_components` (static, >= k) the mixture has that many components and `k` may be
+    traced: the padding components keep weight 0 after every M step (gmmx's M step would give
+    them `10 eps` of the total, as scikit-learn's does), and the real ones are renormalised
+    over themselves, which is the M step of the `k`-component mixture. So one compiled EM
+    serves every k (`fit_best`)."""
+    size = k if num_components is None else num_components
+    dim = x.shape[1]
+    real = (jnp.arange(size) < k).reshape(1, size, 1, 1)
+    fitter = EMFitter(max_iter=max_iter, tol=tol, reg_covar=reg_covar)
 
-def pad(mixture: Mixture, num_components: int) -> Mixture:
-    """`mixture` with zero-weight components appended up to `num_components`."""
-    extra = num_components - mixture.weights.shape[0]
-    filler = empty(extra, mixture.means.shape[1])
-    return jax.tree.map(lambda a, b: jnp.concatenate([a, b]), mixture, filler)
+    def step(carry):
+        model, n_iter, previous, _ = carry
+        log_likelihood, log_resp = fitter.e_step(x, model)
+        model = fitter.m_step(x, model, log_resp)
+        weights = jnp.where(real, model.weights, 0.0)
+        model = replace(model, weights=weights / weights.sum())
+        return model, n_iter + 1, log_likelihood, jnp.abs(log_likelihood - previous)
+
+    def running(carry):
+        _, n_iter, _, change = carry
+        return (n_iter < max_iter) & (change >= tol)
+
+    start = _model(kmeans_init(key, x, k, reg_covar, num_components=size))
+    inf = jnp.asarray(jnp.inf, jnp.float32)
+    model = jax.lax.while_loop(running, step, (start, 0, inf, inf))[0]
+    return _mixture(model, size, dim)
 
 
 class BestFit(struct.PyTreeNode):
@@ -161,17 +201,22 @@ def fit_best(
     reg_covar: float = 1e-6,
 ) -> BestFit:
     """Fit a mixture for every k in `ks` (static) on `x [n, D]` and keep the lowest AIC, as
-    ALP-GMM's reference does over k = 2..10 (one EM start each)."""
+    ALP-GMM's reference does over k = 2..10 (one EM start each).
+
+    The fits run as one EM mapped (`lax.map`) over the ks, each padded to the largest k
+    (`fit`): one compiled EM instead of one per k (k = 2..10: ~2.3 s of XLA compile against
+    ~15-17 s; each fit's arithmetic over the padding makes a refit up to ~1.5x slower;
+    benchmarks/RESULTS.md, "Teachers over continuous task spaces")."""
     largest = max(ks)
-    fits, aics = [], []
-    for i, k in enumerate(ks):
-        m = fit(jax.random.fold_in(key, i), x, k, max_iter, tol, reg_covar)
-        fits.append(pad(m, largest))
-        aics.append(aic(m, x, k))
-    aics = jnp.stack(aics)
+    k = jnp.asarray(ks, jnp.int32)
+    keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(ks)))
+    fits = jax.lax.map(
+        lambda args: fit(args[0], x, args[1], max_iter, tol, reg_covar, largest), (keys, k)
+    )
+    aics = jax.vmap(lambda m, kc: aic(m, x, kc))(fits, k)
     best = jnp.argmin(aics)
-    mixture = jax.tree.map(lambda *leaves: jnp.stack(leaves)[best], *fits)
-    return BestFit(mixture, jnp.asarray(ks, jnp.int32)[best], aics)
+    mixture = jax.tree.map(lambda leaf: leaf[best], fits)
+    return BestFit(mixture, k[best], aics)
 
 
 def sample_component(key: jax.Array, mixture: Mixture, component: jax.Array) -> jax.Array:
@@ -190,6 +235,5 @@ __all__ = [
     "kmeans_init",
     "log_likelihood",
     "num_parameters",
-    "pad",
     "sample_component",
 ]
