@@ -205,8 +205,8 @@ def fit_best(
 
     The fits run as one EM mapped (`lax.map`) over the ks, each padded to the largest k
     (`fit`): one compiled EM instead of one per k (k = 2..10: ~2.3 s of XLA compile against
-    ~15-17 s; each fit's arithmetic over the padding makes a refit up to ~1.5x slower;
-    benchmarks/RESULTS.md, "Teachers over continuous task spaces")."""
+    13-15 s; the arithmetic over the padding makes a refit 1.3-1.5x slower;
+    benchmarks/RESULTS.md, "ALP-GMM's mixtures fitted as one EM")."""
     largest = max(ks)
     k = jnp.asarray(ks, jnp.int32)
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.arange(len(ks)))
