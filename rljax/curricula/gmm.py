@@ -38,7 +38,7 @@ class Mixture:
     means: jax.Array
     """`[K, D]` float32."""
     variances: jax.Array
-    """`[K, D]` float32, positive (1 for padding components)."""
+    """`[K, D]` float32, positive (padding: 1 in `empty`, `reg_covar` after a fit)."""
 
     @property
     def active(self) -> jax.Array:
