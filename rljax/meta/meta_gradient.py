@@ -307,15 +307,11 @@ class MetaGradient:
     def init(self) -> MetaGradientState:
         """The initial rule, Adam's state, and `num_agents` fresh agents on sampled tasks
         with staggered first lifetimes."""
-        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), _INIT_STREAM)
-        task_key, agent_key = jax.random.split(key)
         num = self.config.num_agents
-        example = jax.tree.map(
-            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(self.space.sample, task_key)
-        )
-        curriculum = self.source.init(task_key, example, num)
-        curriculum, tasks = self.source.propose(curriculum, task_key, jnp.ones(num, bool))
         meta_params = self.initial_meta_params
+        # One program for the level source's first state and draws, Adam's state and the
+        # staggered lifetimes (run op by op, they compiled ~150 small XLA programs).
+        agent_key, curriculum, tasks, opt_state, lifetime = jax.jit(self._start)(meta_params)
         # Checked like the meta-step: `num_agents` x `num_envs` env states can outgrow memory
         # before the first meta-step compiles.
         new_agents = memory.CheckedProgram(
@@ -325,11 +321,9 @@ class MetaGradient:
             holds="env states, parameters, optimiser states",
         )
         agents, critics = new_agents(jax.random.split(agent_key, num), tasks, meta_params)
-        first = -(-self.lifetime * (jnp.arange(num) + 1) // num)  # ceil(N (i + 1) / A)
-        lifetime = jnp.maximum(first, self.config.unroll).astype(jnp.int32)
         state = MetaGradientState(
             meta_params=meta_params,
-            opt_state=self.optimizer().init(meta_params),
+            opt_state=opt_state,
             agents=agents,
             critics=critics,
             tasks=tasks,
@@ -337,6 +331,22 @@ class MetaGradient:
             curriculum=curriculum,
         )
         return self._place(state)
+
+    def _start(self, meta_params: Any) -> tuple[jax.Array, Any, Any, Any, jax.Array]:
+        """`init`'s jitted part: the new agents' key, the level source's state after its
+        first `num_agents` draws, the tasks `[A, ...]`, the meta-optimiser's state and the
+        first lifetimes `[A]`."""
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), _INIT_STREAM)
+        task_key, agent_key = jax.random.split(key)
+        num = self.config.num_agents
+        example = jax.tree.map(
+            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(self.space.sample, task_key)
+        )
+        curriculum = self.source.init(task_key, example, num)
+        curriculum, tasks = self.source.propose(curriculum, task_key, jnp.ones(num, bool))
+        first = -(-self.lifetime * (jnp.arange(num) + 1) // num)  # ceil(N (i + 1) / A)
+        lifetime = jnp.maximum(first, self.config.unroll).astype(jnp.int32)
+        return agent_key, curriculum, tasks, self.optimizer().init(meta_params), lifetime
 
     def _place(self, state: MetaGradientState) -> MetaGradientState:
         if self.mesh is None:
