@@ -408,7 +408,10 @@ def meta_train(args: MetaTrainArgs) -> Path:
 
     def evaluate(state: Any) -> None:
         rule = _rule(loop, state)
-        per_level, mean = fractions(lpg_eval(agent.hparams(rule), levels), optimal)
+        if _same_leaves(rule, initial):  # meta-step 0: the random rule's baseline, not again
+            per_level, mean = baselines["random rule"]
+        else:
+            per_level, mean = fractions(lpg_eval(agent.hparams(rule), levels), optimal)
         record = {
             "meta_step": state.generation,
             "mean_fraction": mean,
@@ -463,6 +466,17 @@ def meta_train(args: MetaTrainArgs) -> Path:
     print(f"rule: {run_dir / 'rule_params.npz'}")
     print(f"run folder: {run_dir}")
     return run_dir
+
+
+def _same_leaves(a: Any, b: Any) -> bool:
+    """Whether two pytrees have the same structure and bitwise equal leaves."""
+    if jax.tree.structure(a) != jax.tree.structure(b):
+        return False
+    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    return all(
+        np.asarray(x).dtype == np.asarray(y).dtype and np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in pairs
+    )
 
 
 def _lines(path: Path) -> list[str]:

@@ -150,11 +150,19 @@ TINY_CLI = [
 ]  # fmt: skip
 
 
-def test_lpg_cli_meta_trains_and_evaluates(tmp_path, capsys):
+def test_lpg_cli_meta_trains_and_evaluates(tmp_path, capsys, monkeypatch):
     from experiments import lpg
 
+    calls = []
+    evaluator_call = lpg.LevelEvaluator.__call__
+    monkeypatch.setattr(
+        lpg.LevelEvaluator, "__call__", lambda self, *a: calls.append(1) or evaluator_call(self, *a)
+    )
     train = ["meta-train", "--out-dir", str(tmp_path), *TINY_CLI, "--agent.rule.hidden-size", "16"]
     assert lpg.main([*train, "--meta.num-meta-steps", "1", "--eval-every", "1"]) == 0
+    # A2C's and the random rule's baselines, then meta-step 1: meta-step 0's rule is the
+    # random rule, whose held-out evaluation is not run a second time.
+    assert len(calls) == 3
     (run_dir,) = tmp_path.glob("lpg-meta-train-*")
     for name in ("config.json", "generations.jsonl", "evaluations.jsonl", "meta_training.png"):
         assert (run_dir / name).exists(), name
