@@ -310,7 +310,7 @@ class MetaGradient:
         num = self.config.num_agents
         meta_params = self.initial_meta_params
         # One program for the level source's first state and draws, Adam's state and the
-        # staggered lifetimes (run op by op, they compiled ~150 small XLA programs).
+        # staggered lifetimes (run op by op, they compiled ~110 small XLA programs).
         agent_key, curriculum, tasks, opt_state, lifetime = jax.jit(self._start)(meta_params)
         # Checked like the meta-step: `num_agents` x `num_envs` env states can outgrow memory
         # before the first meta-step compiles.
