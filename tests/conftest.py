@@ -1,8 +1,21 @@
+import atexit
 import contextlib
 import os
+import shutil
+import tempfile
 
 # Tests run on the CPU, deterministically; a lent GPU is for benchmarks only.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# The CLI's default persistent compilation cache is `~/.cache/rljax/xla`: a test that runs a
+# command without `--compilation-cache` turned it on for the rest of its worker, so the
+# suite wrote to the user's cache and later runs loaded programs from it (a local run then
+# compiles less than CI's on a fresh machine). Each run gets its own empty folder instead,
+# made here by the controller (xdist workers, CLI subprocesses and notebook kernels inherit
+# the variable) and removed when the run ends.
+if "RLJAX_COMPILATION_CACHE" not in os.environ:
+    _run_cache = tempfile.mkdtemp(prefix="rljax-tests-xla-")
+    os.environ["RLJAX_COMPILATION_CACHE"] = _run_cache
+    atexit.register(shutil.rmtree, _run_cache, ignore_errors=True)
 # The suite is compile-bound. XLA:CPU's LLVM at optimisation level 1 (the default is 2)
 # compiled the UED loop's chunk tests 23% faster (71 s -> 55 s) and ran DQN's CartPole
 # learning check at the same speed (41.5 s -> 40.1 s); level 0 compiles faster still but ran
