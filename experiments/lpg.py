@@ -472,11 +472,11 @@ def _same_leaves(a: Any, b: Any) -> bool:
     """Whether two pytrees have the same structure and bitwise equal leaves."""
     if jax.tree.structure(a) != jax.tree.structure(b):
         return False
-    pairs = zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    return all(
-        np.asarray(x).dtype == np.asarray(y).dtype and np.array_equal(np.asarray(x), np.asarray(y))
-        for x, y in pairs
-    )
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        x, y = np.asarray(x), np.asarray(y)  # each leaf fetched to the host once
+        if x.dtype != y.dtype or not np.array_equal(x, y):
+            return False
+    return True
 
 
 def _lines(path: Path) -> list[str]:
