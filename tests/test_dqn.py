@@ -251,6 +251,10 @@ def test_cartpole_learns_at_ci_budget():
     # Measured mean evaluation returns per seed: 164.8, 193.2, 359.3, 500 (mean 304; random
     # play scores ~22), in 28 s with compilation on a quiet 2-core machine. At 8e4 steps the
     # same config gave 492.3, 148.6, 103.4, 27.8 (mean 193): too spread, hence 1.2e5.
+    # Session 29, seeds 0-15 in one batch (the outcome per seed hangs on the last bits of the
+    # arithmetic): mean 232.9, means of four 173-288 (XLA's default preset); mean 176.9,
+    # means of four 166-188 (the suite's FAST_COMPILE preset, where seeds 0-3 as this test
+    # batches them gave 161.3). The threshold sits below every mean of four measured.
     returns = _final_eval(DQNConfig(total_timesteps=120_000), seeds=[0, 1, 2, 3])
     assert returns.mean() >= 150.0, returns
 

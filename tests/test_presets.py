@@ -145,9 +145,14 @@ def test_maze_ued_preset_trains_at_ci_budget(name):
 
 def test_pqn_cartpole_preset_learns_at_ci_budget():
     """1e5 of the published 5e5 steps (the epsilon schedule, a fraction of the run, shrinks
-    with it), 3 seeds: measured 478, 500, 500; random play scores ~22."""
+    with it), 8 seeds in one batch; random play scores ~22. At this budget a seed ends at
+    500 or, in about one run in four, anywhere in ~260-460, and which seeds do depends on the
+    last bits of the arithmetic (the batch size, XLA's flags): seeds 0-7 gave means 460.2
+    (XLA's default preset) and 479.0 (the suite's FAST_COMPILE), while seeds 0-2 alone
+    gave 455.0 and 381.9 (session 29). Three seeds held to a mean of 400 failed on one of
+    those draws; eight are held to it."""
     config = preset(PQNConfig, "cartpole", total_timesteps=100_000)
-    returns = final_eval_returns(PQN(config), config, [0, 1, 2])
+    returns = final_eval_returns(PQN(config), config, list(range(8)))
     assert returns.mean() >= 400, returns
 
 

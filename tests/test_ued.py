@@ -25,6 +25,7 @@ from rljax.curricula.paired_adversary import PAIREDConfig, adversary_reward
 from rljax.curricula.plr import PLRConfig, RobustPLRConfig
 from rljax.curricula.runner import UED, UEDConfig, maze_learner
 from rljax.experiment import enable_compilation_cache
+from rljax.sweep import even_mesh, state_template, sweep_batch
 from tests.agent_contract import (
     assert_run_compiles_one_chunk_program,
     assert_vmap_equals_separate_runs,
@@ -302,9 +303,9 @@ def test_cli_refuses_bad_input_without_traceback(capsys):
 
 def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path, monkeypatch):
     """The CLI writes the run folder and checkpoints after every update; a run resumed from
-    the first checkpoint (`rljax.run(state=..., updates_done=1)`, what `--resume` does) ends
-    bitwise on the final checkpoint, level buffer included, with the same metrics. The
-    resumed run loads the CLI's compiled chunk from the compilation cache."""
+    the first checkpoint (restored onto the CLI's mesh and trained by `sweep_batch(state=...,
+    updates_done=1)`, what `--resume` does) ends bitwise on the final checkpoint, level
+    buffer included, with the same metrics."""
     argv = ["--seeds", "1", "--out-dir", str(tmp_path), "--no-progress"]
     argv += ["--compilation-cache", str(cache), "--checkpoint-every", "1", "--chunk-size", "1"]
     argv += ["--steps-per-eval", str(TINY.steps_per_eval), "--cvar-levels", "8"]
@@ -351,17 +352,22 @@ def test_cli_run_folder_robust_plr_gradients_and_bitwise_resume(cache, tmp_path,
         m["grad_updates"][0, -1] == m["replay_steps"].sum() < m["total_env_steps"][0, -1] / 256 / 2
     )
 
+    # Resumed as `--resume` does (`rljax.experiment.run_experiment`): the state restored onto
+    # the CLI's mesh of runs and trained by `sweep_batch`. (`rljax.run` on unplaced arrays
+    # compiles a program without the mesh, whose numerics XLA need not keep to the last bit:
+    # with the suite's FAST_COMPILE preset they differed in 12 of the state's 63 leaves.)
     algo = make_algorithm(TINY)
     keys, hparams = rljax.seed_keys([0]), rljax.stack_hparams([algo.hparams()])
     directory = run_dir / "checkpoints"
     stored = json.loads((directory / "fingerprint.json").read_text())
-    template = jax.eval_shape(jax.vmap(algo.init), keys, hparams)
+    mesh = even_mesh(1)
     with Checkpointer(directory, stored) as checkpointer:
         assert checkpointer.all_steps() == [1, 2, 3] and algo.num_updates == 3
+        template = state_template(algo, keys, hparams, mesh)
         _, after_one, _ = checkpointer.restore(template, step=1)
         _, final, _ = checkpointer.restore(template, step=3)
-    resumed = rljax.run(
-        algo, keys, hparams, chunk_size=1, progress=False, state=after_one, updates_done=1
+    resumed = sweep_batch(
+        algo, keys, hparams, mesh, chunk_size=1, progress=False, state=after_one, updates_done=1
     )
     assert np.asarray(final.curriculum.buffer.filled).any()  # the level buffer came back
     for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(resumed.state), strict=True):
