@@ -21,10 +21,11 @@ if "RLJAX_COMPILATION_CACHE" not in os.environ:
 # learning check at the same speed (41.5 s -> 40.1 s); level 0 compiles faster still but ran
 # that check 2x slower. Numerics differ from level 2 in the last bits only (the same evaluation
 # returns on a 20k-step PPO run). Subprocesses inherit it (their tests append device counts).
-# XLA:CPU's FAST_COMPILE preset (skips HLO passes that spend compile time to buy run time) cut
-# the compile time of the UED chunk and PPO learning checks 15% more (52 s -> 44 s over six
-# tests, 2 alternated runs each) and ran them no slower (21.2 s -> 20.3 s); numerics differ in
-# the last bits, as with the level above (benchmarks/RESULTS.md, session 29).
+# XLA:CPU's FAST_COMPILE preset (compile time favoured over run time) cut the compile time
+# of the UED chunk and PPO learning checks 15% more (52 s -> 44 s over six tests, 2
+# alternated runs each) and ran them no slower (21.2 s -> 20.3 s); the whole suite 33:40 ->
+# 28:59. Numerics differ in the last bits, as with the level above, which moves the outcome
+# of chaotic learning checks (benchmarks/RESULTS.md, "Test suite", session 29).
 if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
     os.environ["XLA_FLAGS"] = (
         os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1"
