@@ -146,7 +146,7 @@ def test_maze_ued_preset_trains_at_ci_budget(name):
 def test_pqn_cartpole_preset_learns_at_ci_budget():
     """1e5 of the published 5e5 steps (the epsilon schedule, a fraction of the run, shrinks
     with it), 8 seeds in one batch; random play scores ~22. At this budget a seed ends at
-    500 or, in about one run in four, anywhere in ~260-460, and which seeds do depends on the
+    500 or, about one seed in three, anywhere in ~260-460, and which seeds do depends on the
     last bits of the arithmetic (the batch size, XLA's flags): seeds 0-7 gave means 460.2
     (XLA's default preset) and 479.0 (the suite's FAST_COMPILE), while seeds 0-2 alone
     gave 455.0 and 381.9 (session 29). Three seeds held to a mean of 400 failed on one of
