@@ -26,14 +26,15 @@ if "RLJAX_COMPILATION_CACHE" not in os.environ:
 # alternated runs each) and ran them no slower (21.2 s -> 20.3 s); the whole suite 33:40 ->
 # 28:59. Numerics differ in the last bits, as with the level above, which moves the outcome
 # of chaotic learning checks (benchmarks/RESULTS.md, "Test suite", session 29).
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=1"
-    ).strip()
-if "xla_cpu_opt_preset" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_opt_preset=FAST_COMPILE"
-    ).strip()
+# Each is added unless XLA_FLAGS already names it.
+os.environ["XLA_FLAGS"] = " ".join(
+    [os.environ.get("XLA_FLAGS", "")]
+    + [
+        flag
+        for flag in ("--xla_backend_optimization_level=1", "--xla_cpu_opt_preset=FAST_COMPILE")
+        if flag.split("=")[0] not in os.environ.get("XLA_FLAGS", "")
+    ]
+).strip()
 
 import jax
 import pytest
