@@ -95,13 +95,13 @@ def _pack(tree: Any, lead: int) -> tuple[dict[str, jax.Array], list[jax.Array], 
     leaves, treedef = jax.tree.flatten(tree)
     groups: dict[str, list[jax.Array]] = {}
     large, slots = [], []
-    heads = [leaf.shape[:lead] for leaf in leaves if leaf.ndim >= lead]
+    head = next((leaf.shape[:lead] for leaf in leaves if leaf.ndim >= lead), None)
     for leaf in leaves:
         numeric = jnp.issubdtype(leaf.dtype, jnp.number) or leaf.dtype == jnp.bool_
         if (
             not numeric
             or leaf.ndim < lead
-            or leaf.shape[:lead] != heads[0]
+            or leaf.shape[:lead] != head
             or leaf.size * leaf.dtype.itemsize > PACK_BYTES
         ):
             large.append(leaf)
