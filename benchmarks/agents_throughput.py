@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 # Run as a script, this folder is on sys.path: reuse the sibling benchmark's timer.
+from machine import describe
 from ppo_throughput import timed
 
 from rljax import replay
@@ -73,7 +74,7 @@ def main() -> None:
     )
     parser.add_argument("--updates", type=int, default=50)
     args = parser.parse_args()
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
+    print(f"{describe()}; env {args.env}")
     print(f"| {'algorithm':<16} | {'config':<34} | {'steps/s':>10} | {'compile s':>9} |")
     print(f"|{'-' * 18}|{'-' * 36}|{'-' * 12}|{'-' * 11}|")
     dqn_state = None

@@ -58,7 +58,6 @@ gives both sides the unrolled one, which compares the two loops alone.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -70,6 +69,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import jax  # noqa: E402
+from machine import describe, load_average  # noqa: E402
 
 from rljax import cpu_random  # noqa: E402
 
@@ -83,10 +83,6 @@ def _on_event(event: str, duration: float, **kwargs: Any) -> None:
 
 
 jax.monitoring.register_event_duration_secs_listener(_on_event)
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 class Side:
@@ -346,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"{args.num_envs} levels x 256 steps, {args.steps_per_call} curriculum steps per "
         f"call ({sides[0].steps:,} env steps), {args.rounds} alternated rounds per phase; "
-        f"jax {jax.__version__}, {jax.default_backend()}",
+        f"{describe()}",
         "",
     ]
     all_results = []

@@ -48,9 +48,7 @@ What remains different (each library's fixed choice, no flag on the other side):
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
@@ -65,6 +63,7 @@ except ImportError:
     sys.exit(2)
 
 import jax
+from machine import describe, load_average
 from ppo_throughput import matmul_gflops
 
 import rljax
@@ -218,14 +217,6 @@ def random_ceiling(agent: rljax.PPO, seeds: int, updates: int, rounds: int) -> f
     return min(seconds(fn, keys)[0] for _ in range(rounds))
 
 
-def load() -> str:
-    return (
-        subprocess.run(["uptime"], capture_output=True, text=True)
-        .stdout.strip()
-        .split("load average: ")[-1]
-    )
-
-
 def time_config(env: str, spec: str, rounds: int, updates: int, rejax_lowering: str) -> dict:
     num_envs, num_steps, *rest = (int(v) for v in spec.split("x"))
     seeds = rest[0] if rest else 0
@@ -250,7 +241,7 @@ def time_config(env: str, spec: str, rounds: int, updates: int, rejax_lowering: 
         print(
             f"  {spec} round {r + 1}: rljax {took['rljax'][0] * 1e3:8.1f} ms, "
             f"rejax {took['rejax'][0] * 1e3:8.1f} ms, ratio {ratios[-1]:.3f} "
-            f"(CPU time ratio {cpu_ratios[-1]:.3f}; load {load()})",
+            f"(CPU time ratio {cpu_ratios[-1]:.3f}; load {load_average()})",
             flush=True,
         )
     steps = num_envs * num_steps * updates * max(seeds, 1)
@@ -429,9 +420,8 @@ def main() -> None:
     parser.add_argument("--return-seeds", type=int, default=16)
     args = parser.parse_args()
     print(
-        f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}, "
-        f"rljax {rljax.__name__} vs rejax {getattr(rejax, '__version__', '0.1.3')}, "
-        f"jax {jax.__version__}, {os.cpu_count()} cpus, load {load()}; threefry: rljax "
+        f"{describe()}; env {args.env}, rljax {rljax.__name__} vs rejax "
+        f"{getattr(rejax, '__version__', '0.1.3')}; threefry: rljax "
         f"{'unrolled' if cpu_random.enabled() else 'rolled'}, rejax "
         f"{'rolled' if args.rejax_lowering == 'jax' or not cpu_random.enabled() else 'unrolled'}"
     )
@@ -458,11 +448,11 @@ def main() -> None:
             f"{r['rljax_sps'] / r['ceiling_sps']:.0%} | {r['rejax_sps'] / r['ceiling_sps']:.0%} |",
             flush=True,
         )
-    print(f"load after timing: {load()}")
+    print(f"load after timing: {load_average()}")
     if args.floor:
         print(
             "\nrljax's update against its arithmetic (process CPU ms, best of 5; load "
-            f"{load()})\n| config | collect | random rollout | learn | bare grad steps "
+            f"{load_average()})\n| config | collect | random rollout | learn | bare grad steps "
             "| learn GFLOP/s | bare GFLOP/s | matmul chain GFLOP/s |\n" + "|---" * 8 + "|"
         )
         for spec in dict.fromkeys(

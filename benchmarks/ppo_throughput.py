@@ -22,6 +22,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+from machine import describe
 
 import rljax
 from rljax import rollout
@@ -115,7 +116,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     configs = [tuple(int(v) for v in c.split("x")) for c in args.configs.split(",")]
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), env {args.env}")
+    print(f"{describe()}; env {args.env}")
     columns = (
         "config",
         "PPO steps/s",
