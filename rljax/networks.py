@@ -19,6 +19,7 @@ Shapes: `obs` is `[..., *obs_shape]`; `apply` returns a distrax distribution wit
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -37,6 +38,7 @@ from rljax.environment import SpaceSpec
 _ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu}
 
 
+@functools.cache
 def orthogonal(scale: float = 1.0):
     """Haar-random orthogonal initialiser (Saxe et al. 2014) without LAPACK.
 
@@ -44,6 +46,13 @@ def orthogonal(scale: float = 1.0):
     Gaussian matrix and orthonormalises its columns (of the taller orientation) by
     Gram-Schmidt, twice for numerical safety. Equivalent to QR with the sign of diag(R) fixed
     positive, which is what makes the result Haar-distributed.
+
+    One jitted function per `scale` (the shape and dtype static): flax's `apply` checks
+    every existing parameter's shape against `jax.eval_shape` of its initialiser at every
+    call, and tracing this loop took ~2 ms a kernel (0.26 ms once cached by `jax.jit`): ~30
+    ms of the 0.26-0.29 s it took to trace and lower PPO's 4-env update chunk
+    (benchmarks/RESULTS.md, "First-run compile time", session 31). The values are the same
+    bits (`benchmarks/regression.py` bitwise unchanged).
     """
 
     def init(key, shape, dtype=jnp.float32):
@@ -62,7 +71,12 @@ def orthogonal(scale: float = 1.0):
             q = q.T
         return (scale * q).reshape(shape).astype(dtype)
 
-    return init
+    jitted = jax.jit(init, static_argnums=(1, 2))
+
+    def call(key, shape, dtype=jnp.float32):
+        return jitted(key, tuple(shape), jnp.dtype(dtype))
+
+    return call
 
 
 def _dense(features: int, gain: float) -> nn.Dense:
