@@ -15,8 +15,9 @@ from rljax.networks import ActorCritic, orthogonal
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (3, 3, 2, 5)])
 def test_orthogonal_is_orthonormal_at_its_gain(shape):
     gain = 1.5
-    kernel = np.asarray(orthogonal(gain)(jax.random.PRNGKey(3), shape), np.float64)
-    assert kernel.shape == shape and kernel.dtype == np.float64
+    raw = orthogonal(gain)(jax.random.PRNGKey(3), shape)
+    assert raw.shape == shape and raw.dtype == jnp.float32
+    kernel = np.asarray(raw, np.float64)
     matrix = kernel.reshape(-1, shape[-1]) / gain  # [fan_in, fan_out]
     narrow = matrix if matrix.shape[0] >= matrix.shape[1] else matrix.T
     np.testing.assert_allclose(narrow.T @ narrow, np.eye(narrow.shape[1]), atol=1e-5)
