@@ -22,6 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from machine import describe
 
 import rljax
 from rljax import cpu_random, training
@@ -83,7 +84,7 @@ def main() -> None:
     programs = {"random scan (16 runs)": random_scan()}
     for name in args.agents:
         programs.update(agent_programs(name, args.seeds))
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {args.seeds} runs per agent")
+    print(f"{describe()}; {args.seeds} runs per agent")
     print(
         "| program | compile CPU s, rolled | unrolled | run ms, rolled | unrolled "
         "| run speed-up | same bits |\n|---|---|---|---|---|---|---|"

@@ -24,6 +24,7 @@ import functools
 import time
 
 import jax
+from machine import describe
 
 import envs.gridworld  # noqa: F401  (registers the gridworld envs and task space)
 from envs.gridworld import GridworldConfig
@@ -133,7 +134,7 @@ def main() -> None:
     parser.add_argument("--lifetime", type=int, default=50, help="--groove: updates per life")
     parser.add_argument("--warm", type=int, default=20, help="--groove: untimed first steps")
     args = parser.parse_args()
-    print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()})")
+    print(describe())
     if args.groove:
         measure_groove(args.agents[0], args.lifetime, args.warm, args.steps)
         return

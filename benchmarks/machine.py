@@ -4,7 +4,8 @@ Ratios between libraries differ by CPU type, not only by load: the same `jaxued_
 command gave rljax 1.59x JaxUED's steady state on an AMD EPYC (Zen 3, AVX2) and 2.23-2.31x on
 an Intel Xeon with AVX-512 and AMX (benchmarks/RESULTS.md, "The UED papers' maze
 agent"), and earlier rows of RESULTS.md could not say which CPU they ran on. So each timing
-benchmark prints `describe()` first.
+benchmark prints `describe()` first (peers, jaxued_maze, ppo_throughput,
+agents_throughput, lpg_meta, cpu_random).
 """
 
 from __future__ import annotations
