@@ -28,15 +28,17 @@ libraries the unrolled one, which compares the two designs alone.
 
 The config both get: 64-64 tanh MLPs, separate actor and critic; `update_epochs` 4 x
 `num_minibatches` 4; learning rate 2.5e-4, not annealed; gamma 0.99; GAE lambda 0.95;
-clip 0.2 on the ratio and on the value; entropy 0.01; value 0.5; max grad norm 0.5;
-advantages standardised per minibatch; no observation or reward normalisation.
+clip 0.2 on the ratio and on the value; entropy 0.01; value 0.5; each gradient element
+clipped to +-0.5 (rejax's `optax.clip`; rljax's `--grad-clip element`, which steps Adam per
+parameter leaf); advantages standardised per minibatch; no observation or reward
+normalisation. `--rljax-clip global_norm` gives rljax its default instead: the global norm of
+all gradients clipped at 0.5 and Adam on one flat vector.
 
 What remains different (each library's fixed choice, no flag on the other side):
-  * gradient clipping: rljax clips the global norm of all gradients at 0.5; rejax clips each
-    gradient element to +-0.5 (`optax.clip`);
   * optimiser: rljax has one Adam (eps 1e-5) over actor and critic on the joint loss
     `pg + 0.5 vf - 0.01 ent`; rejax has two Adams (eps 1e-8), the actor stepped on
-    `pg - 0.01 ent`, then the critic on `0.5 vf`, on the same minibatch;
+    `pg - 0.01 ent`, then the critic on `0.5 vf`, on the same minibatch (with separate
+    networks and per-element clipping, the same steps but for eps);
   * initialisation: rljax orthogonal (sqrt 2 hidden, 0.01 policy head, 1 value head) with
     zero biases; rejax flax's default (LeCun normal, zero biases);
   * truncation: rljax bootstraps V(final observation) at a time-limit truncation and 0 at
@@ -105,7 +107,9 @@ class _FiveTupleEnv:
         return obs, state, reward, terminated | truncated, info
 
 
-def rljax_agent(env: str, num_envs: int, num_steps: int, total: int) -> rljax.PPO:
+def rljax_agent(
+    env: str, num_envs: int, num_steps: int, total: int, grad_clip: str = "element"
+) -> rljax.PPO:
     config = rljax.PPOConfig(
         env=env,
         num_envs=num_envs,
@@ -120,6 +124,7 @@ def rljax_agent(env: str, num_envs: int, num_steps: int, total: int) -> rljax.PP
         normalize_observations=False,
         hidden_sizes=(64, 64),
         activation="tanh",
+        grad_clip=grad_clip,
         **SHARED,
     )
     return rljax.PPO(config)
@@ -144,12 +149,14 @@ def rejax_agent(env: str, num_envs: int, num_steps: int, total: int) -> Any:
     )
 
 
-def chunks(env: str, num_envs: int, num_steps: int, seeds: int, updates: int) -> dict:
+def chunks(
+    env: str, num_envs: int, num_steps: int, seeds: int, updates: int, grad_clip: str = "element"
+) -> dict:
     """Per library: (jitted chunk of `updates` updates, its initial state), vmapped over
     `seeds` runs when `seeds` > 0."""
     total = num_envs * num_steps * updates
     ours, theirs = (
-        rljax_agent(env, num_envs, num_steps, total),
+        rljax_agent(env, num_envs, num_steps, total, grad_clip),
         rejax_agent(env, num_envs, num_steps, total),
     )
 
@@ -217,10 +224,12 @@ def random_ceiling(agent: rljax.PPO, seeds: int, updates: int, rounds: int) -> f
     return min(seconds(fn, keys)[0] for _ in range(rounds))
 
 
-def time_config(env: str, spec: str, rounds: int, updates: int, rejax_lowering: str) -> dict:
+def time_config(
+    env: str, spec: str, rounds: int, updates: int, rejax_lowering: str, grad_clip: str
+) -> dict:
     num_envs, num_steps, *rest = (int(v) for v in spec.split("x"))
     seeds = rest[0] if rest else 0
-    built = chunks(env, num_envs, num_steps, seeds, updates)
+    built = chunks(env, num_envs, num_steps, seeds, updates, grad_clip)
     compiled, compile_s = {}, {"rljax": float("inf"), "rejax": float("inf")}
     for name in ("rljax", "rejax", "rejax", "rljax"):  # best of two, in ABBA order
         fn, state = built[name]
@@ -270,7 +279,7 @@ def best_cpu(fn, *args, repeats: int = 5) -> float:
     return best
 
 
-def floor(env: str, spec: str) -> dict:
+def floor(env: str, spec: str, grad_clip: str = "element") -> dict:
     """Where one rljax PPO update's time goes, against the same arithmetic alone.
 
     `collect` (rollout + V of next observations) against a random-action rollout of the same
@@ -280,7 +289,7 @@ def floor(env: str, spec: str) -> dict:
     same row-major weight gradients). Matmul rates count 6 FLOPs per multiply-add per sample.
     """
     num_envs, num_steps = (int(v) for v in spec.split("x")[:2])
-    agent = rljax_agent(env, num_envs, num_steps, num_envs * num_steps * 8)
+    agent = rljax_agent(env, num_envs, num_steps, num_envs * num_steps * 8, grad_clip)
     config = agent.config
     state = jax.jit(agent.init)(jax.random.PRNGKey(0), config.hparams())
     collect_fn = jax.jit(lambda s: agent.collect(s, agent.env, agent.env_params))
@@ -332,12 +341,12 @@ def floor(env: str, spec: str) -> dict:
     return out
 
 
-def final_returns(env: str, spec: str, seeds: int, total: int) -> dict:
+def final_returns(env: str, spec: str, seeds: int, total: int, grad_clip: str) -> dict:
     """Train both for `total` env steps on `seeds` seeds; mean evaluation return of each final
     policy (32 episodes per seed, sampled and greedy actions, the same evaluator)."""
     num_envs, num_steps = (int(v) for v in spec.split("x")[:2])
     ours, theirs = (
-        rljax_agent(env, num_envs, num_steps, total),
+        rljax_agent(env, num_envs, num_steps, total, grad_clip),
         rejax_agent(env, num_envs, num_steps, total),
     )
     updates = total // (num_envs * num_steps)
@@ -416,6 +425,13 @@ def main() -> None:
         "rejax's users get) or rljax's unrolled one (the same lowering on both sides); "
         "rljax's side follows RLJAX_ROLLED_THREEFRY",
     )
+    parser.add_argument(
+        "--rljax-clip",
+        choices=("element", "global_norm"),
+        default="element",
+        help="rljax's --grad-clip: element (rejax's clipping, the matched config) or "
+        "global_norm (rljax's default: one global-norm clip and one flat Adam)",
+    )
     parser.add_argument("--total-timesteps", type=int, default=500_000)
     parser.add_argument("--return-seeds", type=int, default=16)
     args = parser.parse_args()
@@ -424,6 +440,7 @@ def main() -> None:
         f"{getattr(rejax, '__version__', '0.1.3')}; threefry: rljax "
         f"{'unrolled' if cpu_random.enabled() else 'rolled'}, rejax "
         f"{'rolled' if args.rejax_lowering == 'jax' or not cpu_random.enabled() else 'unrolled'}"
+        f"; rljax --grad-clip {args.rljax_clip}"
     )
     jax.jit(lambda x: x + 1).lower(1.0).compile()  # XLA's one-time start-up, timed by neither
     rows = []
@@ -431,7 +448,9 @@ def main() -> None:
         num_envs, num_steps = (int(v) for v in spec.split("x")[:2])
         runs = int(spec.split("x")[2]) if spec.count("x") == 2 else 1
         updates = args.updates or max(2, 65_536 // (num_envs * num_steps * runs))
-        rows.append(time_config(args.env, spec, args.rounds, updates, args.rejax_lowering))
+        rows.append(
+            time_config(args.env, spec, args.rounds, updates, args.rejax_lowering, args.rljax_clip)
+        )
     header = (
         "| config | rljax steps/s | rejax steps/s | rejax s / rljax s per round | median "
         "| median of CPU-time ratios | compile s rljax / rejax | random steps/s "
@@ -458,7 +477,7 @@ def main() -> None:
         for spec in dict.fromkeys(
             s.rsplit("x", 1)[0] if s.count("x") == 2 else s for s in args.configs.split(",")
         ):
-            f = floor(args.env, spec)
+            f = floor(args.env, spec, args.rljax_clip)
             print(
                 f"| {spec} | {f['collect'] * 1e3:.2f} | {f['random'] * 1e3:.2f} | "
                 f"{f['learn'] * 1e3:.2f} | {f['bare'] * 1e3:.2f} | {f['learn_gflops']:.0f} | "
@@ -475,7 +494,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     specs = (s.rsplit("x", 1)[0] if s.count("x") == 2 else s for s in args.configs.split(","))
     for spec in dict.fromkeys(specs):
-        r = final_returns(args.env, spec, args.return_seeds, args.total_timesteps)
+        r = final_returns(args.env, spec, args.return_seeds, args.total_timesteps, args.rljax_clip)
         cell = lambda x: f"{float(x.mean()):.1f} ({float(x.min()):.0f}-{float(x.max()):.0f})"
         print(
             f"| {spec} | {cell(r[('rljax', False)])} | {cell(r[('rejax', False)])} | "

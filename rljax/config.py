@@ -45,6 +45,9 @@ ACTIVATIONS = ("tanh", "relu")
 NETWORKS = ("auto", "mlp", "minatar_cnn", "grid_cnn")
 Activation = Annotated[str, choices(ACTIVATIONS)]
 """An MLP's activation (`--activation {tanh,relu}`)."""
+GRAD_CLIPS = ("global_norm", "element")
+GradClip = Annotated[str, choices(GRAD_CLIPS)]
+"""How gradients are clipped (`--grad-clip {global_norm,element}`; `rljax.optim.gradient_clip`)."""
 Network = Annotated[str, choices(NETWORKS)]
 """A torso (`--network {auto,mlp,minatar_cnn,grid_cnn}`)."""
 EnvName = Annotated[

@@ -1,9 +1,9 @@
 """Gradient steps, written once: clipped Adam with a traced, hand-applied learning rate.
 
 The learning rate is applied outside optax, so the optimiser state carries no coefficient:
-a traced (vmapped, annealed) learning rate costs nothing extra, and `optax.flatten` runs Adam
-on one flat vector instead of every small leaf (measured ~8% faster PPO learning on CPU,
-benchmarks/RESULTS.md).
+a traced (vmapped, annealed) learning rate costs nothing extra. Under global-norm clipping
+`optax.flatten` runs Adam on one flat vector instead of every small leaf (less compile time);
+under per-element clipping Adam runs per leaf (faster, see `clipped_adam`).
 """
 
 from __future__ import annotations
@@ -16,14 +16,39 @@ import jax.numpy as jnp
 import optax
 from jax.extend import core as jex_core
 
+from rljax import config as cfg
 from rljax.minibatch import sgd_epochs
 
 
-def clipped_adam(max_grad_norm: jax.Array, eps: float = 1e-8) -> optax.GradientTransformation:
-    """Global-norm gradient clipping, then Adam's update direction (no learning rate)."""
-    return optax.flatten(
-        optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.scale_by_adam(eps=eps))
-    )
+def gradient_clip(
+    max_grad_norm: jax.Array, clip: str = "global_norm"
+) -> optax.GradientTransformation:
+    """`global_norm`: every gradient scaled by `min(1, max / ||g||)`, `||g||` the norm of all
+    leaves together (PPO's `max_grad_norm` in the OpenAI baselines, CleanRL and PureJaxRL);
+    `element`: each gradient element clipped to `[-max, max]` (`optax.clip`, rejax's choice).
+    """
+    if clip == "global_norm":
+        return optax.clip_by_global_norm(max_grad_norm)
+    if clip == "element":
+        return optax.clip(max_grad_norm)
+    raise ValueError(f"clip={clip!r}: use one of {', '.join(cfg.GRAD_CLIPS)}")
+
+
+def clipped_adam(
+    max_grad_norm: jax.Array, eps: float = 1e-8, clip: str = "global_norm"
+) -> optax.GradientTransformation:
+    """Gradient clipping (`gradient_clip`), then Adam's update direction (no learning rate).
+
+    With `global_norm` clipping, which waits for every gradient anyway, Adam runs on one flat
+    vector (`optax.flatten`). With `element` clipping nothing waits for all gradients, and
+    Adam runs per leaf: on XLA:CPU a leaf's step (and the next minibatch's forward pass
+    through it) can start while other leaves' gradients are still being computed. PPO on
+    CartPole, whole updates: 1.07x at 16 vmapped seeds x 4 envs, 1.12x at 4 envs
+    (benchmarks/RESULTS.md, "Per-element gradient clipping"); flattened, element clipping
+    gains nothing.
+    """
+    transform = optax.chain(gradient_clip(max_grad_norm, clip), optax.scale_by_adam(eps=eps))
+    return optax.flatten(transform) if clip == "global_norm" else transform
 
 
 def annealed(learning_rate: jax.Array, progress: jax.Array, anneal: bool) -> jax.Array:

@@ -283,7 +283,7 @@ class DQN(EpsilonGreedyAgent):
     # --- pieces ---------------------------------------------------------------------------
 
     def optimizer(self, hp: DQNHParams) -> optax.GradientTransformation:
-        return optim.clipped_adam(hp.max_grad_norm)
+        return optim.clipped_adam(hp.max_grad_norm, clip=self.config.grad_clip)
 
     def _loss(
         self, params: Any, target_params: Any, batch: ReplayTransition, hp: DQNHParams

@@ -67,7 +67,7 @@ import optax
 from flax import struct
 
 from rljax import config as cfg
-from rljax import rollout
+from rljax import optim, rollout
 from rljax.agents.common import collect
 from rljax.agents.ppo import PPO, PPOBatch, PPOState, PPOTrajectory
 from rljax.agents.settings import (
@@ -115,8 +115,8 @@ class GridAgentSettings(EvalSettings, MLPSettings, OptimSettings, RunSettings):
     critic_learning_rate: float = 4.0
     """Step size on the critic head (A2C's value, the LPG agent's prediction y)."""
     max_grad_norm: float = 0.5
-    """Global-norm clipping, applied to the policy's (with the torso) and the critic head's
-    gradients apart."""
+    """Clipping threshold: of the global norm, applied to the policy's (with the torso) and
+    the critic head's gradients apart; or of each element (`grad_clip element`)."""
     torso: Annotated[str, cfg.choices(TORSOS)] = "auto"
     """`linear` (heads straight on the observation: tables for one-hot states), `mlp` (an MLP
     of hidden_sizes), or `auto`: linear for `Gridworld-tabular*` and
@@ -416,15 +416,21 @@ class GridAgent(PPO):
         return self.heads(params, obs)[0].mode(), None
 
     def _optimizer(self, hp: Any) -> optax.GradientTransformation:
-        """Per-group clipping, then SGD's or Adam's direction; the learning rates (one per
-        group) are applied in `_step`. Adam's `eps_root` keeps its derivative finite where a
-        table row's gradient is exactly zero (unvisited states), for meta-gradients."""
+        """Clipping (per group with `grad_clip` global_norm, per element with `element`),
+        then SGD's or Adam's direction; the learning rates (one per group) are applied in
+        `_step`. Adam's `eps_root` keeps its derivative finite where a table row's gradient is
+        exactly zero (unvisited states), for meta-gradients."""
         direction = (
             optax.scale_by_adam(eps_root=1e-8)
             if self.config.optimizer == "adam"
             else optax.identity()
         )
-        return optax.chain(clip_groups(hp.max_grad_norm), direction)
+        clip = (
+            clip_groups(hp.max_grad_norm)
+            if self.config.grad_clip == "global_norm"
+            else optim.gradient_clip(hp.max_grad_norm, self.config.grad_clip)
+        )
+        return optax.chain(clip, direction)
 
     def _step(self, state: PPOState, grads: Any) -> PPOState:
         """One gradient step on `grads`: the critic head at `critic_learning_rate`, the rest

@@ -422,7 +422,7 @@ class PPO:
         return new_state, metrics
 
     def _optimizer(self, hp) -> optax.GradientTransformation:
-        return optim.clipped_adam(hp.max_grad_norm, eps=1e-5)
+        return optim.clipped_adam(hp.max_grad_norm, eps=1e-5, clip=self.config.grad_clip)
 
     def _loss(self, params: Any, mb: PPOBatch, hp: PPOHParams, progress: jax.Array):
         pi, value = self.network.apply(params, mb.obs)

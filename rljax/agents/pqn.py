@@ -201,7 +201,7 @@ class PQN(EpsilonGreedyAgent):
     # --- pieces ---------------------------------------------------------------------------
 
     def optimizer(self, hp) -> optax.GradientTransformation:
-        return optim.clipped_adam(hp.max_grad_norm)
+        return optim.clipped_adam(hp.max_grad_norm, clip=self.config.grad_clip)
 
     def _loss(self, params: Any, mb: _Minibatch) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         q = self.network.apply(params, mb.obs)

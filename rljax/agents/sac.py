@@ -525,4 +525,4 @@ class SAC:
         return jax.random.uniform(key, (num, self.action.action_dim), minval=-1.0, maxval=1.0)
 
     def optimizer(self, hp: SACHParams) -> optax.GradientTransformation:
-        return optim.clipped_adam(hp.max_grad_norm)
+        return optim.clipped_adam(hp.max_grad_norm, clip=self.config.grad_clip)

@@ -8,7 +8,7 @@ has, so an agent's `__post_init__` only checks its own fields. List the bases la
 method resolution order, so the env comes first in `--help` and in config.json.
 
     RunSettings       env, total_timesteps, num_envs, num_steps      (every agent)
-    OptimSettings     learning_rate, max_grad_norm, gamma, reward_scale (every agent)
+    OptimSettings     learning_rate, max_grad_norm, grad_clip, gamma, reward_scale (every agent)
     AnnealedLR        anneal_lr                                      (PPO, DQN, PQN)
     MLPSettings       hidden_sizes, activation                       (every agent)
     TorsoSettings     MLPSettings + network (MLP or MinAtar CNN)     (PPO, DQN, PQN)
@@ -45,7 +45,12 @@ class OptimSettings:
     learning_rate: float = 2.5e-4
     """Adam step size (traced: sweepable without recompiling)."""
     max_grad_norm: float = 0.5
-    """Global-norm gradient clipping threshold."""
+    """Gradient clipping threshold: of all gradients' global norm, or of each element
+    (`grad_clip`)."""
+    grad_clip: cfg.GradClip = "global_norm"
+    """`global_norm` (scale all gradients by min(1, max_grad_norm / norm)) or `element` (clip
+    each element to +-max_grad_norm, as rejax does; Adam then runs per parameter leaf, ~7-12%
+    faster PPO updates at small batches on the CPU)."""
     gamma: float = 0.99
     """Discount factor."""
     reward_scale: float = 1.0
@@ -116,6 +121,7 @@ def check_settings(config: Any) -> None:
     if isinstance(config, OptimSettings):
         cfg.check_positive(config, "learning_rate", "max_grad_norm", "reward_scale")
         cfg.check_unit_interval(config, "gamma")
+        cfg.check_choice(config, "grad_clip", cfg.GRAD_CLIPS)
     if isinstance(config, MLPSettings):
         cfg.check_choice(config, "activation", cfg.ACTIVATIONS)
         cfg.check_hidden_sizes(config)
