@@ -69,8 +69,36 @@ def install() -> bool:
     # `inline=False`: the unrolled rounds become one private function per call signature in
     # the lowered module (as on GPU), not a copy per call site.
     mlir.register_lowering(primitive, rule, platform="cpu", inline=False)
+    _barrier_keys(mlir)
     _installed = True
     return True
+
+
+def _barrier_keys(mlir) -> None:
+    """Key arrays enter `split`, `fold_in` and the bit draws through an optimization barrier
+    (where the unrolled rounds are on). Without it XLA's simplifier reads a key made by an
+    earlier split straight out of that split's rounds, and the fusion pass then recomputes
+    those rounds for every element of the later draw: one loop body with both ciphers, which
+    LLVM takes long to compile (`split(split(k)[1], 128)`: 0.43 s against 0.09 s; PPO's
+    rollout splits its key into one per step this way). The barrier goes before fusion, so
+    nothing else changes; the bits are the same."""
+    try:
+        from jax._src.lib.mlir.dialects import hlo
+        from jax._src.random import prng
+    except ImportError:
+        return
+    for name in ("random_split", "random_bits", "random_fold_in"):
+        primitive = getattr(prng, f"{name}_p", None)
+        base = getattr(prng, f"{name}_lowering", None)
+        if primitive is None or base is None:
+            continue
+
+        def rule(ctx, keys, *rest, _base=base, **params):
+            if _UNROLL.get():
+                keys = hlo.OptimizationBarrierOp([keys]).results[0]
+            return _base(ctx, keys, *rest, **params)
+
+        mlir.register_lowering(primitive, rule, platform="cpu")
 
 
 def enabled() -> bool:

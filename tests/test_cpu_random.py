@@ -59,3 +59,25 @@ def test_opting_out_keeps_jaxs_rolled_loop():
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == ["False", "True"], out.stdout + out.stderr
+
+
+def _xors(fn) -> int:
+    """XOR instructions in `fn`'s optimised XLA program: 20 per threefry cipher computed."""
+    text = jax.jit(fn).lower(jax.random.PRNGKey(3)).compile().as_text()
+    return sum(" xor(" in line for line in text.splitlines())
+
+
+def test_a_key_made_by_a_split_is_not_recomputed_inside_the_next_draw():
+    """Without the barrier on key arrays, XLA fuses the first split's rounds into the second
+    split's loop (three ciphers compiled, one of them per output element), which LLVM takes
+    ~4x longer to compile (RESULTS.md, "Random bits on XLA:CPU")."""
+    if jax.default_backend() != "cpu":
+        return
+    split, bits = (
+        _xors(lambda k: jax.random.split(k, 128)),
+        _xors(lambda k: jax.random.bits(k, (64,))),
+    )
+    assert split > 0 and bits > 0
+    # Measured without the barrier: 65 and 66 (a third cipher); with it 44 and 45.
+    assert _xors(lambda k: jax.random.split(jax.random.split(k)[1], 128)) == 2 * split
+    assert _xors(lambda k: jax.random.bits(jax.random.split(k)[0], (64,))) == split + bits
