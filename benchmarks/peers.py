@@ -13,7 +13,7 @@ updates (collect + GAE + epochs) per call, `vmap`ped over SEEDS runs where given
 vmap named `rljax.run_batch.RUNS`, as `rljax.training` vmaps a batch of runs). The two
 libraries' calls alternate (ABBA order) for `--rounds` rounds; each round prints rejax's
 seconds over rljax's (> 1: rljax is faster), and the table gives the median. Compile time is
-`jit(...).lower(...).compile()` of the same chunk (best of two, ABBA order); the median
+`jit(...).lower(...).compile()` of the same chunk (best of three, ABBAAB order); the median
 of CPU-time ratios (process CPU seconds, less sensitive to other processes' load) is printed
 beside the wall-clock one; the random-action ceiling is rljax's
 rollout code with uniformly random actions over the same env batch. `--returns` also trains
@@ -231,7 +231,7 @@ def time_config(
     seeds = rest[0] if rest else 0
     built = chunks(env, num_envs, num_steps, seeds, updates, grad_clip)
     compiled, compile_s = {}, {"rljax": float("inf"), "rejax": float("inf")}
-    for name in ("rljax", "rejax", "rejax", "rljax"):  # best of two, in ABBA order
+    for name in ("rljax", "rejax", "rejax", "rljax", "rljax", "rejax"):  # best of three
         fn, state = built[name]
         compiled[name], took = compile_seconds(
             fn, state, jax_lowering=name == "rejax" and rejax_lowering == "jax"
@@ -463,7 +463,7 @@ def main() -> None:
             f"| {r['spec']} | {r['rljax_sps']:,.0f} | {r['rejax_sps']:,.0f} | "
             f"{' '.join(f'{x:.2f}' for x in r['ratios'])} | **{r['median']:.2f}x** | "
             f"{r['cpu_median']:.2f}x | "
-            f"{r['compile_rljax']:.1f} / {r['compile_rejax']:.1f} | {r['ceiling_sps']:,.0f} | "
+            f"{r['compile_rljax']:.2f} / {r['compile_rejax']:.2f} | {r['ceiling_sps']:,.0f} | "
             f"{r['rljax_sps'] / r['ceiling_sps']:.0%} | {r['rejax_sps'] / r['ceiling_sps']:.0%} |",
             flush=True,
         )

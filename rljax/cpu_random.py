@@ -18,7 +18,9 @@ came out bitwise equal, SAC's and DQN's did not), so a run is bitwise
 reproducible under either lowering, not across the two.
 
 Importing rljax runs `install()`, which registers, for the CPU platform only, a lowering
-rule that picks the unrolled form unless the context says otherwise:
+rule that picks the unrolled form unless the context says otherwise (and, with it, an
+optimization barrier on the key arrays that `split`, `fold_in` and the bit draws take, so
+XLA does not recompute one split's rounds inside the next draw's loop: `_barrier_keys`):
 
 - `RLJAX_ROLLED_THREEFRY=1` in the environment keeps JAX's own CPU lowering (nothing is
   registered);
