@@ -113,6 +113,7 @@ run() {
 PRESET_RUN="--seeds 3 --no-progress --out-dir $DEST/runs"
 declare -A ARGS=(
   [peers]="benchmarks/peers.py ${PEERS[*]}"
+  [peers_global_norm]="benchmarks/peers.py ${PEERS[*]} --rljax-clip global_norm"
   [jaxued_maze]="benchmarks/jaxued_maze.py ${JAXUED[*]}"
   [ppo_throughput]="benchmarks/ppo_throughput.py ${PPO[*]}"
   [ued_vmap]="benchmarks/ued_vmap.py ${VMAP[*]}"
@@ -127,7 +128,7 @@ declare -A ARGS=(
   [pqn_minatar_preset]="-m experiments.pqn --preset minatar $PRESET_RUN"
 )
 # Issue #18's comparisons first: a BUDGET that runs out cuts the tail.
-ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache"
+ORDER="peers jaxued_maze ppo_throughput ued_vmap agents_throughput ued_throughput es_throughput env_adapters lpg_meta compile_cache peers_global_norm"
 for name in ${ONLY:-$ORDER}; do
   [ -n "${ARGS[$name]+x}" ] || { echo "unknown benchmark $name (one of: ${!ARGS[*]})" >&2; exit 2; }
   # shellcheck disable=SC2086  # the arguments are words
