@@ -42,6 +42,7 @@ def cli_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         ("ppo", ["--seeds", "0"]),
         ("ppo", ["--gamma", "1.5"]),
         ("ppo", ["--activation", "gelu"]),
+        ("ppo", ["--grad-clip", "norm"]),
         ("ppo", ["--network", "transformer"]),
         ("ppo", ["--drift", "foo"]),
         ("ppo", ["--hidden-sizes", "0"]),
