@@ -8,7 +8,10 @@ import optax
 import pytest
 
 import rljax
+import rljax.agents
 from rljax import optim
+from rljax.agents.lpg import GridAgentSettings
+from rljax.agents.settings import OptimSettings
 from tests import agent_contract
 
 GRADS = {"a": jnp.array([3.0, -0.2]), "b": jnp.array([[-4.0]])}
@@ -73,25 +76,28 @@ def _shapes(tree) -> list:
     return sorted(x.shape for x in jax.tree.leaves(tree))
 
 
-@pytest.mark.parametrize(
-    "config_type",
-    [
-        rljax.PPOConfig,
-        rljax.RecurrentPPOConfig,
-        rljax.DQNConfig,
-        rljax.PQNConfig,
-        rljax.SACConfig,
-        rljax.OffMDPOConfig,
-        rljax.A2CConfig,
-    ],
-)
+AGENT_CONFIGS = [
+    getattr(rljax.agents, name)
+    for name in rljax.agents.__all__
+    if name.endswith("Config") and issubclass(getattr(rljax.agents, name), OptimSettings)
+]
+"""Every exported agent config with the optimiser settings (so every agent that clips)."""
+
+
+def test_every_agent_config_has_the_clip():
+    names = {c.__name__ for c in AGENT_CONFIGS}
+    assert {"PPOConfig", "DQNConfig", "PQNConfig", "SACConfig", "A2CConfig"} <= names, names
+
+
+@pytest.mark.parametrize("config_type", AGENT_CONFIGS, ids=lambda c: c.__name__)
 def test_every_agent_takes_the_clip_and_steps_adam_per_leaf_when_clipping_per_element(
     config_type,
 ):
     """With element clipping nothing waits for all gradients, so Adam's moments are kept per
     parameter leaf (not as `optax.flatten`'s one vector): the point of the option."""
-    kwargs = {"optimizer": "adam"} if config_type is rljax.A2CConfig else {}
-    agent_type = getattr(rljax, config_type.__name__.removesuffix("Config"))
+    grid = issubclass(config_type, GridAgentSettings)
+    kwargs = {"optimizer": "adam"} if grid else {}
+    agent_type = getattr(rljax.agents, config_type.__name__.removesuffix("Config"))
     moments = {}
     for clip in ("global_norm", "element"):
         config = config_type(grad_clip=clip, **kwargs)
@@ -102,9 +108,9 @@ def test_every_agent_takes_the_clip_and_steps_adam_per_leaf_when_clipping_per_el
     per_leaf = [_shapes(mu) for mu in moments["element"]]
     assert all(set(shapes) <= params for shapes in per_leaf), (per_leaf, params)
     assert sum(len(shapes) for shapes in per_leaf) > len(per_leaf)
-    # PPO, DQN, PQN and SAC flatten under global-norm clipping (one vector per Adam); A2C
-    # clips per group and keeps its moments per leaf either way.
-    if config_type is not rljax.A2CConfig:
+    # PPO, DQN, PQN and SAC flatten under global-norm clipping (one vector per Adam); the
+    # LPG agents (A2C, LPGAgent) clip per group and keep their moments per leaf either way.
+    if not grid:
         assert all(len(jax.tree.leaves(mu)) == 1 for mu in moments["global_norm"])
 
 
