@@ -1,6 +1,7 @@
 """rljax's PPO against a peer library's (rejax) on the same PPO config, in one process.
 
     python benchmarks/peers.py [--rounds 6] [--configs 4x128,256x128,4x128x16] [--floor]
+                                [--rljax-clip {element,global_norm}]
     python benchmarks/peers.py --no-timing --returns --configs 4x128 [--return-seeds 16]
 
 rejax is an optional dependency (`pip install -e '.[bench]'`); without it this prints one
