@@ -114,6 +114,25 @@ def test_every_agent_takes_the_clip_and_steps_adam_per_leaf_when_clipping_per_el
         assert all(len(jax.tree.leaves(mu)) == 1 for mu in moments["global_norm"])
 
 
+@pytest.mark.parametrize("config_type", [rljax.A2CConfig, rljax.LPGAgentConfig])
+def test_the_lpg_agents_clip_each_element_or_each_group(config_type):
+    """With SGD the LPG agents' optimiser returns the clipped gradient itself: every element
+    of a gradient of 3s clips to 0.5 alone, or is scaled by its group's global norm."""
+    for clip in ("element", "global_norm"):
+        config = config_type(grad_clip=clip, optimizer="sgd", max_grad_norm=0.5)
+        agent = getattr(rljax.agents, config_type.__name__.removesuffix("Config"))(config)
+        state = agent.init(jax.random.PRNGKey(0), config.hparams())
+        grads = jax.tree.map(lambda p: jnp.full_like(p, 3.0), state.params)
+        out = agent._optimizer(state.hparams).update(grads, state.opt_state, state.params)[0]
+        values = np.concatenate([np.ravel(x) for x in jax.tree.leaves(out)])
+        if clip == "element":
+            np.testing.assert_allclose(values, 0.5)
+        else:
+            # Two groups (the critic head, the rest), each scaled to norm 0.5.
+            assert values.max() < 0.5
+            np.testing.assert_allclose(np.linalg.norm(values), np.sqrt(2 * 0.5**2), rtol=1e-4)
+
+
 def test_a_bad_clip_in_a_config_names_the_flag():
     with pytest.raises(ValueError, match=r"grad_clip.*Fix: use one of global_norm, element"):
         rljax.PPOConfig(grad_clip="norm")
