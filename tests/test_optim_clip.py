@@ -1,5 +1,6 @@
 """Gradient clipping (`--grad-clip`): global norm or per element, against hand-worked
-numbers, in every agent's optimiser, and PPO learning CartPole with per-element clipping."""
+numbers and in every agent's optimiser. PPO learning CartPole with per-element clipping is
+tests/test_ppo.py's CI-budget check, run for both clips."""
 
 import jax
 import jax.numpy as jnp
@@ -12,7 +13,6 @@ import rljax.agents
 from rljax import optim
 from rljax.agents.lpg import GridAgentSettings
 from rljax.agents.settings import OptimSettings
-from tests import agent_contract
 
 GRADS = {"a": jnp.array([3.0, -0.2]), "b": jnp.array([[-4.0]])}
 
@@ -136,12 +136,3 @@ def test_the_lpg_agents_clip_each_element_or_each_group(config_type):
 def test_a_bad_clip_in_a_config_names_the_flag():
     with pytest.raises(ValueError, match=r"grad_clip.*Fix: use one of global_norm, element"):
         rljax.PPOConfig(grad_clip="norm")
-
-
-def test_ppo_learns_cartpole_with_per_element_clipping_at_ci_budget():
-    # The same check as test_ppo's CI-budget one (4 seeds x 1e5 steps, random play ~22).
-    config = rljax.PPOConfig(total_timesteps=100_000, grad_clip="element")
-    returns = agent_contract.final_eval_returns(
-        rljax.PPO(config), config, [0, 1, 2, 3], chunk_size=256
-    )
-    assert returns.mean() >= 300.0, returns
