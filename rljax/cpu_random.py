@@ -20,7 +20,9 @@ reproducible under either lowering, not across the two.
 Importing rljax runs `install()`, which registers, for the CPU platform only, a lowering
 rule that picks the unrolled form unless the context says otherwise (and, with it, an
 optimization barrier on the key arrays that `split`, `fold_in` and the bit draws take, so
-XLA does not recompute one split's rounds inside the next draw's loop: `_barrier_keys`):
+XLA does not recompute one split's rounds inside the next draw's loop: `_barrier_keys`; and
+the counters each draw enciphers built in 32 bits, not from a 64-bit iota:
+`_counters_in_32_bits`):
 
 - `RLJAX_ROLLED_THREEFRY=1` in the environment keeps JAX's own CPU lowering (nothing is
   registered);
@@ -72,6 +74,7 @@ def install() -> bool:
     # the lowered module (as on GPU), not a copy per call site.
     mlir.register_lowering(primitive, rule, platform="cpu", inline=False)
     _barrier_keys(mlir)
+    _counters_in_32_bits(mlir)
     _installed = True
     return True
 
@@ -101,6 +104,48 @@ def _barrier_keys(mlir) -> None:
             return _base(ctx, keys, *rest, **params)
 
         mlir.register_lowering(primitive, rule, platform="cpu")
+
+
+def _counters_in_32_bits(mlir) -> None:
+    """The counters a draw enciphers (`prng.iota_2x32_shape`: a `uint64` iota over the
+    draw's shape, split into high and low 32-bit words) built in 32 bits where the draw has
+    fewer than 2**32 elements (every draw here): the low word is a `uint32` iota, the high
+    word zeros. Same counters, so the same bits. JAX builds them from a 64-bit iota, a shift
+    and two conversions in every draw; XLA hoists those loop-invariant values out of the
+    loops one level per pass and removes them again, and PPO's 4-env chunk ran 13 rounds of
+    XLA's simplification pipeline instead of 11: 0.05-0.1 s of its 1.5 s compile
+    (benchmarks/RESULTS.md, "Session 33")."""
+    try:
+        import numpy as np
+        from jax._src import core
+        from jax._src.lib.mlir.dialects import hlo
+        from jax._src.random import prng
+    except ImportError:
+        return
+    primitive = getattr(prng, "iota_2x32_shape_p", None)
+    base = getattr(prng, "iota_2x32_shape_lowering", None)
+    if primitive is None or base is None:
+        return
+
+    def rule(ctx, *, shape):
+        static = all(core.is_constant_dim(d) for d in shape)
+        if not _UNROLL.get() or not static or int(np.prod(shape)) >= 2**32:
+            return base(ctx, shape=shape)
+        (aval, _) = ctx.avals_out
+
+        def splat(value):
+            constant = mlir.ir_constant(np.array(value, np.uint32))
+            return mlir.broadcast_in_dim(ctx, constant, aval, broadcast_dimensions=[])
+
+        strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
+        low = None
+        for dimension, stride in enumerate(strides):
+            term = mlir.iota(ctx, aval, dimension=dimension)
+            term = term if stride == 1 else hlo.multiply(splat(stride), term)
+            low = term if low is None else hlo.add(low, term)
+        return splat(0), low
+
+    mlir.register_lowering(primitive, rule, platform="cpu")
 
 
 def enabled() -> bool:

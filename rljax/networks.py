@@ -79,8 +79,49 @@ def orthogonal(scale: float = 1.0):
     return call
 
 
-def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
+def param(module: nn.Module, name: str, init: Any, shape: Sequence[int]) -> jnp.ndarray:
+    """`module.param(name, init, shape)`, checking an existing parameter's shape directly.
+
+    flax's `param` checks an existing parameter against `jax.eval_shape` of its initialiser
+    at every `apply`: a trace of the initialiser per parameter per call, 13 ms of the 79 ms
+    it took to trace PPO's 4-env update chunk (three applies of 12 parameters;
+    benchmarks/RESULTS.md, "Session 33"). Here the stored shape is compared with `shape`,
+    the same check without the trace; a new parameter is created by flax as before (same
+    names, same random stream, same values)."""
+    if module.has_variable("params", name):
+        value = module.get_variable("params", name)
+        if tuple(np.shape(value)) != tuple(shape):
+            path = "/".join((*module.scope.path, name))
+            raise ValueError(
+                f"parameter {path} has shape {tuple(np.shape(value))} where this network "
+                f"needs {tuple(shape)}: the parameters were made for another network config"
+            )
+        return value
+    return module.param(name, init, shape)
+
+
+class Dense(nn.Module):
+    """flax `nn.Dense` (float32): the same parameter names, shapes, initialisers and
+    arithmetic, reading its parameters through `param` (no initialiser trace per call)."""
+
+    features: int
+    use_bias: bool = True
+    kernel_init: Any = nn.initializers.lecun_normal()
+    bias_init: Any = nn.initializers.zeros
+
+    @nn.compact
+    def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
+        kernel = param(self, "kernel", self.kernel_init, (x.shape[-1], self.features))
+        y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
+        if not self.use_bias:
+            return y
+        bias = param(self, "bias", self.bias_init, (self.features,))
+        return y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+
+
+def dense(features: int, gain: float) -> Dense:
+    """A dense layer initialised as PPO wants it: orthogonal kernel of `gain`, zero bias."""
+    return Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 def _policy_head(module: nn.Module, features: jnp.ndarray, action: SpaceSpec):
@@ -89,9 +130,9 @@ def _policy_head(module: nn.Module, features: jnp.ndarray, action: SpaceSpec):
     deviation is a state-independent parameter `log_std` of `module`. Called inside
     `module`'s compact method, so the layers it makes belong to `module`."""
     if action.discrete:
-        return distrax.Categorical(logits=_dense(action.num_actions, 0.01)(features))
-    mean = _dense(action.action_dim, 0.01)(features)
-    log_std = module.param("log_std", nn.initializers.zeros, (action.action_dim,))
+        return distrax.Categorical(logits=dense(action.num_actions, 0.01)(features))
+    mean = dense(action.action_dim, 0.01)(features)
+    log_std = param(module, "log_std", nn.initializers.zeros, (action.action_dim,))
     return distrax.MultivariateNormalDiag(mean, jnp.exp(log_std) * jnp.ones_like(mean))
 
 
@@ -103,7 +144,7 @@ class MLP(nn.Module):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         act = _ACTIVATIONS[self.activation]
         for size in self.hidden_sizes:
-            x = act(_dense(size, np.sqrt(2))(x))
+            x = act(dense(size, np.sqrt(2))(x))
         return x
 
 
@@ -121,7 +162,7 @@ class MinAtarCNN(nn.Module):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         x = nn.relu(Conv3x3(16, kernel_init=orthogonal(np.sqrt(2)), name="Conv_0")(x))
         x = x.reshape((*x.shape[:-3], -1))
-        return nn.relu(_dense(128, np.sqrt(2))(x))
+        return nn.relu(dense(128, np.sqrt(2))(x))
 
 
 def _patches_3x3(x: jnp.ndarray, padding: str) -> jnp.ndarray:
@@ -150,8 +191,8 @@ class Conv3x3(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         channels = x.shape[-1]
-        kernel = self.param("kernel", self.kernel_init, (3, 3, channels, self.features))
-        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        kernel = param(self, "kernel", self.kernel_init, (3, 3, channels, self.features))
+        bias = param(self, "bias", nn.initializers.zeros, (self.features,))
         patches = _patches_3x3(x, self.padding)
         return patches @ kernel.reshape(9 * channels, self.features) + bias
 
@@ -186,9 +227,9 @@ class GridCNN(nn.Module):
             axis=-1,
         )
         for channels in (16, 32):
-            x = self._hidden(_patches_2x2(x), _dense(channels, np.sqrt(2)))
+            x = self._hidden(_patches_2x2(x), dense(channels, np.sqrt(2)))
         x = x.reshape((*x.shape[:-3], -1))
-        return self._hidden(x, _dense(128, np.sqrt(2)))
+        return self._hidden(x, dense(128, np.sqrt(2)))
 
 
 def _patches_2x2(x: jnp.ndarray) -> jnp.ndarray:
@@ -227,7 +268,7 @@ class MazeConv(nn.Module):
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         view = Conv3x3(self.channels, padding="VALID", name="Conv_0")(x[..., :-4])
         view = nn.relu(view.reshape((*view.shape[:-3], -1)))
-        direction = _dense(self.direction_features, np.sqrt(2))(x[..., 0, 0, -4:])
+        direction = dense(self.direction_features, np.sqrt(2))(x[..., 0, 0, -4:])
         return jnp.concatenate([view, direction], axis=-1)
 
 
@@ -280,7 +321,7 @@ class ActorCritic(nn.Module):
             obs = obs.reshape((*obs.shape[: obs.ndim - self.obs_ndim], -1))
         pi = _policy_head(self, self._torso()(obs), self.action)
         critic = self._torso()(obs)
-        value = _dense(1, 1.0)(critic)
+        value = dense(1, 1.0)(critic)
         return pi, value.squeeze(-1)
 
 
@@ -334,14 +375,14 @@ class QNetwork(nn.Module):
             conv = Conv3x3(16, kernel_init=orthogonal(np.sqrt(2)), name="Conv_0")
             x = self._hidden(x, conv)
             x = x.reshape((*x.shape[:-3], -1))
-            x = self._hidden(x, _dense(128, np.sqrt(2)))
+            x = self._hidden(x, dense(128, np.sqrt(2)))
         elif self.torso == "grid_cnn":
             x = GridCNN(layer_norm=self.layer_norm)(x)
         else:
             x = x.reshape((*x.shape[: x.ndim - self.obs_ndim], -1))
             for size in self.hidden_sizes:
-                x = self._hidden(x, _dense(size, np.sqrt(2)))
-        return _dense(self.num_actions, 1.0)(x)
+                x = self._hidden(x, dense(size, np.sqrt(2)))
+        return dense(self.num_actions, 1.0)(x)
 
 
 def _blocks(init, blocks: int):
@@ -564,13 +605,13 @@ class SequenceLSTM(nn.Module):
         next_x: jnp.ndarray | None = None,
     ):
         gates = 4 * self.features
-        input_kernel = self.param(
-            "input_kernel", nn.initializers.lecun_normal(), (x.shape[-1], gates)
+        input_kernel = param(
+            self, "input_kernel", nn.initializers.lecun_normal(), (x.shape[-1], gates)
         )
-        recurrent_kernel = self.param(
-            "recurrent_kernel", _blocks(orthogonal(), 4), (self.features, gates)
+        recurrent_kernel = param(
+            self, "recurrent_kernel", _blocks(orthogonal(), 4), (self.features, gates)
         )
-        bias = self.param("bias", nn.initializers.zeros, (gates,))
+        bias = param(self, "bias", nn.initializers.zeros, (gates,))
 
         def gates_in(x):
             return _gate_inputs(x, input_kernel, bias, 4)
@@ -592,10 +633,10 @@ class _KernelParams(nn.Module):
 
     @nn.compact
     def __call__(self, in_features: int):
-        kernel = self.param("kernel", self.kernel_init, (in_features, self.features))
+        kernel = param(self, "kernel", self.kernel_init, (in_features, self.features))
         if not self.use_bias:
             return kernel, jnp.zeros((self.features,), jnp.float32)
-        return kernel, self.param("bias", nn.initializers.zeros, (self.features,))
+        return kernel, param(self, "bias", nn.initializers.zeros, (self.features,))
 
 
 class GRUActivations(NamedTuple):
@@ -821,7 +862,7 @@ class RecurrentActorCritic(nn.Module):
         torso = _make_torso(self.torso, self.hidden_sizes, self.activation)
         actor_head = MLP(self.hidden_sizes[-1:], self.activation)
         critic_head = MLP(self.hidden_sizes[-1:], self.activation)
-        value_layer = _dense(1, 1.0)
+        value_layer = dense(1, 1.0)
 
         def embed(x):
             x = x.astype(jnp.float32)

@@ -1,6 +1,7 @@
 """The project's LAPACK-free orthogonal initialiser (`rljax.networks.orthogonal`): orthonormal
-columns (or rows) at the given gain, and one cached, jitted function per gain, so that
-flax's shape check of every parameter at every `apply` does not re-trace its loop."""
+columns (or rows) at the given gain, one cached, jitted function per gain; and
+`networks.param` / `networks.Dense`, which check parameter shapes at `apply` without tracing
+initialisers."""
 
 import jax
 import jax.numpy as jnp
@@ -32,10 +33,10 @@ def test_orthogonal_keeps_the_dtype_and_is_deterministic():
     assert not bool(jnp.array_equal(a, init(jax.random.PRNGKey(1), (8, 8), jnp.bfloat16)))
 
 
-def test_applying_a_network_again_does_not_retrace_the_initialiser(monkeypatch):
-    """flax's `apply` calls `jax.eval_shape` of every existing parameter's initialiser (its
-    shape check); the initialiser's loop is traced once per shape, then cached by `jax.jit`.
-    Counts the Gaussian draws traced (each trace of the loop's body draws one)."""
+def test_applying_a_network_traces_no_initialiser(monkeypatch):
+    """flax's `param` traces every existing parameter's initialiser (`jax.eval_shape`, its
+    shape check) at every `apply`; `networks.param` compares shapes directly. Counts the
+    Gaussian draws traced (the orthogonal initialiser draws one per trace of its loop)."""
     network = ActorCritic(action=SpaceSpec(discrete=True, num_actions=2), hidden_sizes=(16, 16))
     obs = jnp.zeros((3, 4))
     params = network.init(jax.random.PRNGKey(0), obs)
@@ -47,8 +48,39 @@ def test_applying_a_network_again_does_not_retrace_the_initialiser(monkeypatch):
         return normal(*args, **kwargs)
 
     monkeypatch.setattr(networks.jax.random, "normal", counted)
-    jax.make_jaxpr(lambda p: network.apply(p, obs))(params)
-    first = len(draws)
-    jax.make_jaxpr(lambda p: network.apply(p, obs))(params)
-    assert len(draws) == first, "the second apply re-traced the orthogonal initialiser"
+    networks.orthogonal.cache_clear()  # a fresh jitted initialiser: a trace would draw
+    try:
+        jax.make_jaxpr(lambda p: network.apply(p, obs))(params)
+    finally:
+        networks.orthogonal.cache_clear()
+    assert not draws, "apply traced an initialiser"
     assert orthogonal(2.0) is orthogonal(2.0)  # one function per gain: jit's cache key
+
+
+def test_dense_is_flax_dense():
+    """`networks.Dense`: flax `nn.Dense`'s parameter tree, initial values and outputs."""
+    import flax.linen as nn
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 5))
+    for use_bias in (True, False):
+        ours, flax_dense = (
+            cls(7, use_bias=use_bias, kernel_init=orthogonal(1.3))
+            for cls in (networks.Dense, nn.Dense)
+        )
+        params = ours.init(jax.random.PRNGKey(0), x)
+        theirs = flax_dense.init(jax.random.PRNGKey(0), x)
+        assert jax.tree.structure(params) == jax.tree.structure(theirs)
+        for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(theirs), strict=True):
+            np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(ours.apply(params, x), flax_dense.apply(theirs, x))
+
+
+def test_parameters_of_another_network_are_refused_by_name():
+    small = ActorCritic(action=SpaceSpec(discrete=True, num_actions=2), hidden_sizes=(16, 16))
+    large = ActorCritic(action=SpaceSpec(discrete=True, num_actions=2), hidden_sizes=(32, 16))
+    obs = jnp.zeros((3, 4))
+    params = small.init(jax.random.PRNGKey(0), obs)
+    with pytest.raises(
+        ValueError, match=r"Dense_0/kernel has shape \(4, 16\) where this network needs \(4, 32\)"
+    ):
+        large.apply(params, obs)

@@ -79,7 +79,7 @@ from rljax.agents.settings import (
 )
 from rljax.environment import action_spec, make, max_episode_steps
 from rljax.learner import ScoreInputs, register_learner
-from rljax.networks import MLP, orthogonal
+from rljax.networks import MLP, Dense, orthogonal, param
 from rljax.objectives.lpg import (
     LPGRuleConfig,
     LPGRuleParams,
@@ -323,8 +323,8 @@ class GridAgentNetwork(nn.Module):
             x = MLP(tuple(self.hidden_sizes), self.activation, name="torso")(x)
         bias = self.torso != "linear"
 
-        def head(features: int, gain: float, name: str) -> nn.Dense:
-            return nn.Dense(features, use_bias=bias, kernel_init=orthogonal(gain), name=name)
+        def head(features: int, gain: float, name: str) -> Dense:
+            return Dense(features, use_bias=bias, kernel_init=orthogonal(gain), name=name)
 
         logits = head(self.num_actions, 0.01, "policy")(x)
         return logits, head(self.critic_size, 1.0, _CRITIC)(x)
@@ -340,7 +340,7 @@ class _Table(nn.Module):
 
     @nn.compact
     def __call__(self, index: jax.Array) -> jax.Array:
-        kernel = self.param("kernel", orthogonal(self.gain), (self.num_rows, self.features))
+        kernel = param(self, "kernel", orthogonal(self.gain), (self.num_rows, self.features))
         return kernel[index]
 
 

@@ -74,7 +74,7 @@ from rljax.agents.settings import (
 from rljax.environment import SpaceSpec, action_spec, make
 from rljax.evaluation import EvalResult, evaluate
 from rljax.minibatch import flatten_time
-from rljax.networks import MLP, orthogonal
+from rljax.networks import MLP, dense
 from rljax.wrappers import RescaleAction
 
 LOG_STD_BOUNDS = (-20.0, 2.0)
@@ -187,9 +187,9 @@ class Actor(nn.Module):
     def __call__(self, obs: jax.Array) -> distrax.Distribution:
         x = MLP(self.hidden_sizes, self.activation)(_flatten(obs, self.obs_ndim))
         if self.action.discrete:
-            return distrax.Categorical(logits=_dense(self.action.num_actions, 0.01)(x))
-        mean = _dense(self.action.action_dim, 0.01)(x)
-        log_std = jnp.clip(_dense(self.action.action_dim, 0.01)(x), *LOG_STD_BOUNDS)
+            return distrax.Categorical(logits=dense(self.action.num_actions, 0.01)(x))
+        mean = dense(self.action.action_dim, 0.01)(x)
+        log_std = jnp.clip(dense(self.action.action_dim, 0.01)(x), *LOG_STD_BOUNDS)
         gaussian = distrax.MultivariateNormalDiag(mean, jnp.exp(log_std))
         # Tanh's log-det is computed from the pre-squash sample, stable near |a| = 1.
         return distrax.Transformed(gaussian, distrax.Block(distrax.Tanh(), ndims=1))
@@ -214,7 +214,7 @@ class TwinCritic(nn.Module):
         if not self.action.discrete:
             x = jnp.concatenate([x, action], axis=-1)
         q = jnp.stack(
-            [_dense(outputs, 1.0)(MLP(self.hidden_sizes, self.activation)(x)) for _ in range(2)]
+            [dense(outputs, 1.0)(MLP(self.hidden_sizes, self.activation)(x)) for _ in range(2)]
         )
         return q if self.action.discrete else q.squeeze(-1)
 
@@ -227,10 +227,6 @@ def _rescale_continuous(env: Any, action: SpaceSpec) -> Any:
 def _flatten(obs: jax.Array, obs_ndim: int) -> jax.Array:
     """`[..., *obs_shape] -> [..., prod(obs_shape)]` float32, for an MLP."""
     return obs.astype(jnp.float32).reshape((*obs.shape[: obs.ndim - obs_ndim], -1))
-
-
-def _dense(features: int, gain: float) -> nn.Dense:
-    return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=nn.initializers.zeros)
 
 
 # --- state and metrics ---------------------------------------------------------------------
