@@ -44,6 +44,8 @@ import contextvars
 import os
 from collections.abc import Iterator
 
+import numpy as np
+
 _UNROLL = contextvars.ContextVar("rljax_unrolled_threefry", default=True)
 _installed = False
 
@@ -68,7 +70,10 @@ def install() -> bool:
         return False
 
     def rule(ctx, *args, **params):
-        return (unrolled if _UNROLL.get() else rolled)(ctx, *args, **params)
+        if not _UNROLL.get():
+            return rolled(ctx, *args, **params)
+        direct = _threefry_rounds(mlir, ctx, *args)
+        return unrolled(ctx, *args, **params) if direct is None else direct
 
     # `inline=False`: the unrolled rounds become one private function per call signature in
     # the lowered module (as on GPU), not a copy per call site.
@@ -77,6 +82,61 @@ def install() -> bool:
     _counters_in_32_bits(mlir)
     _installed = True
     return True
+
+
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+"""Threefry-2x32's rotation distances, for even and odd groups of four rounds."""
+_KEY_PARITY = 0x1BD11BDA
+"""Threefry's key-schedule constant: the third key word is `k0 ^ k1 ^ _KEY_PARITY`."""
+
+
+def _threefry_rounds(mlir, ctx, k0, k1, x0, x1):
+    """Threefry-2x32 with 20 rounds (Salmon et al. 2011, "Parallel random numbers: as easy as
+    1, 2, 3", Sec. 3.3) written out as HLO ops, or None where a shape is not static.
+
+    The same cipher as JAX's unrolled lowering (so the same bits: every op is exact uint32
+    arithmetic), emitted straight into the module instead of by tracing a Python function
+    into a jaxpr and lowering that op by op: 7 cipher signatures in PPO's 4-env update took
+    ~30 ms of its ~150 ms lowering that way (benchmarks/RESULTS.md, "Session 33").
+    Operands broadcast to the output shape as the primitive's abstract evaluation says.
+    """
+    from jax._src import core
+    from jax._src.lib.mlir.dialects import hlo
+
+    aval = ctx.avals_out[0]
+    if not all(core.is_constant_dim(d) for a in ctx.avals_in for d in a.shape):
+        return None
+    shape = aval.shape
+    result = mlir.aval_to_ir_type(ctx.module_context, aval)
+
+    def full(value, operand_aval):
+        if operand_aval.shape == shape:
+            return value
+        dims = list(range(len(shape) - len(operand_aval.shape), len(shape)))
+        return hlo.broadcast_in_dim(result, value, mlir.dense_int_array(dims))
+
+    splats: dict[int, object] = {}
+
+    def splat(value: int):
+        if value not in splats:
+            scalar = mlir.ir_constant(np.array(value, np.uint32))
+            splats[value] = hlo.broadcast_in_dim(result, scalar, mlir.dense_int_array([]))
+        return splats[value]
+
+    k0, k1, x0, x1 = (full(v, a) for v, a in zip((k0, k1, x0, x1), ctx.avals_in, strict=True))
+    keys = (k0, k1, hlo.xor(hlo.xor(k0, k1), splat(_KEY_PARITY)))
+    x0, x1 = hlo.add(x0, keys[0]), hlo.add(x1, keys[1])
+    for group in range(5):
+        for distance in _ROTATIONS[group % 2]:
+            x0 = hlo.add(x0, x1)
+            rotated = hlo.or_(
+                hlo.shift_left(x1, splat(distance)),
+                hlo.shift_right_logical(x1, splat(32 - distance)),
+            )
+            x1 = hlo.xor(x0, rotated)
+        x0 = hlo.add(x0, keys[(group + 1) % 3])
+        x1 = hlo.add(hlo.add(x1, keys[(group + 2) % 3]), splat(group + 1))
+    return [x0, x1]
 
 
 def _barrier_keys(mlir) -> None:
@@ -116,7 +176,6 @@ def _counters_in_32_bits(mlir) -> None:
     XLA's simplification pipeline instead of 11: 0.05-0.1 s of its 1.5 s compile
     (benchmarks/RESULTS.md, "Session 33")."""
     try:
-        import numpy as np
         from jax._src import core
         from jax._src.lib.mlir.dialects import hlo
         from jax._src.random import prng
