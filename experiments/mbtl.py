@@ -46,6 +46,7 @@ from rljax.experiment import (
     FAILURES,
     default_compilation_cache,
     enable_compilation_cache,
+    frozen_heap,
     report_failure,
 )
 from rljax.presets import preset
@@ -236,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parse = lambda: tyro.cli(MBTLConfig, args=argv, description=__doc__)
         config = cfg.parse_cli(parse, MBTLConfig, argv)
-        run(config)
+        with frozen_heap():
+            run(config)
     except FAILURES as failure:
         return report_failure(failure)
     return 0

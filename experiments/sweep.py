@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from rljax import sweep as sw
     from rljax.config import ConfigError
-    from rljax.experiment import FAILURES, report_failure
+    from rljax.experiment import FAILURES, frozen_heap, report_failure
 
     try:
         args = _parse_args(config_type, rest, name)
@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"--resume {args.resume}: the command line changes the sweep's runs. Fix: drop "
                 "the flags that change seeds or axes."
             )
-        run_sweep(name, algo_type(config), spec, args, axes)
+        with frozen_heap():
+            run_sweep(name, algo_type(config), spec, args, axes)
     except FAILURES as failure:
         return report_failure(failure)
     return 0
