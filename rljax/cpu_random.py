@@ -18,7 +18,9 @@ came out bitwise equal, SAC's and DQN's did not), so a run is bitwise
 reproducible under either lowering, not across the two.
 
 Importing rljax runs `install()`, which registers, for the CPU platform only, a lowering
-rule that picks the unrolled form unless the context says otherwise (and, with it, an
+rule that picks the unrolled form unless the context says otherwise, writing the rounds
+as HLO ops itself (`_threefry_rounds`; JAX's unrolled rule traces them from Python at every
+lowering) (and, with it, an
 optimization barrier on the key arrays that `split`, `fold_in` and the bit draws take, so
 XLA does not recompute one split's rounds inside the next draw's loop: `_barrier_keys`; and
 the counters each draw enciphers built in 32 bits, not from a 64-bit iota:
