@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.linen.dtypes import promote_dtype
 
 # At import time, not inside a traced `__call__`: a first import of xminigrid inside a trace
 # leaks tracers into its module-level arrays.
@@ -101,8 +102,9 @@ def param(module: nn.Module, name: str, init: Any, shape: Sequence[int]) -> jnp.
 
 
 class Dense(nn.Module):
-    """flax `nn.Dense` (float32): the same parameter names, shapes, initialisers and
-    arithmetic, reading its parameters through `param` (no initialiser trace per call)."""
+    """flax `nn.Dense` (float32 parameters): the same parameter names, shapes, initialisers,
+    dtype promotion and arithmetic, reading its parameters through `param` (no initialiser
+    trace per call)."""
 
     features: int
     use_bias: bool = True
@@ -112,11 +114,10 @@ class Dense(nn.Module):
     @nn.compact
     def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
         kernel = param(self, "kernel", self.kernel_init, (x.shape[-1], self.features))
+        bias = param(self, "bias", self.bias_init, (self.features,)) if self.use_bias else None
+        x, kernel, bias = promote_dtype(x, kernel, bias)
         y = jax.lax.dot_general(x, kernel, (((x.ndim - 1,), (0,)), ((), ())))
-        if not self.use_bias:
-            return y
-        bias = param(self, "bias", self.bias_init, (self.features,))
-        return y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
+        return y if bias is None else y + jnp.reshape(bias, (1,) * (y.ndim - 1) + (-1,))
 
 
 def dense(features: int, gain: float) -> Dense:

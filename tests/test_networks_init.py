@@ -34,27 +34,28 @@ def test_orthogonal_keeps_the_dtype_and_is_deterministic():
 
 
 def test_applying_a_network_traces_no_initialiser(monkeypatch):
-    """flax's `param` traces every existing parameter's initialiser (`jax.eval_shape`, its
-    shape check) at every `apply`; `networks.param` compares shapes directly. Counts the
-    Gaussian draws traced (the orthogonal initialiser draws one per trace of its loop)."""
+    """flax's `param` calls every existing parameter's initialiser (under `jax.eval_shape`,
+    its shape check) at every `apply`; `networks.param` compares shapes directly. Counts the
+    calls of the kernels' initialiser during an `apply`."""
     network = ActorCritic(action=SpaceSpec(discrete=True, num_actions=2), hidden_sizes=(16, 16))
     obs = jnp.zeros((3, 4))
     params = network.init(jax.random.PRNGKey(0), obs)
-    draws = []
-    normal = jax.random.normal
+    calls = []
+    real = networks.orthogonal
 
-    def counted(*args, **kwargs):
-        draws.append(1)
-        return normal(*args, **kwargs)
+    def counting(scale=1.0):
+        init = real(scale)
 
-    monkeypatch.setattr(networks.jax.random, "normal", counted)
-    networks.orthogonal.cache_clear()  # a fresh jitted initialiser: a trace would draw
-    try:
-        jax.make_jaxpr(lambda p: network.apply(p, obs))(params)
-    finally:
-        networks.orthogonal.cache_clear()
-    assert not draws, "apply traced an initialiser"
-    assert orthogonal(2.0) is orthogonal(2.0)  # one function per gain: jit's cache key
+        def counted(*args, **kwargs):
+            calls.append(scale)
+            return init(*args, **kwargs)
+
+        return counted
+
+    monkeypatch.setattr(networks, "orthogonal", counting)  # what `dense` builds layers with
+    jax.make_jaxpr(lambda p: network.apply(p, obs))(params)
+    assert not calls, "apply called an initialiser"
+    assert real(2.0) is real(2.0)  # one function per gain: jit's cache key
 
 
 def test_dense_is_flax_dense():
@@ -73,6 +74,8 @@ def test_dense_is_flax_dense():
         for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(theirs), strict=True):
             np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(ours.apply(params, x), flax_dense.apply(theirs, x))
+        ints = jnp.arange(10, dtype=jnp.int32).reshape(2, 5)  # promoted to float as flax does
+        np.testing.assert_array_equal(ours.apply(params, ints), flax_dense.apply(theirs, ints))
 
 
 def test_parameters_of_another_network_are_refused_by_name():
