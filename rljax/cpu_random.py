@@ -108,24 +108,17 @@ def _threefry_rounds(mlir, ctx, k0, k1, x0, x1):
     aval = ctx.avals_out[0]
     if not all(core.is_constant_dim(d) for a in ctx.avals_in for d in a.shape):
         return None
-    shape = aval.shape
-    result = mlir.aval_to_ir_type(ctx.module_context, aval)
-
-    def full(value, operand_aval):
-        if operand_aval.shape == shape:
-            return value
-        dims = list(range(len(shape) - len(operand_aval.shape), len(shape)))
-        return hlo.broadcast_in_dim(result, value, mlir.dense_int_array(dims))
 
     splats: dict[int, object] = {}
 
     def splat(value: int):
         if value not in splats:
-            scalar = mlir.ir_constant(np.array(value, np.uint32))
-            splats[value] = hlo.broadcast_in_dim(result, scalar, mlir.dense_int_array([]))
+            splats[value] = _splat_uint32(mlir, ctx, aval, value)
         return splats[value]
 
-    k0, k1, x0, x1 = (full(v, a) for v, a in zip((k0, k1, x0, x1), ctx.avals_in, strict=True))
+    k0, k1, x0, x1 = mlir.multi_broadcast_in_dim(
+        ctx, (k0, k1, x0, x1), ctx.avals_in, aval.shape, aval.sharding
+    )
     keys = (k0, k1, hlo.xor(hlo.xor(k0, k1), splat(_KEY_PARITY)))
     x0, x1 = hlo.add(x0, keys[0]), hlo.add(x1, keys[1])
     for group in range(5):
@@ -139,6 +132,12 @@ def _threefry_rounds(mlir, ctx, k0, k1, x0, x1):
         x0 = hlo.add(x0, keys[(group + 1) % 3])
         x1 = hlo.add(hlo.add(x1, keys[(group + 2) % 3]), splat(group + 1))
     return [x0, x1]
+
+
+def _splat_uint32(mlir, ctx, aval, value: int):
+    """A `uint32` constant `value` broadcast to `aval`'s shape, as an HLO value."""
+    constant = mlir.ir_constant(np.array(value, np.uint32))
+    return mlir.broadcast_in_dim(ctx, constant, aval, broadcast_dimensions=[])
 
 
 def _barrier_keys(mlir) -> None:
@@ -193,11 +192,7 @@ def _counters_in_32_bits(mlir) -> None:
         if not _UNROLL.get() or not static or int(np.prod(shape)) >= 2**32:
             return base(ctx, shape=shape)
         (aval, _) = ctx.avals_out
-
-        def splat(value):
-            constant = mlir.ir_constant(np.array(value, np.uint32))
-            return mlir.broadcast_in_dim(ctx, constant, aval, broadcast_dimensions=[])
-
+        splat = lambda value: _splat_uint32(mlir, ctx, aval, value)
         strides = [int(np.prod(shape[i + 1 :])) for i in range(len(shape))]
         low = None
         for dimension, stride in enumerate(strides):
